@@ -1,0 +1,76 @@
+"""An app's credentials and policy, as plain frozen data.
+
+Nothing here performs I/O. ``server/settings.py`` builds these from TOML, the environment and the CLI; the
+protocol core reads them to decide what a socket may do.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+WEBHOOK_EVENT_TYPES: Final = frozenset(
+    {
+        "channel_occupied",
+        "channel_vacated",
+        "member_added",
+        "member_removed",
+        "client_event",
+        "cache_miss",
+        "subscription_count",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookTarget:
+    """Where an app's webhooks go, and which event types that endpoint wants."""
+
+    url: str
+    event_types: frozenset[str] = WEBHOOK_EVENT_TYPES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppConfig:
+    """One Pusher app: credentials, switches and limits. Limits of 0 mean "no limit"."""
+
+    id: str
+    key: str
+    secret: str
+    name: str = ""
+    enabled: bool = True
+    enable_client_events: bool = True
+    enable_user_authentication: bool = True
+    authorized_connections_only: bool = False
+    """Close a socket that neither signs in nor joins a private/presence channel within ``auth_timeout``."""
+    auth_timeout: float = 30.0
+    enable_subscription_count: bool = False
+    allowed_origins: tuple[str, ...] = ("*",)
+    max_connections: int = 0
+    max_presence_members: int = 100
+    max_presence_member_size_bytes: int = 1024
+    max_presence_user_id_length: int = 128
+    max_event_payload_kb: int = 10
+    max_client_events_per_second: int = 10
+    max_channels_per_trigger: int = 100
+    max_batch_size: int = 10
+    max_watchlist_size: int = 100
+    activity_timeout: int = 120
+    webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
+
+    @property
+    def max_event_payload_bytes(self) -> int:
+        return self.max_event_payload_kb * 1024
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """Check a browser's ``Origin`` header against ``allowed_origins`` host patterns (``*`` wildcards).
+
+        The host is compared, not the port or scheme (as Reverb does), so a page on another port of an allowed
+        host passes. A request without an ``Origin`` (not a browser) passes.
+        """
+        if "*" in self.allowed_origins or not origin:
+            return True
+        host = urlsplit(origin).hostname or origin
+        return any(fnmatch.fnmatchcase(host.lower(), pattern.lower()) for pattern in self.allowed_origins)

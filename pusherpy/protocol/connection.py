@@ -1,0 +1,292 @@
+"""The per-socket state machine: ``receive_text(text, now)`` returns the actions the shell must carry out.
+
+Nothing here performs I/O or reads a clock. The core validates and authorizes; what crosses sockets (joining a
+channel, relaying a client event, signing in) comes back as an action for the shell and its broker, because only
+they know the other sockets and nodes. A rule broken by the client raises a ``ProtocolError``; the shell maps it to
+one ``pusher:error`` (and a close when ``error.close`` is set).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from . import codec, signing
+from .apps import AppConfig
+from .channels import (
+    ChannelKind,
+    ChannelType,
+    channel_name_problem,
+    classify,
+    event_name_problem,
+    user_id_of_server_to_user_channel,
+)
+from .errors import (
+    ClientEventRejected,
+    ErrorCode,
+    MalformedMessage,
+    ProtocolError,
+    Unauthorized,
+)
+from .events import (
+    ChannelEvent,
+    ClientEvent,
+    Error,
+    Ping,
+    Pong,
+    ServerPong,
+    Signin,
+    Subscribe,
+    Unsubscribe,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A presence channel member, from the subscription's signed ``channel_data``."""
+
+    user_id: str
+    user_info: Any
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A signed-in user, from ``pusher:signin``'s signed ``user_data``."""
+
+    id: str
+    user_data: str
+    watchlist: tuple[str, ...] = ()
+
+
+# -- actions -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send this text to this socket."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Add this socket to a channel; the shell answers with subscription_succeeded (or an error)."""
+
+    channel: str
+    channel_type: ChannelType
+    member: Member | None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Publish a client event to the channel's other subscribers (not echoed to the sender)."""
+
+    event: ChannelEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    user: User
+
+
+Action: TypeAlias = Reply | Join | Leave | Relay | SignIn
+
+_PONG_TEXT = codec.encode(ServerPong())
+
+
+class Connection:
+    """What pusherpy knows about one socket, and the rules for what it may do.
+
+    Args:
+        socket_id: the id sent in ``pusher:connection_established``.
+        app: the app the socket connected to.
+    """
+
+    __slots__ = ("socket_id", "app", "channels", "user", "_rate_window", "_rate_count")
+
+    def __init__(self, socket_id: str, app: AppConfig) -> None:
+        self.socket_id = socket_id
+        self.app = app
+        self.channels: dict[str, Member | None] = {}
+        """Subscribed channels, with this socket's presence member where there is one."""
+        self.user: User | None = None
+        self._rate_window = 0
+        self._rate_count = 0
+
+    @property
+    def is_authorized(self) -> bool:
+        """Signed in, or joined a private/presence channel: what "authorized connections" mode asks for."""
+        return self.user is not None or any(classify(name).needs_auth for name in self.channels)
+
+    def receive_text(self, text: str | bytes, now: float) -> list[Action]:
+        """Handle one client frame.
+
+        Returns:
+            the actions to carry out, in order.
+
+        Raises:
+            ProtocolError: the frame breaks the protocol or a rule; nothing changed.
+        """
+        event = codec.decode(text)
+        match event:
+            case ClientEvent():
+                return [self._client_event(event, now)]
+            case Subscribe():
+                return [self._subscribe(event)]
+            case Unsubscribe():
+                return self._unsubscribe(event)
+            case Ping():
+                return [Reply(_PONG_TEXT)]
+            case Pong():
+                return []
+            case Signin():
+                return self._signin(event)
+        raise MalformedMessage("unsupported event")  # pragma: no cover - decode returns only the above
+
+    # -- subscriptions ---------------------------------------------------------------------------------------------
+
+    def _subscribe(self, subscribe: Subscribe) -> Join:
+        channel = subscribe.channel
+        problem = channel_name_problem(channel)
+        if problem is not None:
+            raise MalformedMessage(f"cannot subscribe to {channel[:210]!r}: {problem}", channel=channel)
+        channel_type = classify(channel)
+        member: Member | None = None
+        if channel_type.kind is ChannelKind.SERVER_TO_USER:
+            if self.user is None or self.user.id != user_id_of_server_to_user_channel(channel):
+                raise Unauthorized(f"{channel}: sign in as this user first", channel=channel)
+        elif channel_type.needs_auth:
+            self._check_channel_auth(subscribe)
+            if channel_type.is_presence:
+                member = self._presence_member(channel, subscribe.channel_data)
+        self.channels[channel] = member
+        return Join(channel, channel_type, member)
+
+    def _check_channel_auth(self, subscribe: Subscribe) -> None:
+        channel = subscribe.channel
+        if not subscribe.auth:
+            raise Unauthorized(f"{channel}: subscription needs an 'auth' signature", channel=channel)
+        channel_data = subscribe.channel_data if classify(channel).is_presence else None
+        if not subscribe.auth.startswith(self.app.key + ":") or not signing.verify_channel_auth(
+            self.app.key, self.app.secret, subscribe.auth, self.socket_id, channel, channel_data
+        ):
+            raise Unauthorized(f"{channel}: invalid signature", channel=channel)
+
+    def _presence_member(self, channel: str, channel_data: str | None) -> Member:
+        if channel_data is None:
+            raise MalformedMessage(f"{channel}: presence subscription needs 'channel_data'", channel=channel)
+        try:
+            data = codec.loads(channel_data)
+        except codec.JSONDecodeError:
+            raise MalformedMessage(f"{channel}: channel_data is not JSON", channel=channel) from None
+        if not isinstance(data, dict):
+            raise MalformedMessage(f"{channel}: channel_data must be a JSON object", channel=channel)
+        user_id = data.get("user_id")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            user_id = str(user_id)
+        if not isinstance(user_id, str) or not user_id:
+            raise MalformedMessage(f"{channel}: channel_data needs a 'user_id'", channel=channel)
+        if len(user_id) > self.app.max_presence_user_id_length:
+            raise MalformedMessage(
+                f"{channel}: user_id is longer than {self.app.max_presence_user_id_length} characters",
+                channel=channel,
+            )
+        user_info = data.get("user_info")
+        if len(codec.dumps(user_info).encode()) > self.app.max_presence_member_size_bytes:
+            raise MalformedMessage(
+                f"{channel}: user_info is larger than {self.app.max_presence_member_size_bytes} bytes",
+                channel=channel,
+            )
+        return Member(user_id, user_info)
+
+    def _unsubscribe(self, unsubscribe: Unsubscribe) -> list[Action]:
+        if self.channels.pop(unsubscribe.channel, False) is False:
+            return []
+        return [Leave(unsubscribe.channel)]
+
+    def join_failed(self, channel: str) -> None:
+        """Forget a channel whose Join the broker refused (e.g. the presence member limit)."""
+        self.channels.pop(channel, None)
+
+    # -- client events ---------------------------------------------------------------------------------------------
+
+    def _client_event(self, event: ClientEvent, now: float) -> Relay:
+        channel = event.channel
+        if not self.app.enable_client_events:
+            raise ClientEventRejected("client events are not enabled for this app", channel=channel)
+        if not classify(channel).accepts_client_events:
+            raise ClientEventRejected(
+                f"{channel}: client events are only allowed on private and presence channels", channel=channel
+            )
+        if channel not in self.channels:
+            raise Unauthorized(f"{channel}: subscribe before sending client events", channel=channel)
+        problem = event_name_problem(event.event)
+        if problem is not None:
+            raise ClientEventRejected(problem, channel=channel)
+        if len(codec.encode_data(event.data).encode()) > self.app.max_event_payload_bytes:
+            raise ClientEventRejected(
+                f"client event data is larger than {self.app.max_event_payload_kb} KB", channel=channel
+            )
+        self._count_against_rate_limit(now, channel)
+        member = self.channels[channel]
+        user_id = member.user_id if member is not None else None
+        return Relay(ChannelEvent(event=event.event, channel=channel, data=event.data, user_id=user_id))
+
+    def _count_against_rate_limit(self, now: float, channel: str) -> None:
+        limit = self.app.max_client_events_per_second
+        if limit <= 0:
+            return
+        window = int(now)
+        if window != self._rate_window:
+            self._rate_window, self._rate_count = window, 0
+        if self._rate_count >= limit:
+            raise ClientEventRejected(
+                f"rate limit exceeded: at most {limit} client events per second", channel=channel
+            )
+        self._rate_count += 1
+
+    # -- user sign-in ----------------------------------------------------------------------------------------------
+
+    def _signin(self, signin: Signin) -> list[Action]:
+        if not self.app.enable_user_authentication:
+            raise Unauthorized("user authentication is not enabled for this app")
+        if not signin.auth.startswith(self.app.key + ":") or not signing.verify_user_auth(
+            self.app.key, self.app.secret, signin.auth, self.socket_id, signin.user_data
+        ):
+            raise Unauthorized("sign-in failed: invalid signature")
+        try:
+            data = codec.loads(signin.user_data)
+        except codec.JSONDecodeError:
+            raise MalformedMessage("sign-in failed: user_data is not JSON") from None
+        if not isinstance(data, dict):
+            raise MalformedMessage("sign-in failed: user_data must be a JSON object")
+        user_id = data.get("id")
+        if isinstance(user_id, int) and not isinstance(user_id, bool):
+            user_id = str(user_id)
+        if not isinstance(user_id, str) or not user_id or channel_name_problem(user_id) is not None:
+            raise MalformedMessage("sign-in failed: user_data needs an 'id' of A-Z a-z 0-9 _ - = @ , . ;")
+        watchlist = data.get("watchlist") or []
+        if not isinstance(watchlist, list) or not all(isinstance(w, str) for w in watchlist):
+            raise MalformedMessage("sign-in failed: watchlist must be a list of user id strings")
+        actions: list[Action] = []
+        limit = self.app.max_watchlist_size
+        if len(watchlist) > limit:
+            watchlist = watchlist[:limit]
+            message = f"watchlist has more than {limit} user ids; the first {limit} are kept"
+            actions.append(Reply(codec.encode(Error(code=ErrorCode.WATCHLIST_LIMIT_EXCEEDED, message=message))))
+        if self.user is not None and self.user.id != user_id:
+            raise Unauthorized("already signed in as another user")
+        self.user = User(user_id, signin.user_data, tuple(watchlist))
+        actions.insert(0, SignIn(self.user))
+        return actions
+
+
+def error_text(error: ProtocolError) -> str:
+    """The one mapping of a ``ProtocolError`` to the ``pusher:error`` frame a client gets."""
+    code = int(error.code) if error.code is not None else None
+    return codec.encode(Error(code=code, message=error.message, channel=error.channel))

@@ -1,0 +1,158 @@
+"""Pusher error codes and the pusherpy exception tree.
+
+Nothing here performs I/O. The tree::
+
+    PusherpyError
+    ├── ProtocolError(code, message)      a socket broke the Pusher protocol or a rule
+    │   ├── MalformedMessage              code null: the frame is not a valid Pusher message
+    │   ├── UnknownApp                    4001
+    │   ├── AppDisabled                   4003
+    │   ├── OverQuota                     4004
+    │   ├── UnsupportedProtocol           4007
+    │   ├── Unauthorized                  4009
+    │   ├── ClientEventRejected           4301
+    │   └── WatchlistTooLong              4302
+    ├── ApiError(status, message)         the HTTP API refuses a request
+    ├── ConfigError                       a setting is invalid; names the key and the value
+    ├── PublishError(status, body)        the publisher library got an error from a server
+    └── InvalidState                      misuse of pusherpy's own API
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ErrorCode(IntEnum):
+    """Pusher protocol error codes; one code means one thing (Pusher protocol: error codes)."""
+
+    SSL_ONLY = 4000
+    """The app only accepts TLS connections."""
+    APP_NOT_FOUND = 4001
+    """No app has the key in the connection URL."""
+    APP_DISABLED = 4003
+    """The app exists but is disabled."""
+    OVER_CONNECTION_QUOTA = 4004
+    """The app has reached its connection limit."""
+    PATH_NOT_FOUND = 4005
+    """The connection path is not /app/{key}."""
+    INVALID_VERSION_STRING = 4006
+    """The protocol parameter is not a number."""
+    UNSUPPORTED_PROTOCOL = 4007
+    """The protocol version is not supported."""
+    NO_PROTOCOL_VERSION = 4008
+    """No protocol version was given."""
+    UNAUTHORIZED = 4009
+    """A signature, origin or permission check failed."""
+    OVER_CAPACITY = 4100
+    """The server is over capacity (also: a slow consumer was dropped); reconnect after a backoff."""
+    GENERIC_RECONNECT = 4200
+    """Reconnect immediately (server restart, malformed input, internal error)."""
+    PONG_NOT_RECEIVED = 4201
+    """The client did not answer a ping in time."""
+    CLOSED_AFTER_INACTIVITY = 4202
+    """The client was inactive for too long."""
+    CLIENT_EVENT_REJECTED = 4301
+    """A client event was rejected (rate limit, not allowed, too large)."""
+    WATCHLIST_LIMIT_EXCEEDED = 4302
+    """The watchlist holds more ids than allowed; the first ones are kept."""
+
+
+class PusherpyError(Exception):
+    """Root of every exception pusherpy raises on purpose."""
+
+
+class ProtocolError(PusherpyError):
+    """A socket broke the protocol; the shell turns this into a ``pusher:error``.
+
+    Args:
+        code: the Pusher error code sent to the client; the class's default when omitted (None: ``code: null``).
+        message: a human message for the client; never a traceback or a secret.
+        close: whether the connection must be closed after the error frame.
+        channel: the channel the error is about, when there is one.
+    """
+
+    default_code: ErrorCode | None = ErrorCode.GENERIC_RECONNECT
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        close: bool = False,
+        channel: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code: ErrorCode | None = code if code is not None else self.default_code
+        self.message = message
+        self.close = close
+        self.channel = channel
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code}, message={self.message!r}, close={self.close})"
+
+
+class MalformedMessage(ProtocolError):
+    """The frame is not valid JSON, not an object, or has fields of the wrong type.
+
+    Sent with ``code: null``, as Pusher does for errors that do not end the connection.
+    """
+
+    default_code = None
+
+
+class UnknownApp(ProtocolError):
+    default_code = ErrorCode.APP_NOT_FOUND
+
+
+class AppDisabled(ProtocolError):
+    default_code = ErrorCode.APP_DISABLED
+
+
+class OverQuota(ProtocolError):
+    default_code = ErrorCode.OVER_CONNECTION_QUOTA
+
+
+class UnsupportedProtocol(ProtocolError):
+    default_code = ErrorCode.UNSUPPORTED_PROTOCOL
+
+
+class Unauthorized(ProtocolError):
+    default_code = ErrorCode.UNAUTHORIZED
+
+
+class ClientEventRejected(ProtocolError):
+    default_code = ErrorCode.CLIENT_EVENT_REJECTED
+
+
+class WatchlistTooLong(ProtocolError):
+    default_code = ErrorCode.WATCHLIST_LIMIT_EXCEEDED
+
+
+class ApiError(PusherpyError):
+    """The HTTP API refuses a request; the shell answers ``status`` with ``{"error": message}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"ApiError(status={self.status}, message={self.message!r})"
+
+
+class ConfigError(PusherpyError):
+    """A setting is invalid. The message names the key and the bad value."""
+
+
+class PublishError(PusherpyError):
+    """A server answered the publisher library with an error status (or could not be reached)."""
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(f"HTTP {status}: {body}" if status else body)
+        self.status = status
+        self.body = body
+
+
+class InvalidState(PusherpyError):
+    """pusherpy's own API was used out of order (e.g. sending on a closed stream)."""
