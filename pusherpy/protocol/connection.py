@@ -245,9 +245,7 @@ class Connection:
         if window != self._rate_window:
             self._rate_window, self._rate_count = window, 0
         if self._rate_count >= limit:
-            raise ClientEventRejected(
-                f"rate limit exceeded: at most {limit} client events per second", channel=channel
-            )
+            raise ClientEventRejected(f"rate limit exceeded: at most {limit} client events per second", channel=channel)
         self._rate_count += 1
 
     # -- user sign-in ----------------------------------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""``python -m pusherpy`` is ``pusherpy``."""
+
+from .cli import main
+
+raise SystemExit(main())

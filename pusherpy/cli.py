@@ -1,0 +1,143 @@
+"""The ``pusherpy`` command: ``pusherpy serve`` runs the server.
+
+Reads settings once (CLI > env > TOML file > defaults), configures logging (the library never does), prints how to
+connect, and serves until SIGINT/SIGTERM, then closes every socket with 4200 and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from .protocol.errors import ConfigError
+from .server.settings import Settings, load_settings
+
+EPILOG = """\
+examples:
+  pusherpy serve                                   dev app on 127.0.0.1:8080, credentials printed
+  pusherpy serve --config pusherpy.toml            several apps from a TOML file
+  pusherpy serve --app-id 1 --app-key k --app-secret s --port 6001
+
+environment: PUSHERPY_HOST, PUSHERPY_PORT, PUSHERPY_CONFIG, PUSHERPY_APP_ID/KEY/SECRET, PUSHERPY_REDIS_URL,
+and a Laravel .env as it is: REVERB_APP_ID/KEY/SECRET, REVERB_SERVER_HOST/PORT, PUSHER_APP_ID/KEY/SECRET.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pusherpy",
+        description="A Pusher Channels protocol 7 server: pusher-js and Laravel Echo connect to it unchanged.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve", help="run the server", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", help="port to bind (default 8080; 0 picks a free one)")
+    serve.add_argument("--config", help="TOML file with top-level settings and [[apps]]")
+    serve.add_argument("--app-id", help="serve one app with this numeric id (with --app-key and --app-secret)")
+    serve.add_argument("--app-key", help="the app's key, used by clients in ws://host:port/app/KEY")
+    serve.add_argument("--app-secret", help="the app's secret, used to sign auth and HTTP API requests")
+    serve.add_argument("--redis-url", help="share state with other nodes through this Redis (scale-out)")
+    serve.add_argument("--debug", action="store_true", help="log every frame and state change")
+    return parser
+
+
+def connection_help(settings: Settings, port: int) -> str:
+    """What a developer pastes into a Laravel .env and a pusher-js page to connect."""
+    app = settings.apps[0]
+    host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    lines = [
+        f"pusherpy listening on http://{settings.host}:{port}",
+        f"WebSocket: ws://{host}:{port}/app/{app.key}?protocol=7",
+        "",
+        "apps:",
+        *(f"  id={a.id} key={a.key} secret={a.secret}" for a in settings.apps),
+        "",
+        "Laravel .env:",
+        "  BROADCAST_CONNECTION=reverb",
+        f"  REVERB_APP_ID={app.id}",
+        f"  REVERB_APP_KEY={app.key}",
+        f"  REVERB_APP_SECRET={app.secret}",
+        f"  REVERB_HOST={host}",
+        f"  REVERB_PORT={port}",
+        "  REVERB_SCHEME=http",
+        "",
+        "pusher-js:",
+        f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, forceTLS: false,",
+        "    enabledTransports: ['ws'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
+    ]
+    return "\n".join(lines)
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until cancelled or signalled; print the connection help once the port is bound."""
+    import signal
+
+    from aiohttp import web
+
+    from .server.app import create_app
+
+    runner = web.AppRunner(create_app(settings), handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    await site.start()
+    port = runner.addresses[0][1] if runner.addresses else settings.port
+    print(connection_help(settings, port), flush=True)
+    if settings.uses_dev_app and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        logging.getLogger("pusherpy").info("stopping")
+        await runner.cleanup()
+
+
+def _run(settings: Settings) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(
+            config_file=args.config,
+            overrides={
+                "host": args.host,
+                "port": args.port,
+                "app_id": args.app_id,
+                "app_key": args.app_key,
+                "app_secret": args.app_secret,
+                "redis_url": args.redis_url,
+                "debug": True if args.debug else None,
+            },
+        )
+    except ConfigError as error:
+        print(f"pusherpy: configuration error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if settings.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not settings.debug:
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    try:
+        _run(settings)
+    except OSError as error:
+        print(f"pusherpy: cannot serve on {settings.host}:{settings.port}: {error}", file=sys.stderr)
+        return 1
+    return 0

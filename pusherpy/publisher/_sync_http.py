@@ -1,0 +1,112 @@
+"""A small keep-alive connection pool on ``http.client``, so the sync client needs no third-party HTTP library.
+
+Thread safety: each request checks a connection out of the pool under a lock and returns it when the response has
+been read, so one ``Pusher`` can be shared by threads; at most ``max_idle`` idle connections are kept. A request
+that fails because the server closed an idle keep-alive connection (the usual race with server idle timeouts) is
+retried once on a fresh connection; any other failure is reported, never retried, so an event is not sent twice.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+from typing import Final
+
+from .errors import ConnectionFailed, Timeout
+
+_STALE_CONNECTION_ERRORS: Final = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class ConnectionPool:
+    """Keep-alive HTTP(S) connections to one host.
+
+    Args:
+        scheme: ``http`` or ``https``.
+        host: the server's host name.
+        port: the server's port.
+        timeout: seconds for connecting and for each socket read.
+        max_idle: how many idle connections to keep for reuse.
+        ssl_context: the TLS settings for https; the system defaults when None.
+    """
+
+    def __init__(
+        self,
+        scheme: str,
+        host: str,
+        port: int,
+        timeout: float,
+        *,
+        max_idle: int = 4,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._scheme = scheme
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._max_idle = max_idle
+        self._ssl_context = ssl_context
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def _new_connection(self) -> http.client.HTTPConnection:
+        if self._scheme == "https":
+            context = self._ssl_context or ssl.create_default_context()
+            return http.client.HTTPSConnection(self._host, self._port, timeout=self._timeout, context=context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+
+    def _checkout(self) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._new_connection(), False
+
+    def _checkin(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def request(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Send one request and return ``(status, body)``.
+
+        Raises:
+            Timeout: no answer within the timeout.
+            ConnectionFailed: the server could not be reached or broke the connection.
+        """
+        connection, reused = self._checkout()
+        try:
+            try:
+                return self._send(connection, method, target, body, headers)
+            except _STALE_CONNECTION_ERRORS:
+                if not reused:
+                    raise
+                connection.close()
+                connection = self._new_connection()
+                return self._send(connection, method, target, body, headers)
+        except TimeoutError:  # socket.timeout is TimeoutError since Python 3.10
+            connection.close()
+            raise Timeout(f"{method} {self._host}:{self._port}: no answer within {self._timeout:g} s") from None
+        except (OSError, http.client.HTTPException) as exc:
+            connection.close()
+            raise ConnectionFailed(f"{method} {self._host}:{self._port}: {type(exc).__name__}: {exc}") from exc
+
+    def _send(
+        self, connection: http.client.HTTPConnection, method: str, target: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        connection.request(method, target, body=body if method != "GET" else None, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        if response.will_close:
+            connection.close()
+        else:
+            self._checkin(connection)
+        return response.status, data
+
+    def close(self) -> None:
+        """Close the idle connections. The pool stays usable: a later request opens a new connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()

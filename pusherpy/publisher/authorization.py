@@ -1,0 +1,125 @@
+"""The bodies an app's auth endpoint returns to pusher-js: channel authorization and user authentication.
+
+Nothing here performs I/O. The HMAC formulas live in ``pusherpy.protocol.signing``; this module validates the
+inputs and shapes the responses exactly as pusher-js reads them (pusher-js ``src/core/auth/options.ts``):
+``{auth}`` for private channels, ``{auth, channel_data}`` for presence channels, ``{auth, shared_secret}`` for
+encrypted channels and ``{auth, user_data}`` for sign-in.
+
+``channel_data`` and ``user_data`` are serialized with ``json.dumps`` and its default separators, as
+pusher-http-python does, so both produce the same strings (and signatures) for the same input. The server verifies
+whatever string it receives, so the separators only matter for that parity.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Final, NotRequired, TypedDict
+
+from pusherpy.protocol import signing
+from pusherpy.protocol.channels import ChannelKind, channel_name_problem, classify, is_valid_socket_id
+from pusherpy.protocol.errors import ConfigError
+
+from .crypto import shared_secret
+from .errors import InvalidArgument
+
+_USER_ID: Final = re.compile(r"\A[A-Za-z0-9_\-=@,.;]{1,200}\Z")
+
+
+class ChannelAuth(TypedDict):
+    """What pusher-js expects back from a channel authorization endpoint."""
+
+    auth: str
+    channel_data: NotRequired[str]
+    shared_secret: NotRequired[str]
+
+
+class UserAuth(TypedDict):
+    """What pusher-js expects back from a user authentication endpoint (``pusher:signin``)."""
+
+    auth: str
+    user_data: str
+
+
+def check_socket_id(socket_id: object) -> str:
+    """Return ``socket_id`` when it is ``digits.digits``; raise ``InvalidArgument`` otherwise."""
+    if not is_valid_socket_id(socket_id):
+        raise InvalidArgument(f"socket_id {socket_id!r} is not two integers joined by a dot")
+    assert isinstance(socket_id, str)
+    return socket_id
+
+
+def check_channel(channel_name: object) -> str:
+    """Return a valid channel name; raise ``InvalidArgument`` naming the problem otherwise."""
+    problem = channel_name_problem(channel_name)
+    if problem is not None:
+        raise InvalidArgument(f"channel {channel_name!r}: {problem}")
+    assert isinstance(channel_name, str)
+    return channel_name
+
+
+def check_user_id(user_id: object) -> str:
+    """Return a valid user id (1-200 characters of the channel-name charset, as the official SDKs require)."""
+    if not isinstance(user_id, str) or not _USER_ID.match(user_id):
+        raise InvalidArgument(f"user id {user_id!r} must be 1-200 characters of A-Z a-z 0-9 _ - = @ , . ;")
+    return user_id
+
+
+def authorize_channel(
+    key: str,
+    secret: str,
+    socket_id: str,
+    channel_name: str,
+    user_data: Mapping[str, Any] | None = None,
+    *,
+    master_key: bytes | None = None,
+) -> ChannelAuth:
+    """Sign a subscription to a private, presence or encrypted channel.
+
+    Return the result as the auth endpoint's JSON body. For presence channels, ``user_data`` is the member:
+    ``{"user_id": ..., "user_info": {...}}``.
+
+    Raises:
+        InvalidArgument: bad socket id or channel name, a channel that needs no authorization, a presence channel
+            without ``user_data["user_id"]``, or ``user_data`` given for a non-presence channel.
+        ConfigError: an encrypted channel without an encryption master key.
+    """
+    check_socket_id(socket_id)
+    check_channel(channel_name)
+    kind = classify(channel_name).kind
+    if kind in (ChannelKind.PUBLIC, ChannelKind.SERVER_TO_USER):
+        raise InvalidArgument(f"channel {channel_name!r} is not private, presence or encrypted; it needs no auth")
+    if kind is ChannelKind.PRESENCE:
+        if not isinstance(user_data, Mapping) or user_data.get("user_id") is None:
+            raise InvalidArgument("presence channels need user_data with a 'user_id'")
+        channel_data = json.dumps(user_data)
+        auth = signing.sign_channel(key, secret, socket_id, channel_name, channel_data)
+        return {"auth": auth, "channel_data": channel_data}
+    if user_data is not None:
+        raise InvalidArgument(f"user_data is only for presence channels, not {channel_name!r}")
+    auth = signing.sign_channel(key, secret, socket_id, channel_name)
+    if kind is ChannelKind.ENCRYPTED:
+        if master_key is None:
+            raise ConfigError(f"{channel_name!r} is encrypted: pass encryption_master_key_base64 to the client")
+        secret_b64 = base64.b64encode(shared_secret(channel_name, master_key)).decode()
+        return {"auth": auth, "shared_secret": secret_b64}
+    return {"auth": auth}
+
+
+def authenticate_user(key: str, secret: str, socket_id: str, user_data: Mapping[str, Any]) -> UserAuth:
+    """Sign a user's ``pusher:signin``; return ``{auth, user_data}`` for the user-auth endpoint's JSON body.
+
+    ``user_data`` needs a string ``id``; ``user_info`` and ``watchlist`` are optional (Pusher: "User
+    authentication").
+
+    Raises:
+        InvalidArgument: bad socket id, or ``user_data`` without a valid ``id``.
+    """
+    check_socket_id(socket_id)
+    if not isinstance(user_data, Mapping) or "id" not in user_data:
+        raise InvalidArgument("user_data must be a mapping with an 'id'")
+    check_user_id(user_data["id"])
+    encoded = json.dumps(user_data)
+    return {"auth": signing.sign_user(key, secret, socket_id, encoded), "user_data": encoded}

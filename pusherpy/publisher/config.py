@@ -1,0 +1,241 @@
+"""Where a publisher sends its requests and with which credentials: one frozen ``ClientConfig``.
+
+Both clients build one from their constructor arguments, a ``http://key:secret@host:port/apps/ID`` URL or the
+environment variables a Laravel app already has. Validation happens here, once, so a client never starts with a
+config that would fail on its first request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import unquote, urlsplit
+
+from pusherpy.protocol.errors import ConfigError
+
+DEFAULT_TIMEOUT: Final = 5.0
+DEFAULT_MAX_DATA_SIZE: Final = 10_240
+"""Pusher's documented limit for one event's ``data`` (10 KB)."""
+
+_APP_ID: Final = re.compile(r"\A[A-Za-z0-9_\-.]+\Z")
+_PREFIXES: Final = ("PUSHER", "REVERB")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    """Everything a publisher needs to reach one app.
+
+    Attributes:
+        app_id: the app id in ``/apps/{app_id}/...``.
+        key: the app key (public).
+        secret: the app secret; signs every request.
+        scheme: ``http`` or ``https``.
+        host: the API host.
+        port: the API port.
+        timeout: seconds allowed for one request (connect and answer).
+        max_data_size: the largest event ``data`` sent, in UTF-8 bytes; ``None`` leaves the check to the server.
+        encryption_master_key: the 32-byte master key of ``private-encrypted-`` channels, if any.
+    """
+
+    app_id: str
+    key: str
+    secret: str
+    scheme: str = "https"
+    host: str = "api-mt1.pusher.com"
+    port: int = 443
+    timeout: float = DEFAULT_TIMEOUT
+    max_data_size: int | None = DEFAULT_MAX_DATA_SIZE
+    encryption_master_key: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if not _APP_ID.match(self.app_id):
+            raise ConfigError(f"app_id={self.app_id!r} must be letters, digits, '_', '-' or '.'")
+        if not self.key or not self.secret:
+            raise ConfigError("key and secret must be non-empty")
+        if self.scheme not in ("http", "https"):
+            raise ConfigError(f"scheme={self.scheme!r} must be 'http' or 'https'")
+        if not self.host or "/" in self.host:
+            raise ConfigError(f"host={self.host!r} must be a host name without a path")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port={self.port!r} must be between 1 and 65535")
+        if self.timeout <= 0:
+            raise ConfigError(f"timeout={self.timeout!r} must be positive")
+        if self.max_data_size is not None and self.max_data_size <= 0:
+            raise ConfigError(f"max_data_size={self.max_data_size!r} must be positive or None")
+        if self.encryption_master_key is not None and len(self.encryption_master_key) != 32:
+            raise ConfigError("encryption_master_key must be 32 bytes")
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @classmethod
+    def build(
+        cls,
+        app_id: str | int,
+        key: str,
+        secret: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        scheme: str | None = None,
+        ssl: bool | None = None,
+        cluster: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
+        encryption_master_key_base64: str | None = None,
+    ) -> ClientConfig:
+        """Fill in the defaults the official SDKs use, then validate.
+
+        ``scheme`` wins over ``ssl``; without either the scheme is https. Without a host the cluster's Pusher host
+        is used (``api-{cluster}.pusher.com``, cluster ``mt1`` by default). The port defaults to 443 or 80.
+
+        Raises:
+            ConfigError: a value is invalid; the message names it.
+        """
+        if scheme is None:
+            scheme = "http" if ssl is False else "https"
+        scheme = scheme.lower()
+        if host is None:
+            host = f"api-{cluster or 'mt1'}.pusher.com"
+        if port is None:
+            port = 443 if scheme == "https" else 80
+        return cls(
+            app_id=str(app_id),
+            key=key,
+            secret=secret,
+            scheme=scheme,
+            host=host,
+            port=port,
+            timeout=timeout,
+            max_data_size=max_data_size,
+            encryption_master_key=decode_master_key(encryption_master_key_base64),
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
+        encryption_master_key_base64: str | None = None,
+    ) -> ClientConfig:
+        """Parse ``http(s)://key:secret@host[:port]/apps/ID``, the form of ``PUSHER_URL``.
+
+        Raises:
+            ConfigError: the URL lacks a part; the message shows the URL without its secret.
+        """
+        parts = urlsplit(url)
+        shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+        path = parts.path.rstrip("/")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not path.startswith("/apps/"):
+            raise ConfigError(f"url={shown!r} must look like http(s)://key:secret@host[:port]/apps/ID")
+        if not parts.username or not parts.password:
+            raise ConfigError(f"url={shown!r} has no key:secret@ part")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError(f"url={shown!r} has an invalid port") from None
+        return cls.build(
+            path.removeprefix("/apps/"),
+            unquote(parts.username),
+            unquote(parts.password),
+            host=parts.hostname,
+            port=port,
+            scheme=parts.scheme,
+            timeout=timeout,
+            max_data_size=max_data_size,
+            encryption_master_key_base64=encryption_master_key_base64,
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
+    ) -> ClientConfig:
+        """Read the variables a Laravel app's ``config/broadcasting.php`` reads.
+
+        ``BROADCAST_CONNECTION`` (or the older ``BROADCAST_DRIVER``) set to ``reverb`` or ``pusher`` picks the
+        prefix; otherwise ``PUSHER_`` is used when ``PUSHER_APP_ID`` is set, then ``REVERB_``, then ``PUSHER_URL``.
+        Per prefix: ``_APP_ID``, ``_APP_KEY``, ``_APP_SECRET``, ``_HOST``, ``_PORT``, ``_SCHEME``, plus
+        ``PUSHER_APP_CLUSTER`` and the optional ``_ENCRYPTION_MASTER_KEY_BASE64``. This is the one place the
+        publisher reads ``os.environ``, and only when no mapping is passed.
+
+        Raises:
+            ConfigError: a variable is missing or invalid; the message names it.
+        """
+        env = os.environ if environ is None else environ
+        prefix = _pick_prefix(env)
+        if prefix is None:
+            if env.get("PUSHER_URL"):
+                return cls.from_url(env["PUSHER_URL"], timeout=timeout, max_data_size=max_data_size)
+            raise ConfigError("set PUSHER_APP_ID/PUSHER_APP_KEY/PUSHER_APP_SECRET (or REVERB_*, or PUSHER_URL)")
+        values = {name: _required(env, f"{prefix}_APP_{name}") for name in ("ID", "KEY", "SECRET")}
+        port_text = env.get(f"{prefix}_PORT") or None
+        port = None
+        if port_text is not None:
+            try:
+                port = int(port_text)
+            except ValueError:
+                raise ConfigError(f"{prefix}_PORT={port_text!r} is not an integer") from None
+        scheme = env.get(f"{prefix}_SCHEME") or "https"
+        if scheme.lower() not in ("http", "https"):
+            raise ConfigError(f"{prefix}_SCHEME={scheme!r} must be http or https")
+        try:
+            return cls.build(
+                values["ID"],
+                values["KEY"],
+                values["SECRET"],
+                host=env.get(f"{prefix}_HOST") or None,
+                port=port,
+                scheme=scheme,
+                cluster=(env.get("PUSHER_APP_CLUSTER") or None) if prefix == "PUSHER" else None,
+                timeout=timeout,
+                max_data_size=max_data_size,
+                encryption_master_key_base64=env.get(f"{prefix}_ENCRYPTION_MASTER_KEY_BASE64") or None,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{prefix}_*: {exc}") from None
+
+
+def _pick_prefix(env: Mapping[str, str]) -> str | None:
+    driver = (env.get("BROADCAST_CONNECTION") or env.get("BROADCAST_DRIVER") or "").upper()
+    if driver in _PREFIXES:
+        return driver
+    for prefix in _PREFIXES:
+        if env.get(f"{prefix}_APP_ID"):
+            return prefix
+    return None
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if not value:
+        raise ConfigError(f"{name} is not set")
+    return value
+
+
+def decode_master_key(encoded: str | None) -> bytes | None:
+    """Decode ``encryption_master_key_base64`` (32 bytes once decoded, as both official SDKs require).
+
+    Raises:
+        ConfigError: the value is not base64 or not 32 bytes.
+    """
+    if encoded is None:
+        return None
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError("encryption_master_key_base64 is not valid base64") from None
+    if len(key) != 32:
+        raise ConfigError(f"encryption_master_key_base64 decodes to {len(key)} bytes, not 32")
+    return key

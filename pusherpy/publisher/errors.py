@@ -1,0 +1,187 @@
+"""Exceptions of the publisher library.
+
+Every failure of an HTTP API call is a ``PublishError`` (so one ``except PublishError`` catches them all) and
+carries the HTTP status (0 when no response arrived) and the server's own message. Bad arguments are caught
+before anything is sent and raise ``ValueError`` subclasses. The tree::
+
+    PusherpyError
+    ├── PublishError(status, body)            pusherpy.protocol.errors
+    │   ├── BadRequest                        400 (and 422, Reverb's validation status)
+    │   ├── AuthenticationError               401: wrong key or secret, or a clock off by more than 600 s
+    │   ├── Forbidden                         403: app disabled or over quota
+    │   ├── NotFound                          404: unknown app or path
+    │   ├── PayloadTooLarge                   413
+    │   ├── TooManyRequests                   429
+    │   ├── ServerError                       5xx
+    │   ├── UnexpectedStatus                  any other non-2xx status, or a 2xx body that is not JSON
+    │   ├── ConnectionFailed                  status 0: the server could not be reached
+    │   └── Timeout                           status 0: no answer within the client's timeout
+    ├── InvalidArgument (also ValueError)     an argument is invalid; nothing was sent
+    │   └── DataTooLarge                      event data over the client's size limit
+    └── WebhookError (also ValueError)        a webhook must be rejected
+        ├── WebhookKeyMismatch                X-Pusher-Key is missing or another app's key
+        ├── WebhookSignatureMismatch          X-Pusher-Signature is missing or wrong
+        ├── WebhookTooOld                     time_ms more than the allowed age away from now
+        └── WebhookBodyInvalid                the body is not the JSON Pusher sends
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pusherpy.protocol import codec
+from pusherpy.protocol.errors import PublishError, PusherpyError
+
+__all__ = [
+    "AuthenticationError",
+    "BadRequest",
+    "ConnectionFailed",
+    "DataTooLarge",
+    "Forbidden",
+    "InvalidArgument",
+    "NotFound",
+    "PayloadTooLarge",
+    "PublishError",
+    "ServerError",
+    "Timeout",
+    "TooManyRequests",
+    "UnexpectedStatus",
+    "WebhookBodyInvalid",
+    "WebhookError",
+    "WebhookKeyMismatch",
+    "WebhookSignatureMismatch",
+    "WebhookTooOld",
+    "error_for_status",
+]
+
+_MAX_MESSAGE_CHARS: Final = 500
+
+
+class _StatusError(PublishError):
+    """A ``PublishError`` with the server's message pulled out of its body.
+
+    Attributes:
+        status: the HTTP status, 0 when no response arrived.
+        body: the response body as text.
+        message: the server's ``{"error": ...}`` text when it sent one, else the (truncated) body.
+    """
+
+    def __init__(self, status: int, body: str) -> None:
+        super().__init__(status, body)
+        self.message = server_message(body)
+        self.args = (f"HTTP {status}: {self.message}" if status else self.message,)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status={self.status}, message={self.message!r})"
+
+
+class BadRequest(_StatusError):
+    """The server rejected the request as invalid (400, or Reverb's 422)."""
+
+
+class AuthenticationError(_StatusError):
+    """401: the signature did not verify (wrong key or secret, or the clock is off by more than 600 s)."""
+
+
+class Forbidden(_StatusError):
+    """403: the app is disabled or over its quota."""
+
+
+class NotFound(_StatusError):
+    """404: the app id or the path is unknown to the server."""
+
+
+class PayloadTooLarge(_StatusError):
+    """413: the server found the request or event data too large."""
+
+
+class TooManyRequests(_StatusError):
+    """429: the server rate-limited the app; retry later."""
+
+
+class ServerError(_StatusError):
+    """5xx: the server failed; the request may be retried."""
+
+
+class UnexpectedStatus(_StatusError):
+    """Any other status, or a success whose body is not JSON."""
+
+
+class ConnectionFailed(_StatusError):
+    """The server could not be reached, or dropped the connection before answering (status 0)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+class Timeout(_StatusError):
+    """No answer arrived within the client's ``timeout`` (status 0). The event may or may not have been sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)
+
+
+_BY_STATUS: Final[dict[int, type[_StatusError]]] = {
+    400: BadRequest,
+    401: AuthenticationError,
+    403: Forbidden,
+    404: NotFound,
+    413: PayloadTooLarge,
+    422: BadRequest,
+    429: TooManyRequests,
+}
+
+
+def error_for_status(status: int, body: str) -> PublishError:
+    """Return the exception matching an error response; the caller raises it."""
+    cls = _BY_STATUS.get(status)
+    if cls is None:
+        cls = ServerError if 500 <= status <= 599 else UnexpectedStatus
+    return cls(status, body)
+
+
+def server_message(body: str) -> str:
+    """Pull the human message out of an error body.
+
+    Pusher and pusherpy answer ``{"error": "..."}``; soketi adds ``code``; Reverb sends ``{"message": ...}``.
+    Anything else is returned as text, cut to 500 characters so a proxy's HTML page does not flood logs.
+    """
+    try:
+        parsed = codec.loads(body)
+    except (ValueError, TypeError):
+        parsed = None
+    if isinstance(parsed, dict):
+        for field in ("error", "message"):
+            value = parsed.get(field)
+            if isinstance(value, str) and value:
+                return value
+    text = body.strip()
+    return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "…"
+
+
+class InvalidArgument(PusherpyError, ValueError):
+    """An argument is invalid; nothing was sent. The message says which one and why."""
+
+
+class DataTooLarge(InvalidArgument):
+    """The event data, as it would be sent, is over the client's ``max_data_size``."""
+
+
+class WebhookError(PusherpyError, ValueError):
+    """A webhook request must be rejected (answer it with 401/400); the message says why."""
+
+
+class WebhookKeyMismatch(WebhookError):
+    """``X-Pusher-Key`` is missing or is not this app's key."""
+
+
+class WebhookSignatureMismatch(WebhookError):
+    """``X-Pusher-Signature`` is missing or is not the HMAC of the body under this app's secret."""
+
+
+class WebhookTooOld(WebhookError):
+    """``time_ms`` is further from now than allowed (300 s, as pusher-http-python): a replay or a stale retry."""
+
+
+class WebhookBodyInvalid(WebhookError):
+    """The signed body is not ``{"time_ms": int, "events": [...]}`` with well-formed events."""

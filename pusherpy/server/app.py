@@ -1,0 +1,146 @@
+"""``create_app(settings)``: the aiohttp application with its routes, background tasks and graceful shutdown.
+
+Lifecycle: ``cleanup_ctx`` starts the broker and the activity sweeper and stops them after shutdown;
+``on_shutdown`` closes every socket with 4200 so pusher-js reconnects at once (to another node, or to this one
+when it is back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..protocol import codec
+from ..protocol.errors import ConfigError, ErrorCode
+from ..protocol.events import ServerPing
+from . import http_api
+from .broker.base import Broker, WebhookSink, no_webhooks
+from .broker.local import LocalBroker
+from .settings import Settings
+from .state import STATE, ServerState
+from .ws import websocket_handler
+
+logger = logging.getLogger(__name__)
+
+_PING_TEXT = codec.encode(ServerPing())
+
+
+def create_app(
+    settings: Settings, *, broker: Broker | None = None, webhooks: WebhookSink | None = None
+) -> web.Application:
+    """Build the server application; serve it with ``web.run_app`` or an ``AppRunner``.
+
+    Args:
+        settings: the validated settings.
+        broker: overrides the broker chosen from the settings (local unless ``redis_url`` is set).
+        webhooks: overrides the webhook sink (by default, webhooks are sent to the apps' configured URLs).
+    """
+    application = web.Application(
+        client_max_size=settings.max_request_body_bytes, middlewares=[http_api.error_middleware]
+    )
+    sink = webhooks
+    if sink is None:
+        sink = _webhook_sender(settings, application)
+    state = ServerState(
+        settings=settings,
+        broker=broker or _broker_for(settings, sink),
+        webhooks=sink,
+        apps_by_key=settings.app_by_key(),
+        apps_by_id=settings.app_by_id(),
+    )
+    application[STATE] = state
+    application.router.add_get("/app/{key}", websocket_handler)
+    http_api.add_routes(application)
+    application.cleanup_ctx.append(_run_broker)
+    application.cleanup_ctx.append(_run_activity_sweeper)
+    application.on_shutdown.append(_close_all_sockets)
+    return application
+
+
+def _broker_for(settings: Settings, webhooks: WebhookSink) -> Broker:
+    if settings.redis_url:
+        raise ConfigError(f"redis_url={settings.redis_url!r}: scale-out on Redis is not available in this version yet")
+    return LocalBroker(settings, webhooks)
+
+
+def _webhook_sender(settings: Settings, application: web.Application) -> WebhookSink:
+    if not any(app.webhooks for app in settings.apps):
+        return no_webhooks
+    from .webhooks import WebhookSender
+
+    sender = WebhookSender(settings)
+    application.cleanup_ctx.append(sender.run)
+    return sender.emit
+
+
+async def _run_broker(application: web.Application) -> AsyncIterator[None]:
+    broker = application[STATE].broker
+    await broker.start()
+    yield
+    await broker.stop()
+
+
+def sweep_interval(settings: Settings) -> float:
+    """Often enough to honour the shortest activity/pong timeout, at most once a second."""
+    shortest = min(
+        [settings.pong_timeout, *(a.activity_timeout for a in settings.apps), *(a.auth_timeout for a in settings.apps)]
+    )
+    return max(0.05, min(1.0, shortest / 4))
+
+
+def sweep(state: ServerState, now: float) -> None:
+    """Ping silent sockets, close those that did not answer (4201) or never authorized in time (4009)."""
+    pong_timeout = state.settings.pong_timeout
+    for client in state.broker.local_clients():
+        if client.closing:
+            continue
+        app = client.app
+        if client.pinged_at is not None:
+            if now - client.pinged_at > pong_timeout:
+                client.close(ErrorCode.PONG_NOT_RECEIVED, "pong not received")
+                continue
+        elif now - client.last_seen > app.activity_timeout:
+            client.pinged_at = now
+            client.send_text(_PING_TEXT)
+        if (
+            app.authorized_connections_only
+            and now - client.connected_at > app.auth_timeout
+            and not client.connection.is_authorized
+        ):
+            client.close(ErrorCode.UNAUTHORIZED, "sign in or join a private channel in time")
+
+
+async def _run_activity_sweeper(application: web.Application) -> AsyncIterator[None]:
+    state = application[STATE]
+    interval = sweep_interval(state.settings)
+    loop = asyncio.get_running_loop()
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                sweep(state, loop.time())
+            except Exception:  # pragma: no cover - the sweeper must survive a bug
+                logger.exception("activity sweep failed")
+
+    task = asyncio.create_task(run(), name="pusherpy-activity-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _close_all_sockets(application: web.Application) -> None:
+    """Close every socket with 4200 (reconnect at once), and wait for the close handshakes, bounded."""
+    state = application[STATE]
+    state.shutting_down = True
+    clients = state.broker.local_clients()
+    logger.info("shutting down: closing %d sockets", len(clients))
+    for client in clients:
+        client.close(ErrorCode.GENERIC_RECONNECT, "server shutting down")
+    if state.closing_tasks:
+        await asyncio.wait(list(state.closing_tasks), timeout=state.settings.shutdown_timeout)

@@ -1,0 +1,125 @@
+"""The broker seam: the only code that knows whether other nodes exist.
+
+Everything a socket or the HTTP API does that reaches beyond one socket goes through a ``Broker``: joining and
+leaving channels (with presence), publishing, the channel and user queries, sign-in and terminating a user's
+connections. ``LocalBroker`` keeps all of it in this process; ``RedisBroker`` shares it across nodes. Every method
+answers for the whole cluster.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from ...protocol.apps import AppConfig
+from ...protocol.channels import ChannelType
+from ...protocol.connection import Member, User
+from ...protocol.errors import PusherpyError
+from ...protocol.events import Presence
+from ..client import Client
+
+WebhookSink: TypeAlias = Callable[[AppConfig, dict[str, Any]], None]
+"""Receives webhook events (``{"name": "channel_occupied", "channel": ...}``) as they happen on this node."""
+
+
+def no_webhooks(app: AppConfig, event: dict[str, Any]) -> None:
+    """The sink used when webhooks are off."""
+
+
+class MemberLimitReached(PusherpyError):
+    """A presence channel already has the app's maximum number of members."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    occupied: bool
+    subscription_count: int
+    user_count: int | None = None
+    """Distinct presence users; None for channels that are not presence channels."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """A cache channel's last event, as sent to subscribers, and its seconds left to live."""
+
+    text: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    presence: Presence | None
+    cache: CacheEntry | None
+
+
+class Broker(abc.ABC):
+    """Channels, presence, publishing and queries, cluster-wide."""
+
+    @property
+    def healthy(self) -> bool:
+        """False while the broker cannot reach its shared state (the node still serves its own sockets)."""
+        return True
+
+    async def start(self) -> None:
+        """Connect to shared state and start background tasks."""
+
+    async def stop(self) -> None:
+        """Stop background tasks and disconnect; called after every socket is closed."""
+
+    @abc.abstractmethod
+    async def add_client(self, client: Client) -> bool:
+        """Count a new connection; False when the app is over its connection quota (nothing was counted)."""
+
+    @abc.abstractmethod
+    async def remove_client(self, client: Client) -> None:
+        """Forget a closed connection: leave all its channels and sign it out."""
+
+    @abc.abstractmethod
+    async def join(self, client: Client, channel: str, channel_type: ChannelType, member: Member | None) -> JoinResult:
+        """Subscribe a socket; sends member_added to the others on a user's first socket.
+
+        Raises:
+            MemberLimitReached: the presence channel is full.
+        """
+
+    @abc.abstractmethod
+    async def leave(self, client: Client, channel: str) -> None:
+        """Unsubscribe a socket; sends member_removed when it was the user's last socket."""
+
+    @abc.abstractmethod
+    async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
+        """Deliver an encoded channel event to every subscriber but ``except_socket_id``, once."""
+
+    @abc.abstractmethod
+    async def sign_in(self, client: Client, user: User) -> None:
+        """Record a signed-in socket, send its watchlist's state and tell watchers it came online."""
+
+    @abc.abstractmethod
+    async def terminate_user(self, app: AppConfig, user_id: str) -> None:
+        """Close every signed-in connection of a user."""
+
+    @abc.abstractmethod
+    async def connection_count(self, app: AppConfig) -> int: ...
+
+    @abc.abstractmethod
+    async def channel_info(self, app: AppConfig, channel: str) -> ChannelInfo: ...
+
+    @abc.abstractmethod
+    async def channels(self, app: AppConfig, prefix: str = "") -> dict[str, ChannelInfo]:
+        """Every occupied channel whose name starts with ``prefix``."""
+
+    @abc.abstractmethod
+    async def presence_user_ids(self, app: AppConfig, channel: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None: ...
+
+    @abc.abstractmethod
+    def local_clients(self) -> list[Client]:
+        """The sockets connected to this node (for pings, shutdown and metrics)."""
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per-app gauges of this node for /metrics (connections, channels, subscriptions)."""
+        return {}
