@@ -14,11 +14,11 @@ from typing import Any, Final, NotRequired, TypedDict, cast
 from urllib.parse import quote, urlencode
 
 from pusherpy.protocol import codec, signing
-from pusherpy.protocol.channels import ChannelKind, classify, event_name_problem, server_to_user_channel
+from pusherpy.protocol.channels import ChannelKind, classify, server_to_user_channel
 from pusherpy.protocol.errors import ConfigError
 
 from . import crypto
-from .authorization import check_channel, check_socket_id, check_user_id
+from .authorization import check_channel, check_event, check_socket_id, check_user_id
 from .config import ClientConfig
 from .errors import DataTooLarge, InvalidArgument, UnexpectedStatus, error_for_status
 
@@ -165,7 +165,7 @@ class ApiRequests:
             check_channel(name)
         if len(names) > 1 and any(classify(name).kind is ChannelKind.ENCRYPTED for name in names):
             raise InvalidArgument("an encrypted channel must be the only channel of a trigger")
-        self._check_event(event)
+        check_event(event)
         body: dict[str, Any] = {"name": event, "channels": names, "data": self.encode_data(names[0], data)}
         if socket_id is not None:
             body["socket_id"] = check_socket_id(socket_id)
@@ -189,7 +189,7 @@ class ApiRequests:
         if unknown or not {"channel", "name", "data"} <= event.keys():
             raise InvalidArgument(f"batch[{index}] needs channel, name, data (optional socket_id, info)")
         channel = check_channel(event["channel"])
-        self._check_event(event["name"])
+        check_event(event["name"])
         item: dict[str, Any] = {"channel": channel, "name": event["name"]}
         item["data"] = self.encode_data(channel, event["data"])
         if event.get("socket_id") is not None:
@@ -232,12 +232,6 @@ class ApiRequests:
         The body is ``{}``, as both official SDKs send it.
         """
         return self._post(f"/users/{check_user_id(user_id)}/terminate_connections", {})
-
-    @staticmethod
-    def _check_event(event: object) -> None:
-        problem = event_name_problem(event)
-        if problem is not None:
-            raise InvalidArgument(f"event {event!r}: {problem}")
 
     def _post(self, suffix: str, body: Mapping[str, Any]) -> ApiRequest:
         path = self._apps + suffix

@@ -19,7 +19,13 @@ from collections.abc import Mapping
 from typing import Any, Final, NotRequired, TypedDict
 
 from pusherpy.protocol import signing
-from pusherpy.protocol.channels import ChannelKind, channel_name_problem, classify, is_valid_socket_id
+from pusherpy.protocol.channels import (
+    ChannelKind,
+    channel_name_problem,
+    classify,
+    event_name_problem,
+    is_valid_socket_id,
+)
 from pusherpy.protocol.errors import ConfigError
 
 from .crypto import shared_secret
@@ -58,6 +64,15 @@ def check_channel(channel_name: object) -> str:
         raise InvalidArgument(f"channel {channel_name!r}: {problem}")
     assert isinstance(channel_name, str)
     return channel_name
+
+
+def check_event(event_name: object) -> str:
+    """Return a valid event name (non-empty, at most 200 characters); raise ``InvalidArgument`` otherwise."""
+    problem = event_name_problem(event_name)
+    if problem is not None:
+        raise InvalidArgument(f"event {event_name!r}: {problem}")
+    assert isinstance(event_name, str)
+    return event_name
 
 
 def check_user_id(user_id: object) -> str:

@@ -7,7 +7,6 @@ client blocks the calling thread for up to ``timeout`` seconds per call.
 
 from __future__ import annotations
 
-import ssl as ssl_module
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -53,9 +52,9 @@ class Pusher(ClientBase):
 
     _pool: ConnectionPool
 
-    def _setup(self, config: ClientConfig, ssl_context: ssl_module.SSLContext | None = None) -> None:
+    def _setup(self, config: ClientConfig) -> None:
         super()._setup(config)
-        self._pool = ConnectionPool(config.scheme, config.host, config.port, config.timeout, ssl_context=ssl_context)
+        self._pool = ConnectionPool(config.scheme, config.host, config.port, config.timeout)
 
     def close(self) -> None:
         """Close the idle keep-alive connections. The client stays usable."""

@@ -1,0 +1,145 @@
+"""``AsyncPusher``: the asyncio publisher client, on one aiohttp ``ClientSession`` that it owns.
+
+Same methods as ``Pusher``, awaited. The session (and its keep-alive connection pool) is created on first use
+inside the running loop and closed by ``close()`` or ``async with``; a client must be used from one event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from yarl import URL
+
+from pusherpy.protocol.errors import InvalidState
+
+from ._base import ClientBase
+from .api import (
+    ApiRequest,
+    ChannelInfo,
+    ChannelsInfo,
+    UsersInfo,
+    as_channel_info,
+    as_channels_info,
+    as_object,
+    as_users_info,
+    read_response,
+)
+from .config import ClientConfig
+from .errors import ConnectionFailed, Timeout
+from .stream import DEFAULT_INTERVAL, ReplyStream
+
+
+class AsyncPusher(ClientBase):
+    """Publish from asyncio code; the arguments are ``Pusher``'s.
+
+    Use ``async with AsyncPusher(...) as pusher:`` (or ``await pusher.close()``) so the session is closed.
+    ``stream()`` publishes a token-by-token reply (see ``ReplyStream``).
+    """
+
+    _session: aiohttp.ClientSession | None
+    _closed: bool
+
+    def _setup(self, config: ClientConfig) -> None:
+        super()._setup(config)
+        self._session = None
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise InvalidState("this AsyncPusher is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout),
+                raise_for_status=False,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        """Close the session and its connections; the client cannot be used afterwards."""
+        self._closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def __aenter__(self) -> Self:
+        self._get_session()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _call(self, request: ApiRequest) -> Any:
+        url = URL(self.config.base_url + request.target(self.config, self._now()), encoded=True)
+        session = self._get_session()
+        try:
+            async with session.request(
+                request.method, url, data=request.body or None, headers=request.headers
+            ) as response:
+                status, body = response.status, await response.read()
+        except TimeoutError:  # also aiohttp's ServerTimeoutError, which subclasses it
+            where = f"{request.method} {self.config.base_url}"
+            raise Timeout(f"{where}: no answer within {self.config.timeout:g} s") from None
+        except aiohttp.ClientError as exc:
+            raise ConnectionFailed(f"{request.method} {self.config.base_url}: {type(exc).__name__}: {exc}") from exc
+        return read_response(status, body)
+
+    async def trigger(
+        self,
+        channels: str | Sequence[str],
+        event: str,
+        data: Any,
+        socket_id: str | None = None,
+        info: str | Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """Publish one event to one or more channels; see ``Pusher.trigger``."""
+        return as_object(await self._call(self._requests.trigger(channels, event, data, socket_id, info)))
+
+    async def trigger_batch(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Publish up to 10 events in one request; see ``Pusher.trigger_batch``."""
+        return as_object(await self._call(self._requests.trigger_batch(events)))
+
+    async def send_to_user(self, user_id: str, event: str, data: Any) -> dict[str, Any]:
+        """Send an event to every connection signed in as ``user_id``; see ``Pusher.send_to_user``."""
+        return as_object(await self._call(self._requests.send_to_user(user_id, event, data)))
+
+    async def channels_info(self, prefix: str | None = None, attributes: str | Sequence[str] = ()) -> ChannelsInfo:
+        """List occupied channels; see ``Pusher.channels_info``."""
+        return as_channels_info(await self._call(self._requests.channels_info(prefix, attributes)))
+
+    async def channel_info(self, channel: str, attributes: str | Sequence[str] = ()) -> ChannelInfo:
+        """Describe one channel; see ``Pusher.channel_info``."""
+        return as_channel_info(await self._call(self._requests.channel_info(channel, attributes)))
+
+    async def users_info(self, channel: str) -> UsersInfo:
+        """List the users of a presence channel; see ``Pusher.users_info``."""
+        return as_users_info(await self._call(self._requests.users_info(channel)))
+
+    async def terminate_user_connections(self, user_id: str) -> dict[str, Any]:
+        """Close every connection signed in as ``user_id``; see ``Pusher.terminate_user_connections``."""
+        return as_object(await self._call(self._requests.terminate_user_connections(user_id)))
+
+    def stream(
+        self,
+        channel: str,
+        event: str,
+        *,
+        message_id: str | None = None,
+        interval: float = DEFAULT_INTERVAL,
+        extra: Mapping[str, Any] | None = None,
+        done_event: str | None = None,
+    ) -> ReplyStream:
+        """Open a stream that publishes a reply chunk by chunk: ``async with pusher.stream(...) as s``.
+
+        See ``ReplyStream`` for the events it sends and how a receiver rebuilds the text.
+
+        Raises:
+            InvalidArgument: a bad channel, event name, interval or ``extra`` key.
+        """
+        return ReplyStream(
+            self, channel, event, message_id=message_id, interval=interval, extra=extra, done_event=done_event
+        )
