@@ -115,7 +115,8 @@ class Connection:
         self.channels: dict[str, Member | None] = {}
         """Subscribed channels, with this socket's presence member where there is one."""
         self.user: User | None = None
-        self._rate_window = 0
+        self._rate_window = float("-inf")
+        """When the current one-second rate-limit window began (at its first client event)."""
         self._rate_count = 0
 
     @property
@@ -241,9 +242,10 @@ class Connection:
         limit = self.app.max_client_events_per_second
         if limit <= 0:
             return
-        window = int(now)
-        if window != self._rate_window:
-            self._rate_window, self._rate_count = window, 0
+        # The window opens at the first event, not on a whole second: aligned windows would let 2 x limit events
+        # through in a moment that straddles a second boundary.
+        if now - self._rate_window >= 1.0:
+            self._rate_window, self._rate_count = now, 0
         if self._rate_count >= limit:
             raise ClientEventRejected(f"rate limit exceeded: at most {limit} client events per second", channel=channel)
         self._rate_count += 1
