@@ -82,10 +82,11 @@ async def serve(settings: Settings) -> None:
     from aiohttp import web
 
     from .server.app import create_app
+    from .server.listener import PusherSite
 
     runner = web.AppRunner(create_app(settings), handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, backlog=4096)
+    site = PusherSite(runner, settings.host, settings.port, backlog=4096)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     print(connection_help(settings, port), flush=True)

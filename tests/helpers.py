@@ -19,6 +19,7 @@ from aiohttp import web
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig
 from pusherpy.server.app import create_app
+from pusherpy.server.listener import PusherSite
 from pusherpy.server.settings import Settings
 
 DEADLINE = 5.0
@@ -54,7 +55,7 @@ async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
     application = create_app(settings)
     runner = web.AppRunner(application, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = PusherSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
     try:

@@ -22,7 +22,6 @@ from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .settings import Settings
 from .state import STATE, ServerState
-from .ws import websocket_handler
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def create_app(
         apps_by_id=settings.app_by_id(),
     )
     application[STATE] = state
-    application.router.add_get("/app/{key}", websocket_handler)
+    application.router.add_get("/app/{key}", _upgrade_required)
     http_api.add_routes(application)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
@@ -134,13 +133,24 @@ async def _run_activity_sweeper(application: web.Application) -> AsyncIterator[N
         await task
 
 
+async def _upgrade_required(request: web.Request) -> web.Response:
+    """``/app/{key}`` without a WebSocket upgrade (the listener takes the upgrades before aiohttp sees them)."""
+    return web.json_response(
+        {"error": "connect with a WebSocket: ws://host:port/app/{key}?protocol=7"},
+        status=426,
+        headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+    )
+
+
 async def _close_all_sockets(application: web.Application) -> None:
-    """Close every socket with 4200 (reconnect at once), and wait for the close handshakes, bounded."""
+    """Close every socket with 4200 (reconnect at once), then wait, bounded, for them to be gone."""
     state = application[STATE]
     state.shutting_down = True
     clients = state.broker.local_clients()
     logger.info("shutting down: closing %d sockets", len(clients))
     for client in clients:
         client.close(ErrorCode.GENERIC_RECONNECT, "server shutting down")
-    if state.closing_tasks:
-        await asyncio.wait(list(state.closing_tasks), timeout=state.settings.shutdown_timeout)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + state.settings.shutdown_timeout
+    while (state.broker.local_clients() or state.tasks) and loop.time() < deadline:
+        await asyncio.sleep(0.02)

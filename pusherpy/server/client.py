@@ -1,79 +1,100 @@
-"""One connected socket as the server sees it: the protocol state plus the means to write to it.
+"""One connected socket: the asyncio protocol that owns its transport, and the protocol core's state for it.
 
-``write_frame`` is the hot path of every broadcast: it hands ready-made frame bytes to the transport without
-awaiting, after checking the socket's unsent buffer, so one slow reader can never stall the others or grow memory
-without bound; past ``send_buffer_limit`` the socket is closed as a slow consumer (4100, reconnect after backoff).
+pusherpy serves WebSockets with its own lean protocol object (one per connection, ``__slots__``, no task while
+idle) rather than aiohttp's request machinery: an idle subscribed socket then costs a few KiB, and a broadcast is
+a loop of ``transport.write`` calls with the same pre-built frame. ``write_frame`` is that hot path: it never
+awaits, and it closes a socket whose unsent buffer passes ``send_buffer_limit_bytes`` as a slow consumer (4100,
+reconnect after a backoff), so one slow reader can never stall the others or grow memory without bound.
+
+Incoming text messages are queued and handled in order by one short-lived task per burst, because handling a
+message may await the broker (joining a presence channel on Redis, say).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-
-from aiohttp import web
+from collections import deque
+from typing import TYPE_CHECKING
 
 from ..protocol.apps import AppConfig
 from ..protocol.connection import Connection
 from ..protocol.errors import ErrorCode
-from .frames import text_frame
+from .frames import CloseCode, FrameError, FrameParser, Opcode, close_frame, frame, text_frame
+
+if TYPE_CHECKING:
+    from .state import ServerState
 
 logger = logging.getLogger(__name__)
 
+CLOSE_GRACE_SECONDS = 2.0
+"""How long a closing socket may take to flush before its transport is aborted."""
+MAX_QUEUED_MESSAGES = 64
+"""Past this many unhandled messages, stop reading from the socket until the queue drains (backpressure)."""
 
-class Client:
-    """A WebSocket connection to one app. Hashable by identity, so the registry can key channels by it."""
+
+class Client(asyncio.Protocol):
+    """A WebSocket connection to one app, after the HTTP upgrade. Hashable by identity.
+
+    Args:
+        state: the server's shared state (broker, settings, metrics).
+        connection: the protocol core for this socket (socket id, app, subscriptions).
+        transport: the upgraded TCP transport; this object becomes its protocol.
+        now: the loop's time at connect.
+    """
 
     __slots__ = (
         "app",
         "connection",
-        "ws",
         "transport",
+        "state",
+        "parser",
         "last_seen",
         "pinged_at",
         "connected_at",
         "closing",
-        "_buffer_limit",
-        "_on_close",
+        "registered",
+        "_inbox",
+        "_worker",
+        "_close_timer",
+        "_paused",
         "__weakref__",
     )
 
-    def __init__(
-        self,
-        *,
-        connection: Connection,
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport,
-        now: float,
-        buffer_limit: int,
-        on_close: Callable[[Client, int, str], None],
-    ) -> None:
+    def __init__(self, *, state: ServerState, connection: Connection, transport: asyncio.Transport, now: float) -> None:
         self.app: AppConfig = connection.app
         self.connection = connection
-        self.ws = ws
         self.transport = transport
+        self.state = state
+        self.parser = FrameParser(state.settings.max_message_bytes)
         self.last_seen = now
         self.pinged_at: float | None = None
         self.connected_at = now
         self.closing = False
-        self._buffer_limit = buffer_limit
-        self._on_close = on_close
+        self.registered = False
+        """True once the broker counts this socket; then it must be removed when the socket ends."""
+        self._inbox: deque[str | None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._paused = False
 
     @property
     def socket_id(self) -> str:
         return self.connection.socket_id
 
-    def write_frame(self, frame: bytes) -> bool:
+    # -- writing -----------------------------------------------------------------------------------------------
+
+    def write_frame(self, data: bytes) -> bool:
         """Queue a ready-made frame on the transport without awaiting; False when the socket is gone or dropped."""
         if self.closing:
             return False
         transport = self.transport
-        if transport.is_closing():
-            return False
-        if transport.get_write_buffer_size() > self._buffer_limit:
+        if transport.get_write_buffer_size() > self.state.settings.send_buffer_limit_bytes:
+            logger.warning("socket %s of app %s dropped as a slow consumer", self.socket_id, self.app.id)
+            self.state.metrics.count(self.app.id, "slow_consumers_dropped")
             self.close(ErrorCode.OVER_CAPACITY, "slow consumer: send buffer full, reconnect")
             return False
-        transport.write(frame)
+        transport.write(data)
         return True
 
     def send_text(self, text: str) -> bool:
@@ -81,8 +102,108 @@ class Client:
         return self.write_frame(text_frame(text.encode()))
 
     def close(self, code: int, reason: str) -> None:
-        """Close the socket with a Pusher close code; never raises, never awaits."""
+        """Send a close frame with ``code`` and close the connection; never raises, never awaits.
+
+        The server closes TCP first (RFC 6455 §7.1.1); a peer that does not let the buffer drain is aborted
+        after ``CLOSE_GRACE_SECONDS``.
+        """
         if self.closing:
             return
         self.closing = True
-        self._on_close(self, code, reason)
+        transport = self.transport
+        if transport.is_closing():
+            return
+        transport.write(close_frame(code, reason))
+        transport.close()
+        self._close_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, transport.abort)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.parser.feed(data)
+        except FrameError as error:
+            logger.info("socket %s broke the WebSocket protocol: %s", self.socket_id, error.reason)
+            self.close(error.code, error.reason)
+            return
+        if not messages:
+            return
+        self.last_seen = asyncio.get_running_loop().time()
+        self.pinged_at = None
+        for message in messages:
+            opcode = message.opcode
+            if opcode is Opcode.TEXT:
+                self._queue(message.text)
+            elif opcode is Opcode.BINARY:
+                self._queue(None)
+            elif opcode is Opcode.PING:
+                if not self.closing:
+                    self.transport.write(frame(Opcode.PONG, message.data))
+            elif opcode is Opcode.CLOSE:
+                self._peer_closed(message.data)
+                return
+
+    def _queue(self, text: str | None) -> None:
+        if self.closing:
+            return
+        if self._inbox is None:
+            self._inbox = deque()
+        self._inbox.append(text)
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._handle_inbox())
+        if len(self._inbox) > MAX_QUEUED_MESSAGES and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def start(self) -> None:
+        """Open the socket the Pusher way (quota, greeting); messages that arrive meanwhile wait their turn."""
+        self._inbox = deque()
+        self._worker = asyncio.get_running_loop().create_task(self._handle_inbox(opening=True))
+
+    async def _handle_inbox(self, opening: bool = False) -> None:
+        from .ws import handle_message, open_client  # the Pusher-level handling; imported late: ws imports us
+
+        inbox = self._inbox
+        try:
+            if opening and not await open_client(self.state, self):
+                return
+            while inbox and not self.closing:
+                await handle_message(self.state, self, inbox.popleft())
+                if self._paused and len(inbox) < MAX_QUEUED_MESSAGES // 2:
+                    self._paused = False
+                    self.transport.resume_reading()
+        except Exception:
+            logger.exception("bug while handling a message from socket %s", self.socket_id)
+            self.close(ErrorCode.GENERIC_RECONNECT, "internal error; reconnect")
+        finally:
+            self._worker = None
+
+    def _peer_closed(self, payload: bytes) -> None:
+        """Answer the peer's close frame with the same code (RFC 6455 §5.5.1) and end the connection."""
+        if self.closing:
+            self.transport.close()
+            return
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else CloseCode.NORMAL
+        if code < 1000 or code in (1004, 1005, 1006, 1015) or 1016 <= code < 3000:
+            code = CloseCode.PROTOCOL_ERROR
+        self.close(code, "")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if self._worker is not None:
+            self._worker.cancel()
+        if self.registered:
+            self.registered = False
+            self.state.spawn(self._unregister())
+
+    async def _unregister(self) -> None:
+        await self.state.broker.remove_client(self)
+        self.state.metrics.count(self.app.id, "connections_closed")
+
+    def pause_writing(self) -> None:
+        """Flow control from the transport: nothing to do, ``write_frame`` checks the buffer size itself."""
+
+    def resume_writing(self) -> None:
+        """See ``pause_writing``."""

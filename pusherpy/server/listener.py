@@ -1,0 +1,186 @@
+"""The first protocol of every TCP connection: WebSocket upgrades to ``/app/{key}`` stay with pusherpy's lean
+``Client``; every other request is handed, bytes and all, to aiohttp.
+
+The request head is read under limits (size, and a deadline so a connection that trickles its head is cut), and
+the upgrade is checked as RFC 6455 §4.2 asks. ``PusherSite`` is an aiohttp ``TCPSite`` whose server starts each
+connection here, so the HTTP API, WebSockets, ``/up`` and ``/metrics`` share one port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+from collections.abc import Callable
+from typing import Final
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aiohttp import web
+
+from ..protocol.connection import Connection, error_text
+from ..protocol.errors import ErrorCode
+from .client import Client
+from .frames import close_frame, text_frame
+from .state import STATE, ServerState
+from .ws import new_socket_id, refusal
+
+logger = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES: Final = 8192
+MAX_HEADERS: Final = 64
+HANDSHAKE_TIMEOUT_SECONDS: Final = 10.0
+_WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+
+
+def accept_key(key: str) -> str:
+    """``Sec-WebSocket-Accept`` for a client's ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode() + _WEBSOCKET_GUID).digest()).decode()  # noqa: S324
+
+
+def _http_error(status: int, reason: str, message: str, extra: str = "") -> bytes:
+    body = f'{{"error": "{message}"}}'.encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Connection: close\r\n{extra}\r\n"
+    )
+    return head.encode() + body
+
+
+class Listener(asyncio.Protocol):
+    """Reads one request head, then either upgrades to a ``Client`` or becomes aiohttp's request handler.
+
+    Args:
+        state: the server's shared state.
+        http_factory: aiohttp's protocol factory (``runner.server``) for everything that is not a Pusher socket.
+    """
+
+    __slots__ = ("_state", "_http_factory", "_transport", "_buffer", "_timer")
+
+    def __init__(self, state: ServerState, http_factory: Callable[[], asyncio.Protocol]) -> None:
+        self._state = state
+        self._http_factory = http_factory
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_SECONDS, transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        end = self._buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self._buffer) > MAX_HEAD_BYTES:
+                self._refuse(_http_error(431, "Request Header Fields Too Large", "request head too large"))
+            return
+        head = bytes(self._buffer[:end]).decode("latin-1")
+        lines = head.split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) == 3 and parts[0] == "GET" and parts[1].startswith("/app/") and self._wants_websocket(lines):
+            self._upgrade(parts[1], lines[1:], bytes(self._buffer[end + 4 :]))
+        else:
+            self._hand_to_aiohttp()
+
+    @staticmethod
+    def _wants_websocket(lines: list[str]) -> bool:
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "upgrade" and value.strip().lower() == "websocket":
+                return True
+        return False
+
+    def _hand_to_aiohttp(self) -> None:
+        assert self._transport is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        protocol = self._http_factory()
+        self._transport.set_protocol(protocol)
+        protocol.connection_made(self._transport)
+        protocol.data_received(bytes(self._buffer))
+        self._buffer.clear()
+
+    def _refuse(self, response: bytes) -> None:
+        assert self._transport is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        self._transport.write(response)
+        self._transport.close()
+
+    def _upgrade(self, target: str, header_lines: list[str], rest: bytes) -> None:
+        if len(header_lines) > MAX_HEADERS:
+            self._refuse(_http_error(431, "Request Header Fields Too Large", "too many headers"))
+            return
+        headers: dict[str, str] = {}
+        for line in header_lines:
+            name, colon, value = line.partition(":")
+            if not colon:
+                self._refuse(_http_error(400, "Bad Request", "malformed header line"))
+                return
+            headers[name.strip().lower()] = value.strip()
+        key = headers.get("sec-websocket-key", "")
+        if headers.get("sec-websocket-version") != "13":
+            version = "Sec-WebSocket-Version: 13\r\n"
+            self._refuse(_http_error(426, "Upgrade Required", "WebSocket version 13 required", version))
+            return
+        if len(key) != 24 or "upgrade" not in headers.get("connection", "").lower():
+            self._refuse(_http_error(400, "Bad Request", "invalid WebSocket upgrade request"))
+            return
+        url = urlsplit(target)
+        app_key = unquote(url.path[len("/app/") :]).strip("/")
+        query = dict(parse_qsl(url.query))
+        transport = self._transport
+        assert transport is not None
+        if self._timer is not None:
+            self._timer.cancel()
+        transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept_key(key).encode() + b"\r\n\r\n"
+        )
+        state = self._state
+        app = state.apps_by_key.get(app_key)
+        refused = refusal(app, query, headers.get("origin"))
+        if refused is not None or app is None:
+            assert refused is not None
+            logger.info("refused a connection: %s", refused.message)
+            transport.write(text_frame(error_text(refused).encode()))
+            transport.write(close_frame(int(refused.code or ErrorCode.GENERIC_RECONNECT), refused.message))
+            transport.close()
+            return
+        client = Client(state=state, connection=Connection(new_socket_id(), app), transport=transport, now=_now())
+        transport.set_protocol(client)
+        client.start()
+        if rest:
+            client.data_received(rest)
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+class PusherSite(web.TCPSite):
+    """An aiohttp ``TCPSite`` whose connections start in ``Listener``: one port for sockets and HTTP."""
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)
+        loop = asyncio.get_running_loop()
+        runner = self._runner
+        http_factory = runner.server
+        assert http_factory is not None and isinstance(runner, web.AppRunner)
+        state = runner.app[STATE]
+        self._server = await loop.create_server(
+            lambda: Listener(state, http_factory),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
+            reuse_port=self._reuse_port,
+        )
+        sockets = self._server.sockets
+        self._bound_port = sockets[0].getsockname()[1] if sockets else self._port
