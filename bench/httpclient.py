@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from typing import cast
 
 import orjson
 
@@ -26,9 +27,9 @@ class _HttpConn(asyncio.Protocol):
         self._buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        sock = transport.get_extra_info("socket")
+        # uvloop's transports are not asyncio.Transport subclasses, only duck-typed ones
+        self.transport = cast(asyncio.Transport, transport)
+        sock = self.transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -109,6 +110,7 @@ class Publisher:
         self._open = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self.sent = 0
+        self.connects = 0  # > sent/pool means the server refuses keep-alive (soketi: Connection: close)
         self.errors = 0
         self.error_samples: list[str] = []
 
@@ -121,6 +123,7 @@ class Publisher:
                 self._open -= 1
             if self._open < self.pool_size:
                 self._open += 1
+                self.connects += 1
                 try:
                     _, conn = await asyncio.get_running_loop().create_connection(_HttpConn, self.host, self.port)
                 except BaseException:

@@ -186,6 +186,7 @@ async def many_channels(ctx: Context) -> list[Metric]:
 def _log_publisher(ctx: Context, prefix: str, publisher: Publisher) -> None:
     for s in publisher.error_samples:
         ctx.log(f"  {prefix}: {s}")
+    ctx.log(f"  {prefix}: {publisher.sent} publishes over {publisher.connects} HTTP connections")
 
 
 class _Pair:
