@@ -17,7 +17,7 @@ class BenchConfig:
     # fan-out
     subscribers: int = 1000
     rate: float = 20.0  # publishes per second in the fixed-rate phase
-    window: int = 8  # publishes in flight (not yet fully delivered) in the closed loop
+    window: int = 16  # publishes in flight (not yet fully delivered) in the closed loop
     # client events
     pairs: int = 20
     ce_rate: float = 8.0  # pings per second per pair: under Pusher's 10/s client-event limit
