@@ -37,4 +37,4 @@ class BenchConfig:
     @classmethod
     def quick(cls) -> BenchConfig:
         """Small, short settings: a two-server run of every scenario in well under 3 minutes."""
-        return cls(conn_counts=[1000, 2000], seconds=4.0, drain=3.0, pairs=10, scenario_timeout=60.0)
+        return cls(conn_counts=[1000, 5000], seconds=4.0, drain=3.0, pairs=10, scenario_timeout=60.0)
