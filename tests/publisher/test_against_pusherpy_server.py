@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
@@ -43,7 +43,7 @@ async def live(request: pytest.FixtureRequest, server: RunningServer) -> AsyncIt
             yield EitherClient(request.param, sync if request.param == "sync" else asynchronous)
 
 
-async def subscribe_with(client: PusherClient, channel: str, auth: dict[str, Any]) -> dict[str, Any]:
+async def subscribe_with(client: PusherClient, channel: str, auth: Mapping[str, Any]) -> dict[str, Any]:
     """Send ``pusher:subscribe`` with an auth endpoint's answer, as pusher-js does."""
     await client.send("pusher:subscribe", {"channel": channel, **auth})
     return await client.expect_reply_for(channel)
@@ -177,7 +177,7 @@ async def test_streamed_reply_is_rebuilt_by_a_subscriber(server: RunningServer) 
             for token in reply:
                 await stream.send(token)
                 await asyncio.sleep(0)
-        chunks = []
+        chunks: list[str] = []
         while True:
             data = (await alice.expect("reply"))["data"]
             assert data["sequence"] == len(chunks)

@@ -169,6 +169,18 @@ class TestChannelAuth:
         assert response.status == 400
         assert "error" in await response.json()
 
+    @pytest.mark.parametrize(
+        ("content_type", "raw"),
+        [("multipart/form-data; boundary=xx", b"garbage"), ("application/x-www-form-urlencoded", b"\xff=%%%")],
+    )
+    async def test_broken_form_gets_400(
+        self, http: TestClient[web.Request, web.Application], content_type: str, raw: bytes
+    ) -> None:
+        response = await http.post(
+            "/broadcasting/auth", data=raw, headers={**auth_header(), "Content-Type": content_type}
+        )
+        assert (response.status, await response.json()) == (400, {"error": "body is not a form"})
+
     async def test_presence_channel_returns_member_with_user_id_from_the_user(
         self, http: TestClient[web.Request, web.Application]
     ) -> None:
