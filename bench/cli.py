@@ -23,7 +23,7 @@ from typing import Any
 from bench.config import SCENARIOS, BenchConfig
 from bench.fleet import make_fleet
 from bench.metrics import Metric
-from bench.procstat import affinity
+from bench.procstat import affinity, host_busy_seconds
 from bench.report import ServerResult, sanitize, table, write_json
 from bench.scenarios import SCENARIO_FUNCS, Context
 from bench.servers import (
@@ -242,6 +242,10 @@ async def bench_all(
         loop.add_signal_handler(sig, me.cancel)
     results: list[ServerResult] = []
     status = 0
+    h0, t0 = host_busy_seconds(), time.monotonic()
+    await asyncio.sleep(1.0)
+    busy = 100 * (host_busy_seconds() - h0) / (time.monotonic() - t0)
+    _log(f"host CPU busy before start: {busy:.0f}% of one core" + (" (not quiet!)" if busy > 20 else ""))
     try:
         async with asyncio.timeout(max_seconds):
             for server in servers:
@@ -362,6 +366,12 @@ def _print(results: list[ServerResult]) -> None:
         f"\nload generator CPU: max {max(gen):.0f}% of one core ({cores} core(s) available to it); "
         f"server max {max(srv or [0.0]):.0f}%"
     )
+    other = [m.value for r in results for m in r.metrics if m.key.endswith("other_cpu_pct")]
+    if other and max(other) > 25:
+        print(
+            f"WARNING: other programs used up to {max(other):.0f}% of a core during measured phases; "
+            "figures from those phases are disturbed (see *.other_cpu_pct); rerun on a quiet host"
+        )
     if max(gen) > 80 * cores:
         print(
             "WARNING: the load generator neared saturation: closed-loop figures where its CPU is high "
