@@ -24,7 +24,7 @@ from bench.config import SCENARIOS, BenchConfig
 from bench.fleet import make_fleet
 from bench.metrics import Metric
 from bench.procstat import affinity, host_busy_seconds
-from bench.report import ServerResult, sanitize, table, write_json
+from bench.report import ServerResult, table, write_json
 from bench.scenarios import SCENARIO_FUNCS, Context
 from bench.servers import (
     ExternalServer,
@@ -333,20 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(0)
     _print(results)
     if args.json:
-        results = [ServerResult(r.name, sanitize(r.info), r.metrics, r.failures) for r in results]
-        write_json(args.json, _sanitized(results), sanitize(setup))
+        write_json(args.json, results, setup)
         _log(f"wrote {args.json}")
     if any(r.failures for r in results):
         status = status or 1
     return status
-
-
-def _sanitized(results: list[ServerResult]) -> list[ServerResult]:
-    out = []
-    for r in results:
-        metrics = [Metric(m.key, v, m.unit, m.better) for m in r.metrics if (v := sanitize(m.value)) is not None]
-        out.append(ServerResult(r.name, r.info, metrics, r.failures))
-    return out
 
 
 def _print(results: list[ServerResult]) -> None:
