@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pusher
+import pusher  # type: ignore[import-untyped]
 import pytest
 
 COMPAT_DIR = Path(__file__).parent
@@ -172,10 +172,10 @@ class NodeSession:
                 line = self.reader.next_line(f"{what} from {self.script}")
             except AssertionError as error:
                 raise AssertionError(f"{error}\nstderr: {self._stderr()}") from None
-            message = json.loads(line)
-            self.messages.append(message)
-            if predicate(message):
-                return message
+            received: dict[str, Any] = json.loads(line)
+            self.messages.append(received)
+            if predicate(received):
+                return received
 
     def events(self, client: str, event: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("client") == client and m.get("event") == event]
@@ -226,8 +226,8 @@ def compat_server(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) 
     log_path = directory / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHERPY_", "REVERB_", "PUSHER_"))}
     command = [sys.executable, "-m", "pusherpy", "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(config)]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    with log_path.open("w") as log_file:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, text=True, env=env)
     reader = LineReader(process.stdout)
     try:
         line = reader.next_line("the server's listening line", timeout=15)
@@ -239,6 +239,7 @@ def compat_server(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) 
         raise AssertionError(f"{error}\nserver log:\n{log_path.read_text()}") from None
     finally:
         process.send_signal(signal.SIGTERM)
+        code: int | None
         try:
             code = process.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -40,6 +40,11 @@ def cache_replay(compat_server: CompatServer) -> dict[str, Any]:
     return compat_server.node("cache_replay.mjs")  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def refusals(compat_server: CompatServer) -> dict[str, Any]:
+    return compat_server.node("refusals.mjs")  # type: ignore[no-any-return]
+
+
 class TestChannelKinds:
     @pytest.mark.parametrize("kind", KINDS)
     def test_pusher_js_subscribes_and_receives_an_sdk_event(self, channel_kinds: dict[str, Any], kind: str) -> None:
@@ -177,3 +182,20 @@ class TestTerminateUserConnections:
         assert user_features["checkpoints"]["presence_only_state"] == "connected"
         after = [e["data"] for e in user_features["log"]["alice_presence_only"] if e["type"] == "after"]
         assert after == [{"still": "here"}]
+
+
+class TestRefusals:
+    def test_subscriptions_signed_with_the_wrong_secret_fail_with_4009(self, refusals: dict[str, Any]) -> None:
+        codes = [(e["error"], e["data"]["code"]) for e in refusals["connection_errors"]]
+        assert codes[:2] == [("PusherError", 4009), ("PusherError", 4009)]
+        assert refusals["subscribed"] == {"private": False, "presence": False}
+
+    def test_client_event_on_a_public_channel_is_refused_and_not_relayed(self, refusals: dict[str, Any]) -> None:
+        assert refusals["client_event_thrown"] is None
+        assert [e["data"]["code"] for e in refusals["connection_errors"]][2:] == [4301]
+        assert "client-hello" not in refusals["bob_public"]
+        assert refusals["bob_public"][-1] == "barrier"
+
+    def test_the_connection_stays_open_and_usable_after_refusals(self, refusals: dict[str, Any]) -> None:
+        assert refusals["states"] == ["connected"]
+        assert refusals["channels"]["public"][-1] == {"event": "barrier", "data": {}}

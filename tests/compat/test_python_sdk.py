@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import pusher
-import pusher.errors
+import pusher  # type: ignore[import-untyped]
+import pusher.errors  # type: ignore[import-untyped]
 import pytest
 
 from tests.compat.conftest import CompatServer, NodeSession

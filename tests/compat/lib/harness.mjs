@@ -98,10 +98,12 @@ export class Recorder {
 /**
  * A tiny Laravel-like auth backend on 127.0.0.1 and a free port, signing with the npm SDK's `authorizeChannel`
  * and `authenticateUser`. The "logged-in user" comes from request headers, as a session cookie would:
- * X-User-Id, X-User-Name and X-Watchlist (comma-separated). Channels whose name contains "forbidden" get 403.
+ * X-User-Id, X-User-Name and X-Watchlist (comma-separated). Channels whose name contains "forbidden" get 403;
+ * channels whose name contains "forged" get a well-formed answer signed with the wrong secret.
  */
 export async function startAuthServer() {
-  const signer = sdk();
+  const honest = sdk();
+  const forger = sdk({ secret: 'not-the-secret' });
   const requests = [];
   const server = http.createServer((request, response) => {
     let body = '';
@@ -118,6 +120,7 @@ export async function startAuthServer() {
       try {
         if (request.url === '/broadcasting/auth') {
           const channel = form.get('channel_name');
+          const signer = channel.includes('forged') ? forger : honest;
           requests.push({ kind: 'channel', channel, userId });
           if (channel.includes('forbidden') || !userId) {
             status = 403;
@@ -135,7 +138,7 @@ export async function startAuthServer() {
           const watchlist = (request.headers['x-watchlist'] || '').split(',').filter(Boolean);
           const user = { id: userId, user_info: { name: userName } };
           if (watchlist.length) user.watchlist = watchlist;
-          answer = signer.authenticateUser(socketId, user);
+          answer = honest.authenticateUser(socketId, user);
         } else {
           status = 404;
           answer = { error: 'not found' };
