@@ -73,7 +73,8 @@ async def websocket_handler(request: web.Request) -> web.WebSocketResponse:
     """Serve one Pusher connection until it closes; always unregisters it."""
     state = request.app[STATE]
     settings = state.settings
-    ws = web.WebSocketResponse(max_msg_size=settings.max_message_bytes, compress=False, autoping=True)
+    # aiohttp refuses a message of exactly max_msg_size bytes; max_message_bytes is the largest one accepted.
+    ws = web.WebSocketResponse(max_msg_size=settings.max_message_bytes + 1, compress=False, autoping=True)
     await ws.prepare(request)
     app = state.apps_by_key.get(request.match_info["key"])
     refusal = _refusal(app, request)
