@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EVENT, WATCHLIST, TERMINATE = "e", "w", "t"
-"""Bus message kinds: a channel event, a user going online/offline, a terminate_connections request."""
+"""Bus message kinds: a channel event, a user going online/offline, a terminate_connections request (and "h",
+a node's heartbeat, which only its sender reads)."""
 
 
 def _full(app: AppConfig, channel: str) -> MemberLimitReached:

@@ -65,6 +65,8 @@ class NodeLifecycle:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
+        self._healthy_since = 0.0
+        self._bus_heard_at = 0.0
 
     # -- shared operations -----------------------------------------------------------------------------------------
 
@@ -143,12 +145,14 @@ class NodeLifecycle:
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _join_cluster(self) -> None:
-        await self._close_bus()
         await self._store.reset_connections()
         epoch = await self._store.epoch()
         kept_data = self._epoch is None or epoch == self._epoch
         self._epoch = epoch
-        await self._open_bus()
+        if self._reader is None or self._reader.done():
+            # A bus connection that survived (Redis paused, not restarted) is kept: it missed nothing.
+            await self._close_bus()
+            await self._open_bus()
         await self._store.heartbeat(self._ttl_seconds)
         await self._idle.wait()
         changes: list[Change] = []
@@ -159,6 +163,7 @@ class NodeLifecycle:
                 break
         self._recovery = None
         self.healthy = True
+        self._healthy_since = asyncio.get_running_loop().time()
         if kept_data:
             await self._broker.announce(changes)
 
@@ -193,6 +198,7 @@ class NodeLifecycle:
                 raise TimeoutError("no confirmation of the bus subscription")
             if message["type"] == "subscribe":
                 break
+        self._bus_heard_at = asyncio.get_running_loop().time()
         self._reader = asyncio.get_running_loop().create_task(self._read_bus(pubsub), name="pusherpy-bus-reader")
 
     async def _close_bus(self) -> None:
@@ -207,10 +213,14 @@ class NodeLifecycle:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _read_bus(self, pubsub: PubSub) -> None:
+        heartbeat, loop = self._store.heartbeat_message, asyncio.get_running_loop()
         try:
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
                 if message is None or message["type"] != "message":
+                    continue
+                if message["data"] == heartbeat:
+                    self._bus_heard_at = loop.time()
                     continue
                 try:
                     await self._broker.receive_bus_message(message["data"])
@@ -228,8 +238,17 @@ class NodeLifecycle:
                 continue
             try:
                 registered, expired = await self._store.heartbeat(self._ttl_seconds)
+                now = asyncio.get_running_loop().time()
                 if not registered:
                     self.outage("this node was missing from Redis (reaped, or Redis lost its data)")
+                    continue
+                if now - self._bus_heard_at > self._ttl_seconds:
+                    await self._close_bus()
+                    self.outage("the bus subscription went silent")
+                    continue
+                if now - self._healthy_since < self._ttl_seconds:
+                    # This node was cut off itself until just now; so were the others, likely: give them a TTL
+                    # to come back before taking their sockets out of the cluster.
                     continue
                 for node_id in expired:
                     changes = await self._store.reap(node_id, self._ttl_seconds)

@@ -144,11 +144,13 @@ return {1, changes, members, cache}
 HEARTBEAT: Final = (
     _PRELUDE
     + r"""
--- ARGV: prefix, node, ttl ms. Returns {1 if the node was registered (else it was reaped or Redis lost its data),
--- the nodes whose last heartbeat is older than the ttl}.
+-- ARGV: prefix, node, ttl ms, bus message. Returns {1 if the node was registered (else it was reaped or Redis lost
+-- its data), the nodes whose last heartbeat is older than the ttl}. The node hears its own heartbeat on the bus,
+-- which proves its bus subscription alive.
 local node, ttl = ARGV[2], tonumber(ARGV[3])
 local key = prefix .. ':nodes'
 local now = now_ms()
+redis.call('PUBLISH', prefix .. ':bus', ARGV[4])
 local known = redis.call('ZSCORE', key, node)
 redis.call('ZADD', key, now, node)
 local expired = redis.call('ZRANGEBYSCORE', key, '-inf', now - ttl)

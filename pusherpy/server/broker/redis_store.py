@@ -130,6 +130,8 @@ class RedisStore:
         self.node_id = node_id
         self.timeout = timeout
         self.bus_channel = f"{prefix}:bus"
+        self.heartbeat_message = bus_message("h", node_id, "", "", "")
+        """Published with each heartbeat; hearing it back proves the bus subscription alive."""
         self._apply = self.redis.register_script(redis_scripts.APPLY)
         self._connect = self.redis.register_script(redis_scripts.CONNECT)
         self._join = self.redis.register_script(redis_scripts.JOIN)
@@ -143,8 +145,8 @@ class RedisStore:
         await self.redis.aclose()
 
     async def reset_connections(self) -> None:
-        """Drop pooled connections (after Redis restarted, each would fail once)."""
-        await self.redis.connection_pool.disconnect()
+        """Drop idle pooled connections (after Redis restarted, each would fail once); the bus keeps its own."""
+        await self.redis.connection_pool.disconnect(inuse_connections=False)
 
     # -- node lifecycle --------------------------------------------------------------------------------------------
 
@@ -157,7 +159,9 @@ class RedisStore:
 
     async def heartbeat(self, ttl_seconds: float) -> tuple[bool, list[str]]:
         """Mark this node alive; return (whether it was still registered, the expired nodes)."""
-        known, expired = await self._heartbeat(args=[self.prefix, self.node_id, int(ttl_seconds * 1000)])
+        known, expired = await self._heartbeat(
+            args=[self.prefix, self.node_id, int(ttl_seconds * 1000), self.heartbeat_message]
+        )
         return bool(known), [node for node in expired if node != self.node_id]
 
     async def reap(self, node_id: str, ttl_seconds: float, *, retire: bool = False) -> list[Change]:
