@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -22,8 +23,8 @@ from typing import Any
 from bench.config import SCENARIOS, BenchConfig
 from bench.fleet import make_fleet
 from bench.metrics import Metric
-from bench.procstat import affinity
-from bench.report import ServerResult, sanitize, table, write_json
+from bench.procstat import affinity, host_busy_seconds
+from bench.report import ServerResult, table, write_json
 from bench.scenarios import SCENARIO_FUNCS, Context
 from bench.servers import (
     ExternalServer,
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--connections", type=_ints, help="connection counts per step (default 1000,5000,10000)")
     s.add_argument("--subscribers", type=int, help="fan-out subscribers on one channel (default 1000)")
     s.add_argument("--rate", type=float, help="fan-out publishes/s in the fixed-rate phase (default 20)")
-    s.add_argument("--window", type=int, help="fan-out closed loop: publishes in flight (default 8)")
+    s.add_argument("--window", type=int, help="fan-out closed loop: publishes in flight (default 16)")
     s.add_argument("--pairs", type=int, help="client-event socket pairs (default 20)")
     s.add_argument("--ce-rate", type=float, help="client-event pings/s per pair (default 8, Pusher caps 10)")
     s.add_argument("--channels", type=int, help="many-channels: channel count (default 1000)")
@@ -190,9 +191,10 @@ def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-async def bench_server(server: Server, cfg: BenchConfig, names: list[str], log: Callable[[str], None]) -> ServerResult:
+async def bench_server(
+    server: Server, result: ServerResult, cfg: BenchConfig, names: list[str], log: Callable[[str], None]
+) -> None:
     """Start one server, run the chosen scenarios against it, stop it."""
-    result = ServerResult(server.name)
     log(f"starting {server.name}")
     target = server.start()
     try:
@@ -227,15 +229,54 @@ async def bench_server(server: Server, cfg: BenchConfig, names: list[str], log: 
     finally:
         log(f"stopping {server.name}")
         server.stop()
-    return result
 
 
-class Deadline(Exception):
-    """Raised from SIGALRM/SIGTERM so every ``finally`` runs and servers are stopped."""
+async def bench_all(
+    servers: list[Server], cfg: BenchConfig, names: list[str], max_seconds: float
+) -> tuple[list[ServerResult], int]:
+    """Benchmark each server in turn within one overall deadline; SIGINT/SIGTERM cancel cleanly."""
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    assert me is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, me.cancel)
+    results: list[ServerResult] = []
+    status = 0
+    h0, t0 = host_busy_seconds(), time.monotonic()
+    await asyncio.sleep(1.0)
+    busy = 100 * (host_busy_seconds() - h0) / (time.monotonic() - t0)
+    _log(f"host CPU busy before start: {busy:.0f}% of one core" + (" (not quiet!)" if busy > 20 else ""))
+    try:
+        async with asyncio.timeout(max_seconds):
+            for server in servers:
+                try:
+                    # appended first, so a run cut short still reports what it measured
+                    results.append(ServerResult(server.name))
+                    await bench_server(server, results[-1], cfg, names, _log)
+                except (RuntimeError, TimeoutError, OSError) as exc:
+                    _log(f"{server.name} could not be benchmarked: {exc}")
+                    results[-1].failures.append(f"start: {exc}")
+                    status = 1
+    except TimeoutError:
+        _log(f"stopped early: the --max-seconds deadline ({max_seconds:.0f}s) hit")
+        status = 2
+    except asyncio.CancelledError:
+        _log("stopped early: interrupted")
+        status = 2
+    return results, status
 
 
-def _raise_deadline(signum: int, frame: FrameType | None) -> None:
-    raise Deadline(signal.Signals(signum).name)
+def _backstop(servers: list[Server]) -> Callable[[int, FrameType | None], None]:
+    """Return a SIGALRM handler for when the loop itself is stuck: stop servers, exit hard."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _log("hard deadline: stopping servers and exiting")
+        for server in servers:
+            with contextlib.suppress(Exception):
+                server.stop()
+        os._exit(3)
+
+    return handler
 
 
 def _raise_fd_limit() -> None:
@@ -278,45 +319,25 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
     except ImportError:
         _log("uvloop not installed: the load generator will be slower")
-    signal.signal(signal.SIGALRM, _raise_deadline)
-    signal.signal(signal.SIGTERM, _raise_deadline)
-    signal.setitimer(signal.ITIMER_REAL, args.max_seconds)
-    results: list[ServerResult] = []
-    status = 0
+    # the soft deadline cancels the run; this alarm only fires if cancelling did not work
+    signal.signal(signal.SIGALRM, _backstop(servers))
+    signal.alarm(int(args.max_seconds) + 90)
     try:
-        for server in servers:
-            try:
-                results.append(asyncio.run(bench_server(server, cfg, names, _log)))
-            except (RuntimeError, TimeoutError, OSError) as exc:
-                _log(f"{server.name} could not be benchmarked: {exc}")
-                results.append(ServerResult(server.name, failures=[f"start: {exc}"]))
-                status = 1
-    except (Deadline, KeyboardInterrupt) as exc:
-        _log(f"stopped early: {exc!r}")
-        status = 2
+        results, status = asyncio.run(bench_all(servers, cfg, names, args.max_seconds))
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
         for server in servers:  # idempotent: only what is still running is stopped
             try:
                 server.stop()
-            except Exception as exc:  # noqa: BLE001 - report and keep stopping the rest
+            except Exception as exc:  # one failing stop must not keep the others running
                 _log(f"stopping {server.name}: {exc!r}")
+        signal.alarm(0)
     _print(results)
     if args.json:
-        results = [ServerResult(r.name, sanitize(r.info), r.metrics, r.failures) for r in results]
-        write_json(args.json, _sanitized(results), sanitize(setup))
+        write_json(args.json, results, setup)
         _log(f"wrote {args.json}")
     if any(r.failures for r in results):
         status = status or 1
     return status
-
-
-def _sanitized(results: list[ServerResult]) -> list[ServerResult]:
-    out = []
-    for r in results:
-        metrics = [Metric(m.key, v, m.unit, m.better) for m in r.metrics if (v := sanitize(m.value)) is not None]
-        out.append(ServerResult(r.name, r.info, metrics, r.failures))
-    return out
 
 
 def _print(results: list[ServerResult]) -> None:
@@ -329,7 +350,21 @@ def _print(results: list[ServerResult]) -> None:
             print(f"! {r.name}: {f}")
     gen = [m.value for r in results for m in r.metrics if m.key.endswith("loadgen_cpu_pct")]
     srv = [m.value for r in results for m in r.metrics if m.key.endswith("server_cpu_pct")]
-    if gen:
-        print(f"\nload generator CPU: max {max(gen):.0f}% of a core (server max {max(srv or [0]):.0f}%)")
-        if max(gen) > 80:
-            print("WARNING: the load generator came close to saturating its core; try --workers")
+    if not gen:
+        return
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"\nload generator CPU: max {max(gen):.0f}% of one core ({cores} core(s) available to it); "
+        f"server max {max(srv or [0.0]):.0f}%"
+    )
+    other = [m.value for r in results for m in r.metrics if m.key.endswith("other_cpu_pct")]
+    if other and max(other) > 25:
+        print(
+            f"WARNING: other programs used up to {max(other):.0f}% of a core during measured phases; "
+            "figures from those phases are disturbed (see *.other_cpu_pct); rerun on a quiet host"
+        )
+    if max(gen) > 80 * cores:
+        print(
+            "WARNING: the load generator neared saturation: closed-loop figures where its CPU is high "
+            "may be limited by it, not by the server (more cores + --workers would help)"
+        )

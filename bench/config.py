@@ -17,7 +17,7 @@ class BenchConfig:
     # fan-out
     subscribers: int = 1000
     rate: float = 20.0  # publishes per second in the fixed-rate phase
-    window: int = 8  # publishes in flight (not yet fully delivered) in the closed loop
+    window: int = 16  # publishes in flight (not yet fully delivered) in the closed loop
     # client events
     pairs: int = 20
     ce_rate: float = 8.0  # pings per second per pair: under Pusher's 10/s client-event limit
@@ -37,4 +37,4 @@ class BenchConfig:
     @classmethod
     def quick(cls) -> BenchConfig:
         """Small, short settings: a two-server run of every scenario in well under 3 minutes."""
-        return cls(conn_counts=[1000, 2000], seconds=4.0, drain=3.0, pairs=10, scenario_timeout=60.0)
+        return cls(conn_counts=[1000, 5000], seconds=4.0, drain=3.0, pairs=10, scenario_timeout=60.0)

@@ -43,6 +43,7 @@ def _cpu_metrics(prefix: str, cpu: CpuWindow, deliveries: int) -> list[Metric]:
         Metric(f"{prefix}.server_cpu_pct", cpu.server_pct, "%core"),
         Metric(f"{prefix}.server_cpu_us_per_delivery", per, "us", "lower"),
         Metric(f"{prefix}.loadgen_cpu_pct", cpu.loadgen_pct, "%core"),
+        Metric(f"{prefix}.other_cpu_pct", cpu.other_pct, "%core"),
     ]
 
 

@@ -72,6 +72,14 @@ def tree_rss(pids: list[int]) -> int:
     return sum(rss_bytes(p) for root in pids for p in process_tree(root))
 
 
+def host_busy_seconds() -> float:
+    """Return CPU seconds all CPUs spent busy since boot (/proc/stat: everything but idle+iowait)."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice; guests are inside user
+    return (sum(fields[:8]) - fields[3] - fields[4]) / CLK_TCK
+
+
 def affinity(pid: int) -> str:
     """Return the CPU list a process may run on, for the report."""
     try:
@@ -88,11 +96,17 @@ class CpuWindow:
     wall: float
     server: float
     loadgen: float
+    other: float  # busy CPU not spent by either (other programs, unattributed kernel work)
 
     @property
     def server_pct(self) -> float:
         """Server CPU as a percentage of one core."""
         return 100.0 * self.server / self.wall if self.wall > 0 else 0.0
+
+    @property
+    def other_pct(self) -> float:
+        """Everything else on the host, as a percentage of one core: high means disturbed figures."""
+        return 100.0 * self.other / self.wall if self.wall > 0 else 0.0
 
     @property
     def loadgen_pct(self) -> float:
@@ -113,6 +127,7 @@ class CpuMeter:
         self._t0 = 0.0
         self._s0 = 0.0
         self._g0 = 0.0
+        self._h0 = 0.0
 
     def _loadgen(self) -> float:
         return sum(cpu_seconds(p, with_reaped_children=False) for p in self.loadgen_pids)
@@ -122,11 +137,11 @@ class CpuMeter:
         self._t0 = time.monotonic()
         self._s0 = tree_cpu(self.server_pids)
         self._g0 = self._loadgen()
+        self._h0 = host_busy_seconds()
 
     def stop(self) -> CpuWindow:
         """Take the end sample and return the deltas."""
-        return CpuWindow(
-            wall=time.monotonic() - self._t0,
-            server=tree_cpu(self.server_pids) - self._s0,
-            loadgen=self._loadgen() - self._g0,
-        )
+        server = tree_cpu(self.server_pids) - self._s0
+        loadgen = self._loadgen() - self._g0
+        other = max(0.0, host_busy_seconds() - self._h0 - server - loadgen)
+        return CpuWindow(wall=time.monotonic() - self._t0, server=server, loadgen=loadgen, other=other)

@@ -94,11 +94,7 @@ def write_json(path: Path, results: list[ServerResult], setup: dict[str, Any]) -
             "values": {k: ratio(a[k].value, b[k].value) for k in a if k in b},
         }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, allow_nan=False, default=_nan_safe) + "\n")
-
-
-def _nan_safe(obj: object) -> object:
-    raise TypeError(f"not JSON serialisable: {obj!r}")
+    path.write_text(json.dumps(sanitize(doc), indent=2, allow_nan=False) + "\n")
 
 
 def sanitize(doc: Any) -> Any:

@@ -90,6 +90,7 @@ async def connections(ctx: Context) -> list[Metric]:
             Metric(f"{p}.server_rss_mib", rss1 / 2**20 if ctx.target.pids else float("nan"), "MiB", "lower"),
             Metric(f"{p}.server_cpu_us_per_conn", cpu.server * 1e6 / rep.ok if rep.ok else float("nan"), "us", "lower"),
             Metric(f"{p}.loadgen_cpu_pct", cpu.loadgen_pct, "%core"),
+            Metric(f"{p}.other_cpu_pct", cpu.other_pct, "%core"),
         ]
         out += await _health(ctx, p)
     await ctx.fleet.close_all()
@@ -272,6 +273,7 @@ async def client_events(ctx: Context) -> list[Metric]:
         *latency_metrics("client_events.oneway", oneway),
         Metric("client_events.server_cpu_pct", cpu.server_pct, "%core"),
         Metric("client_events.loadgen_cpu_pct", cpu.loadgen_pct, "%core"),
+        Metric("client_events.other_cpu_pct", cpu.other_pct, "%core"),
     ]
 
 

@@ -106,7 +106,7 @@ class PusherConn(asyncio.Protocol):
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         path = f"/app/{self.app_key}?protocol=7&client=pusherpy-bench&version=1.0&flash=false"
-        transport.write(
+        self.transport.write(
             f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {self._ws_key.decode()}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
@@ -231,13 +231,16 @@ class PusherConn(asyncio.Protocol):
             self.stats.error(f"unexpected message: {msg!r}")
             return
         event = msg.get("event")
-        data = msg.get("data")
+        data: Any = msg.get("data")
         if isinstance(data, str):
             try:
                 data = orjson.loads(data)
             except orjson.JSONDecodeError:
                 pass
         if event == "pusher:connection_established":
+            if not isinstance(data, dict) or "socket_id" not in data:
+                self._fail(f"bad connection_established: {msg!r}")
+                return
             self.socket_id = str(data["socket_id"])
             if not self.established.done():
                 self.established.set_result(self.socket_id)

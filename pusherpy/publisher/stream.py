@@ -119,12 +119,18 @@ class ReplyStream:
         if exc is None:
             await self.close()
             return
-        error = "cancelled" if isinstance(exc, asyncio.CancelledError) else type(exc).__name__
+        if exc is self._failure:  # send() re-raised the stream's own publish failure
+            error = None
+        elif isinstance(exc, asyncio.CancelledError):
+            error = "cancelled"
+        else:
+            error = type(exc).__name__
         try:
             await self.close(error=error)
-        except PublishError:
-            # The block's own exception matters more than a failure to report it.
-            logger.warning("could not publish the final event of stream %s", self.message_id, exc_info=True)
+        except PublishError as failure:
+            # The block's own exception propagates; a failure to report it is only logged.
+            if failure is not exc:
+                logger.warning("could not publish the final event of stream %s", self.message_id, exc_info=True)
 
     def _start(self) -> None:
         if self._task is None and not self._closed:
@@ -166,11 +172,18 @@ class ReplyStream:
         self._buffer.clear()
         if error is not None:
             error = error[:_MAX_ERROR_CHARS]
-        if self._failure is not None:
-            with contextlib.suppress(PublishError):
-                await self._publish(text, final=True, error=error or "publish failed")
-            raise self._failure
-        await self._publish(text, final=True, error=error)
+        failure = self._failure
+        if failure is None:
+            try:
+                await self._publish(text, final=True, error=error)
+                return
+            except PublishError as exc:
+                failure = exc
+        # Receivers must still learn that the reply ended, and that text is missing (sequence has no gap: it only
+        # counts events that were accepted).
+        with contextlib.suppress(PublishError):
+            await self._publish("", final=True, error=error or "publish failed")
+        raise failure
 
     async def _run(self) -> None:
         try:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from ..protocol import codec
-from ..protocol.errors import ConfigError, ErrorCode
+from ..protocol.errors import ErrorCode
 from ..protocol.events import ServerPing
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
@@ -62,7 +62,9 @@ def create_app(
 
 def _broker_for(settings: Settings, webhooks: WebhookSink) -> Broker:
     if settings.redis_url:
-        raise ConfigError(f"redis_url={settings.redis_url!r}: scale-out on Redis is not available in this version yet")
+        from .broker.redis import RedisBroker
+
+        return RedisBroker(settings, webhooks)
     return LocalBroker(settings, webhooks)
 
 

@@ -96,7 +96,7 @@ async def _handle(request: web.Request) -> web.Response:
             body,
             dict(request.headers),
             peer[1] if peer else 0,
-            request.transport,  # type: ignore[arg-type]
+            request.transport,
         )
     )
     recorder.arrived.set()

@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 import nacl.secret
-import pusher as official_sdk
+import pusher as official_sdk  # type: ignore[import-untyped]
 import pytest
 from pusher import crypto as official_crypto
-from pusher.http import GET, POST, Request
-from pusher.signature import sign as official_sign
+from pusher.http import GET, POST, Request  # type: ignore[import-untyped]
+from pusher.signature import sign as official_sign  # type: ignore[import-untyped]
 
 from pusherpy.protocol import signing
 from pusherpy.publisher import InvalidArgument, Pusher, WebhookTooOld, decrypt, verify_webhook

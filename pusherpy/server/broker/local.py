@@ -13,7 +13,7 @@ from typing import Any
 
 from ...protocol import codec
 from ...protocol.apps import AppConfig
-from ...protocol.channels import ChannelType, classify
+from ...protocol.channels import ChannelKind, ChannelType, classify
 from ...protocol.connection import Member, User
 from ...protocol.errors import ErrorCode
 from ...protocol.events import (
@@ -164,6 +164,8 @@ class LocalBroker(Broker):
         Sent on the next loop turn, so a new subscriber gets its subscription_succeeded first.
         """
         if not app.enable_subscription_count or channel_type.is_presence:
+            return
+        if channel_type.kind is ChannelKind.SERVER_TO_USER:  # internal to pusher-js's sign-in, not a channel to count
             return
         state = self.registry(app).channels.get(channel)
         if state is None:

@@ -1,0 +1,261 @@
+"""A node's life in the cluster: joining, heartbeats, reaping dead nodes, the bus reader, and outages.
+
+Health: the node is ``healthy`` while it can use Redis. Any outage error (a failed command, the bus connection
+dropping, a heartbeat finding this node missing) makes it unhealthy: from then on the broker serves this node's
+sockets alone, without touching Redis, and one recovery task reconnects with capped exponential backoff.
+
+Recovery re-registers the node: it waits until no shared operation is in flight, then sets the node's records in
+Redis to what its local state holds now (``RedisStore.apply`` of the differences, so it is right whether Redis kept
+its data, lost it, or another node reaped this one), repeating while local state changed meanwhile, and only then
+marks the node healthy, without an ``await`` between the last check and the switch. Transitions found on the way
+are announced when Redis kept its data (the same ``epoch``); after Redis lost everything, every node restores what
+the clients already saw, so nothing is announced. Nothing is replayed: an event published during the outage
+reached this node's sockets only, and no command is sent twice, so recovery never delivers a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from redis.asyncio.client import PubSub
+
+from ..settings import Settings
+from .redis_scripts import FAMILIES
+from .redis_store import OUTAGE_ERRORS, Change, Delta, Family, RedisStore
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class ClusterMember(Protocol):
+    """What the lifecycle needs from the broker."""
+
+    node_id: str
+
+    async def receive_bus_message(self, data: str) -> None: ...
+
+    def local_records(self) -> dict[str, dict[str, tuple[int, str]]]: ...
+
+    async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None: ...
+
+
+class NodeLifecycle:
+    """Health, heartbeats, reaping, the bus subscription and recovery for one node."""
+
+    def __init__(self, broker: ClusterMember, store: RedisStore, settings: Settings) -> None:
+        self._broker = broker
+        self._store = store
+        self._heartbeat_seconds = settings.node_heartbeat_seconds
+        self._ttl_seconds = settings.node_ttl_seconds
+        self._max_backoff = min(MAX_BACKOFF_SECONDS, max(0.2, settings.node_heartbeat_seconds))
+        self.healthy = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._generation = 0
+        """Bumped by every local change made while unhealthy, so recovery knows its snapshot went stale."""
+        self._epoch: str | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._heartbeats: asyncio.Task[None] | None = None
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._healthy_since = 0.0
+        self._bus_heard_at = 0.0
+
+    # -- shared operations -----------------------------------------------------------------------------------------
+
+    def begin(self) -> bool:
+        """Start an operation that changes this node's state; True when it should also change Redis.
+
+        Call ``end`` with the result when the local and shared changes are both done.
+        """
+        if not self.healthy:
+            self._generation += 1
+            return False
+        self._in_flight += 1
+        self._idle.clear()
+        return True
+
+    def end(self, shared: bool) -> None:
+        if shared:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    def outage(self, reason: object) -> None:
+        """Stop using Redis until recovery has re-registered this node."""
+        if self._stopping:
+            return
+        if self.healthy:
+            logger.warning("Redis unavailable (%s): serving this node's sockets only until it is back", reason)
+        self.healthy = False
+        if self._recovery is None:
+            self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="pusherpy-redis-recovery")
+
+    # -- start and stop --------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Join the cluster; when Redis is unreachable, serve alone and keep trying in the background."""
+        try:
+            await self._join_cluster()
+        except OUTAGE_ERRORS as error:
+            self.outage(error)
+        else:
+            logger.info("joined the cluster as node %s", self._broker.node_id)
+        self._heartbeats = asyncio.get_running_loop().create_task(self._beat(), name="pusherpy-node-heartbeat")
+
+    async def stop(self) -> None:
+        """Leave the cluster: remove what this node still contributes (announcing it) and stop the tasks."""
+        self._stopping = True
+        for task in (self._heartbeats, self._recovery):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._close_bus()
+        if self.healthy:
+            try:
+                changes = await self._store.reap(self._broker.node_id, self._ttl_seconds, retire=True)
+                await self._broker.announce(changes)
+            except OUTAGE_ERRORS as error:
+                logger.warning("could not leave the cluster cleanly (%s); other nodes will reap this one", error)
+        self.healthy = False
+
+    # -- joining and recovery --------------------------------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        backoff = 0.05
+        while True:
+            await asyncio.sleep(backoff)
+            try:
+                await self._join_cluster()
+            except OUTAGE_ERRORS as error:
+                logger.debug("Redis still unavailable: %s", error)
+            except Exception:  # pragma: no cover - recovery must outlive a bug, or the node stays degraded
+                logger.exception("re-registering with Redis failed")
+            else:
+                logger.warning("Redis is back: node %s re-registered its state", self._broker.node_id)
+                return
+            backoff = min(backoff * 2, self._max_backoff)
+
+    async def _join_cluster(self) -> None:
+        await self._store.reset_connections()
+        epoch = await self._store.epoch()
+        kept_data = self._epoch is None or epoch == self._epoch
+        self._epoch = epoch
+        if self._reader is None or self._reader.done():
+            # A bus connection that survived (Redis paused, not restarted) is kept: it missed nothing.
+            await self._close_bus()
+            await self._open_bus()
+        await self._store.heartbeat(self._ttl_seconds)
+        await self._idle.wait()
+        changes: list[Change] = []
+        while True:
+            generation = self._generation
+            changes.extend(await self._resync())
+            if generation == self._generation:
+                break
+        self._recovery = None
+        self.healthy = True
+        self._healthy_since = asyncio.get_running_loop().time()
+        if kept_data:
+            await self._broker.announce(changes)
+
+    async def _resync(self) -> list[Change]:
+        """Set this node's records in Redis to its local state; return the transitions that made."""
+        wanted = self._broker.local_records()
+        have = await self._store.node_records()
+        removals: list[Delta] = []
+        additions: list[Delta] = []
+        for family in FAMILIES:
+            family_name: Family = family
+            for field in have[family].keys() | wanted[family].keys():
+                count, info = wanted[family].get(field, (0, ""))
+                delta = count - have[family].get(field, 0)
+                if delta < 0:
+                    removals.append(Delta(family_name, field, delta))
+                elif delta > 0:
+                    additions.append(Delta(family_name, field, delta, info))
+        # Members leave before their channel empties; channels fill before their members arrive.
+        return await self._store.apply([*removals, *reversed(additions)])
+
+    # -- the bus ---------------------------------------------------------------------------------------------------
+
+    async def _open_bus(self) -> None:
+        """Subscribe to the bus and wait for Redis to confirm, so no message sent after this returns is missed."""
+        pubsub = self._store.redis.pubsub()
+        self._pubsub = pubsub
+        await pubsub.subscribe(self._store.bus_channel)
+        while True:
+            message = await pubsub.get_message(timeout=self._store.timeout)
+            if message is None:
+                raise TimeoutError("no confirmation of the bus subscription")
+            if message["type"] == "subscribe":
+                break
+        self._bus_heard_at = asyncio.get_running_loop().time()
+        self._reader = asyncio.get_running_loop().create_task(self._read_bus(pubsub), name="pusherpy-bus-reader")
+
+    async def _close_bus(self) -> None:
+        reader, pubsub = self._reader, self._pubsub
+        self._reader = self._pubsub = None
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        if pubsub is not None:
+            with contextlib.suppress(*OUTAGE_ERRORS):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _read_bus(self, pubsub: PubSub) -> None:
+        heartbeat, loop = self._store.heartbeat_message, asyncio.get_running_loop()
+        try:
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                if message is None or message["type"] != "message":
+                    continue
+                if message["data"] == heartbeat:
+                    self._bus_heard_at = loop.time()
+                    continue
+                try:
+                    await self._broker.receive_bus_message(message["data"])
+                except Exception:
+                    logger.exception("bug while handling a bus message")
+        except OUTAGE_ERRORS as error:
+            self.outage(error)
+
+    # -- heartbeats ------------------------------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            if not self.healthy:
+                continue
+            try:
+                registered, expired = await self._store.heartbeat(self._ttl_seconds)
+                now = asyncio.get_running_loop().time()
+                if not registered:
+                    self.outage("this node was missing from Redis (reaped, or Redis lost its data)")
+                    continue
+                if now - self._bus_heard_at > self._ttl_seconds:
+                    await self._close_bus()
+                    self.outage("the bus subscription went silent")
+                    continue
+                if now - self._healthy_since < self._ttl_seconds:
+                    # This node was cut off itself until just now; so were the others, likely: give them a TTL
+                    # to come back before taking their sockets out of the cluster.
+                    continue
+                for node_id in expired:
+                    changes = await self._store.reap(node_id, self._ttl_seconds)
+                    if changes:
+                        logger.warning("node %s stopped heartbeating: removed its sockets from the cluster", node_id)
+                    await self._broker.announce(changes)
+            except OUTAGE_ERRORS as error:
+                self.outage(error)
+            except Exception:  # pragma: no cover - the heartbeat must survive a bug
+                logger.exception("heartbeat failed")

@@ -1,0 +1,314 @@
+"""Real clusters for the scale-out tests: a ``redis-server`` and several ``pusherpy serve`` processes.
+
+Each node is started as a user would (``python -m pusherpy serve --port 0 --config cluster.toml``) and found by
+the "pusherpy listening on http://127.0.0.1:PORT" line it prints. A ``Node`` has what ``tests.helpers``'
+``connect``/``trigger``/``api_request`` need from a server (``app``, ``http_url``, ``ws_url``), so the same DSL talks
+to every node. Waits are conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from pusherpy.protocol.apps import AppConfig
+from tests.helpers import PusherClient, make_app
+
+MAIN_APP = make_app(enable_subscription_count=True)
+"""id 4242: subscription_count on, webhooks to the cluster's receiver."""
+QUOTA_APP = make_app(id="4343", key="quota-key", secret="quota-secret", max_connections=3)
+SMALL_ROOM_APP = make_app(id="4444", key="small-room-key", secret="small-room-secret", max_presence_members=2)
+HEARTBEAT_SECONDS = 0.5
+TTL_SECONDS = 2.0
+START_DEADLINE = 15.0
+LISTENING = re.compile(r"pusherpy listening on http://127\.0\.0\.1:(\d+)")
+
+
+def free_port() -> int:
+    """A port that was free a moment ago (redis-server cannot bind port 0 and report it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll ``check`` until it holds, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def drain(client: PusherClient, within: float = 0.4) -> list[dict[str, Any]]:
+    """Everything a client has received, waiting ``within`` seconds for more (to check what did *not* arrive)."""
+    messages, client.backlog = list(client.backlog), []
+    deadline = time.monotonic() + within
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            messages.append(await client.receive(remaining))
+        except TimeoutError:
+            break
+    return messages
+
+
+def named(messages: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
+    return [message for message in messages if message["event"] == event]
+
+
+class RedisServer:
+    """A throwaway ``redis-server`` without persistence: a restart loses every key, as a crash would."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self.process.stdout is not None
+        await _read_until(self.process.stdout, re.compile("Ready to accept connections"), "redis-server start")
+
+    async def kill(self) -> None:
+        """Crash it: SIGKILL, no goodbye to clients."""
+        assert self.process is not None
+        self.process.kill()
+        await self.process.wait()
+        self.process = None
+
+    def pause(self) -> None:
+        """Make it unreachable without closing any connection (SIGSTOP)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def client(self) -> Redis:
+        return Redis.from_url(self.url, decode_responses=True)
+
+
+@dataclass
+class Node:
+    """One ``pusherpy serve`` process."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    port: int
+    apps: tuple[AppConfig, ...] = (MAIN_APP, QUOTA_APP, SMALL_ROOM_APP)
+    host: str = "127.0.0.1"
+
+    @property
+    def app(self) -> AppConfig:
+        return self.apps[0]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def ws_url(self, key: str | None = None, **query: str) -> str:
+        params = {"protocol": "7", "client": "js", "version": "8.4.0", **query}
+        return f"ws://{self.host}:{self.port}/app/{key or self.app.key}?" + "&".join(
+            f"{k}={v}" for k, v in params.items()
+        )
+
+    async def health(self) -> int:
+        async with aiohttp.ClientSession() as session, session.get(self.http_url + "/up") as response:
+            return response.status
+
+    async def kill(self) -> None:
+        self.process.kill()
+        await self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            self.process.terminate()
+            try:
+                await asyncio.wait_for(self.process.wait(), 10)
+            except TimeoutError:
+                await self.kill()
+
+
+@dataclass
+class WebhookReceiver:
+    """Collects the webhook events the nodes send (every request's ``events``)."""
+
+    url: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, name: str, channel: str, user_id: str | None = None) -> int:
+        return sum(
+            1
+            for event in self.events
+            if event["name"] == name and event["channel"] == channel and event.get("user_id") == user_id
+        )
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.events.extend((await request.json())["events"])
+        return web.json_response({})
+
+
+@asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    application = web.Application()
+    application.router.add_post("/hooks", receiver.handle)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+def cluster_config(redis_url: str, prefix: str, webhook_url: str) -> str:
+    return f"""
+redis_url = "{redis_url}"
+redis_prefix = "{prefix}"
+node_heartbeat_seconds = {HEARTBEAT_SECONDS}
+node_ttl_seconds = {TTL_SECONDS}
+webhook_delay_seconds = 0.1
+webhook_batch_interval = 0.05
+shutdown_timeout = 2
+
+[[apps]]
+id = "{MAIN_APP.id}"
+key = "{MAIN_APP.key}"
+secret = "{MAIN_APP.secret}"
+enable_subscription_count = true
+
+[[apps.webhooks]]
+url = "{webhook_url}"
+
+[[apps]]
+id = "{QUOTA_APP.id}"
+key = "{QUOTA_APP.key}"
+secret = "{QUOTA_APP.secret}"
+max_connections = {QUOTA_APP.max_connections}
+
+[[apps]]
+id = "{SMALL_ROOM_APP.id}"
+key = "{SMALL_ROOM_APP.key}"
+secret = "{SMALL_ROOM_APP.secret}"
+max_presence_members = {SMALL_ROOM_APP.max_presence_members}
+"""
+
+
+async def _read_until(stream: asyncio.StreamReader, pattern: re.Pattern[str], what: str) -> re.Match[str]:
+    deadline = time.monotonic() + START_DEADLINE
+    seen: list[str] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"{what}: no {pattern.pattern!r} in time; got {seen[-5:]}")
+        line = (await asyncio.wait_for(stream.readline(), remaining)).decode()
+        if not line:
+            raise AssertionError(f"{what}: the process exited; got {seen[-5:]}")
+        match = pattern.search(line)
+        if match:
+            return match
+        seen.append(line)
+
+
+@dataclass
+class Cluster:
+    redis: RedisServer
+    webhooks: WebhookReceiver
+    prefix: str
+    config: Path
+    workdir: Path
+    nodes: list[Node] = field(default_factory=list)
+    started: int = 0
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    async def start_node(self, *, env: dict[str, str] | None = None, config: Path | None = None) -> Node:
+        name = f"node{self.started}"
+        self.started += 1
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the cluster
+        self.stack.callback(log.close)
+        args = ["--config", str(config or self.config)] if env is None else []
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pusherpy",
+            "serve",
+            "--port",
+            "0",
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log,
+            env={**os.environ, **(env or {})},
+        )
+        assert process.stdout is not None
+        match = await _read_until(process.stdout, LISTENING, f"{name} start")
+        node = Node(name, process, int(match.group(1)))
+        self.nodes.append(node)
+        self.stack.push_async_callback(node.stop)
+        return node
+
+    async def wait_all_healthy(self, timeout: float = 8.0) -> None:
+        async def all_ok() -> bool:
+            return all([await node.health() == 200 for node in self.nodes if node.process.returncode is None])
+
+        await eventually(all_ok, timeout=timeout, what="every node reporting /up 200")
+
+
+@asynccontextmanager
+async def running_cluster(workdir: Path, nodes: int = 3) -> AsyncIterator[Cluster]:
+    """A fresh Redis and ``nodes`` pusherpy processes on it, started in parallel."""
+    async with AsyncExitStack() as stack:
+        redis = RedisServer(workdir)
+        await redis.start()
+
+        async def stop_redis() -> None:
+            if redis.process is not None:
+                redis.resume()
+                await redis.kill()
+
+        stack.push_async_callback(stop_redis)
+        receiver = await stack.enter_async_context(webhook_receiver())
+        config = workdir / "cluster.toml"
+        prefix = f"test-{secrets.token_hex(4)}"
+        config.write_text(cluster_config(redis.url, prefix, receiver.url))
+        cluster = Cluster(redis, receiver, prefix, config, workdir)
+        await stack.enter_async_context(cluster.stack)
+        await asyncio.gather(*(cluster.start_node() for _ in range(nodes)))
+        cluster.nodes.sort(key=lambda node: node.name)
+        yield cluster

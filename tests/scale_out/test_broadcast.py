@@ -1,0 +1,161 @@
+"""Scale-out: events published on any node reach every subscriber in the cluster exactly once."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AsyncExitStack
+
+import pytest
+
+from pusherpy.protocol import codec
+from tests.helpers import PusherClient, api_request, connect, trigger
+from tests.scale_out.cluster import Cluster, drain, named
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_an_api_event_reaches_subscribers_on_every_node_once(cluster: Cluster) -> None:
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(node)) for node in cluster.nodes]
+        for client in clients:
+            await client.subscribe("news-everyone")
+        status, _ = await trigger(cluster.nodes[1], "news-everyone", "headline", {"n": 1})
+        assert status == 200
+        for client in clients:
+            assert named(await drain(client), "headline") == [
+                {"event": "headline", "channel": "news-everyone", "data": {"n": 1}}
+            ]
+
+
+async def test_except_socket_id_excludes_a_socket_connected_to_another_node(cluster: Cluster) -> None:
+    node0, node1, node2 = cluster.nodes
+    async with connect(node0) as other, connect(node1) as excluded, connect(node1) as neighbour:
+        for client in (other, excluded, neighbour):
+            await client.subscribe("news-except")
+        await trigger(node2, "news-except", "headline", {"n": 2}, socket_id=excluded.socket_id)
+        assert len(named(await drain(other), "headline")) == 1
+        assert len(named(await drain(neighbour), "headline")) == 1
+        assert named(await drain(excluded, 0.2), "headline") == []
+
+
+async def test_a_client_event_reaches_other_nodes_once_and_is_not_echoed(cluster: Cluster) -> None:
+    node0, node1, node2 = cluster.nodes
+    async with connect(node0) as sender, connect(node1) as first, connect(node2) as second:
+        for client in (sender, first, second):
+            await client.subscribe("private-whispers")
+        await sender.send("client-typing", {"who": "ann"}, channel="private-whispers")
+        for receiver in (first, second):
+            assert named(await drain(receiver), "client-typing") == [
+                {"event": "client-typing", "channel": "private-whispers", "data": {"who": "ann"}}
+            ]
+        assert named(await drain(sender, 0.2), "client-typing") == []
+
+
+async def test_a_server_to_user_event_reaches_the_user_signed_in_on_another_node(cluster: Cluster) -> None:
+    node0, node1, _ = cluster.nodes
+    async with connect(node1) as alice:
+        await alice.sign_in("alice-s2u")
+        await alice.expect("pusher:signin_success")
+        await alice.subscribe("#server-to-user-alice-s2u")
+        await trigger(node0, "#server-to-user-alice-s2u", "private-note", {"text": "hi"})
+        message = await alice.expect("private-note")
+        assert message["data"] == {"text": "hi"}
+
+
+async def test_a_cache_channels_last_event_is_served_by_every_node(cluster: Cluster) -> None:
+    node0, node1, node2 = cluster.nodes
+    await trigger(node0, "cache-scores", "score", {"home": 2})
+    async with connect(node2) as late:
+        await late.subscribe("cache-scores")
+        cached = await late.receive()
+        assert cached == {"event": "score", "channel": "cache-scores", "data": {"home": 2}}
+        await late.subscribe("cache-empty")
+        assert (await late.expect("pusher:cache_miss"))["channel"] == "cache-empty"
+    status, body = await api_request(node1, "GET", "/apps/4242/channels/cache-scores", params={"info": "cache"})
+    assert status == 200
+    assert body["cache"]["event"] == "score"
+    assert json.loads(body["cache"]["data"]) == {"home": 2}
+    assert 0 < body["cache"]["ttl"] <= 1800
+
+
+async def test_a_node_holds_one_bus_subscription_however_many_channels_it_serves(cluster: Cluster) -> None:
+    redis = cluster.redis.client()
+    try:
+        bus = f"{cluster.prefix}:bus"
+        assert await redis.pubsub_numsub(bus) == [(bus, 3)]
+        async with connect(cluster.nodes[0]) as client:
+            for index in range(20):
+                await client.subscribe(f"many-{index}")
+            assert await redis.pubsub_channels(f"{cluster.prefix}*") == [bus]
+            assert await redis.pubsub_numsub(bus) == [(bus, 3)]
+            assert await redis.pubsub_numpat() == 0
+    finally:
+        await redis.aclose()
+
+
+async def test_a_broadcast_crosses_redis_once_carrying_the_encoded_event(cluster: Cluster) -> None:
+    redis = cluster.redis.client()
+    pubsub = redis.pubsub()
+    try:
+        await pubsub.subscribe(f"{cluster.prefix}:bus")
+        await pubsub.get_message(timeout=5)  # the subscribe confirmation
+        async with AsyncExitStack() as stack:
+            clients: list[PusherClient] = [await stack.enter_async_context(connect(node)) for node in cluster.nodes]
+            for client in clients:
+                await client.subscribe("news-once")
+            await trigger(cluster.nodes[0], "news-once", "bulletin", {"n": 3})
+            for client in clients:
+                await client.expect("bulletin")
+            carried = []
+            while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)) is not None:
+                header, _, body = message["data"].partition("\n")
+                if "bulletin" in body:
+                    carried.append((json.loads(header), body))
+        assert len(carried) == 1
+        (kind, _node, app_id, channel, except_socket_id), body = carried[0]
+        assert (kind, app_id, channel, except_socket_id) == ("e", "4242", "news-once", "")
+        assert codec.loads(body) == {"event": "bulletin", "channel": "news-once", "data": '{"n": 3}'}
+    finally:
+        await pubsub.aclose()
+        await redis.aclose()
+
+
+async def test_deployments_with_different_prefixes_share_nothing(cluster: Cluster) -> None:
+    other_config = cluster.workdir / "other.toml"
+    other_config.write_text(cluster.config.read_text().replace(cluster.prefix, f"{cluster.prefix}-other"))
+    other = await cluster.start_node(config=other_config)
+    try:
+        async with connect(cluster.nodes[0]) as ours, connect(other) as theirs:
+            await ours.subscribe("news-prefix")
+            await theirs.subscribe("news-prefix")
+            await trigger(other, "news-prefix", "theirs-only", {})
+            await theirs.expect("theirs-only")
+            assert named(await drain(ours, 0.3), "theirs-only") == []
+            _, body = await api_request(
+                other, "GET", "/apps/4242/channels/news-prefix", params={"info": "subscription_count"}
+            )
+            assert body == {"occupied": True, "subscription_count": 1}
+    finally:
+        await other.stop()
+        cluster.nodes.remove(other)
+
+
+async def test_a_node_configured_from_a_laravel_env_joins_the_cluster(cluster: Cluster) -> None:
+    env = {
+        "REVERB_SCALING_ENABLED": "true",
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(cluster.redis.port),
+        "PUSHERPY_REDIS_PREFIX": cluster.prefix,
+        "REVERB_APP_ID": "4242",
+        "REVERB_APP_KEY": "test-key",
+        "REVERB_APP_SECRET": "test-secret",
+    }
+    laravel = await cluster.start_node(env=env)
+    try:
+        async with connect(cluster.nodes[2]) as listener:
+            await listener.subscribe("news-laravel")
+            await trigger(laravel, "news-laravel", "from-laravel-node", {"ok": True})
+            assert (await listener.expect("from-laravel-node"))["data"] == {"ok": True}
+    finally:
+        await laravel.stop()
+        cluster.nodes.remove(laravel)
