@@ -13,7 +13,7 @@ import base64
 import hashlib
 import logging
 from collections.abc import Callable
-from typing import Final
+from typing import Final, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aiohttp import web
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 MAX_HEAD_BYTES: Final = 8192
 MAX_HEADERS: Final = 64
 HANDSHAKE_TIMEOUT_SECONDS: Final = 10.0
-_WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+_WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def accept_key(key: str) -> str:
@@ -65,9 +65,8 @@ class Listener(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_SECONDS, transport.abort)
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
+        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_SECONDS, self._transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
