@@ -131,7 +131,10 @@ class PusherClient:
             if remaining <= 0:
                 raise AssertionError("socket was not closed in time")
             message = await asyncio.wait_for(self.ws.receive(), remaining)
-            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+            if message.type is aiohttp.WSMsgType.CLOSE:
+                # The code in the server's close frame; ws.close_code can turn 1006 while autoclose replies.
+                return int(message.data)
+            if message.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
                 return self.ws.close_code
             if message.type is aiohttp.WSMsgType.TEXT:
                 self.backlog.append(decode(message.data))

@@ -90,6 +90,18 @@ async def test_numeric_user_id_is_reported_as_a_string(server: RunningServer) ->
     assert reply["data"]["presence"] == {"ids": ["10"], "hash": {"10": {"name": "Mr. Channels"}}, "count": 1}
 
 
+async def test_member_who_left_and_came_back_is_added_again(server: RunningServer) -> None:
+    async with connect(server) as ann, connect(server) as bob:
+        await ann.subscribe(ROOM, user_id="ann")
+        await bob.subscribe(ROOM, user_id="bob")
+        await ann.expect("pusher_internal:member_added", channel=ROOM)
+        await bob.send("pusher:unsubscribe", {"channel": ROOM})
+        await ann.expect("pusher_internal:member_removed", channel=ROOM)
+        await bob.subscribe(ROOM, user_id="bob", user_info={"back": True})
+        added = await ann.expect("pusher_internal:member_added", channel=ROOM)
+    assert added["data"] == {"user_id": "bob", "user_info": {"back": True}}
+
+
 class TestMemberLimit:
     async def test_member_over_the_limit_gets_subscription_error_4004_and_the_others_are_unaffected(
         self, server_factory: ServerFactory
@@ -108,6 +120,16 @@ class TestMemberLimit:
             await next_is_trigger(server, bob)
             await carl.send("pusher:ping")
             assert (await carl.receive())["event"] == "pusher:pong"
+
+    async def test_refused_member_cannot_send_client_events_there(self, server_factory: ServerFactory) -> None:
+        server = await server_factory(make_app(max_presence_members=1))
+        async with connect(server) as ann, connect(server) as carl:
+            await ann.subscribe(ROOM, user_id="ann")
+            assert (await carl.subscribe(ROOM, user_id="carl"))["event"] == "pusher:subscription_error"
+            await carl.send("client-hello", {}, channel=ROOM)
+            error = await carl.expect("pusher:error")
+            assert error["data"]["code"] == 4009
+            await next_is_trigger(server, ann)
 
     async def test_another_socket_of_a_member_still_joins_a_full_channel(self, server_factory: ServerFactory) -> None:
         server = await server_factory(make_app(max_presence_members=1))
