@@ -7,6 +7,8 @@ re-exported here: ``Pusher`` (blocking) and ``AsyncPusher`` (asyncio) to publish
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .protocol.errors import (
     ApiError,
     ConfigError,
@@ -16,26 +18,61 @@ from .protocol.errors import (
     PublishError,
     PusherpyError,
 )
-from .publisher import (
-    AsyncPusher,
-    AuthenticationError,
-    BadRequest,
-    BroadcastAuth,
-    ChannelRules,
-    ConnectionFailed,
-    Forbidden,
-    NotFound,
-    PayloadTooLarge,
-    Pusher,
-    ReplyStream,
-    Timeout,
-    TooManyRequests,
-    WebhookBatch,
-    WebhookError,
-    WebhookEvent,
-    broadcasting_routes,
-    verify_webhook,
+
+if TYPE_CHECKING:
+    from .publisher import (
+        AsyncPusher,
+        AuthenticationError,
+        BadRequest,
+        BroadcastAuth,
+        ChannelRules,
+        ConnectionFailed,
+        Forbidden,
+        NotFound,
+        PayloadTooLarge,
+        Pusher,
+        ReplyStream,
+        Timeout,
+        TooManyRequests,
+        WebhookBatch,
+        WebhookError,
+        WebhookEvent,
+        broadcasting_routes,
+        verify_webhook,
+    )
+
+_PUBLISHER_NAMES = frozenset(
+    {
+        "AsyncPusher",
+        "AuthenticationError",
+        "BadRequest",
+        "BroadcastAuth",
+        "ChannelRules",
+        "ConnectionFailed",
+        "Forbidden",
+        "NotFound",
+        "PayloadTooLarge",
+        "Pusher",
+        "ReplyStream",
+        "Timeout",
+        "TooManyRequests",
+        "WebhookBatch",
+        "WebhookError",
+        "WebhookEvent",
+        "broadcasting_routes",
+        "verify_webhook",
+    }
 )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the publisher library on first use, so ``import pusherpy.protocol`` stays free of aiohttp."""
+    if name in _PUBLISHER_NAMES:
+        from . import publisher
+
+        return getattr(publisher, name)
+    raise AttributeError(f"module 'pusherpy' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 
