@@ -37,6 +37,7 @@ from .events import (
     ServerPong,
     Signin,
     Subscribe,
+    SubscriptionError,
     Unsubscribe,
 )
 
@@ -138,7 +139,11 @@ class Connection:
             case ClientEvent():
                 return [self._client_event(event, now)]
             case Subscribe():
-                return [self._subscribe(event)]
+                try:
+                    return [self._subscribe(event)]
+                except ProtocolError as error:
+                    error.refused_subscription = True
+                    raise
             case Unsubscribe():
                 return self._unsubscribe(event)
             case Ping():
@@ -279,8 +284,10 @@ class Connection:
             watchlist = watchlist[:limit]
             message = f"watchlist has more than {limit} user ids; the first {limit} are kept"
             actions.append(Reply(codec.encode(Error(code=ErrorCode.WATCHLIST_LIMIT_EXCEEDED, message=message))))
-        if self.user is not None and self.user.id != user_id:
-            raise Unauthorized("already signed in as another user")
+        # One sign-in per connection (pusher-js signs in once per socket): a second one would swap the watchlist
+        # under the broker, which keeps watching the first one's ids for this socket.
+        if self.user is not None:
+            raise Unauthorized(f"already signed in as {self.user.id!r} on this connection")
         self.user = User(user_id, signin.user_data, tuple(watchlist))
         actions.insert(0, SignIn(self.user))
         return actions
@@ -290,3 +297,21 @@ def error_text(error: ProtocolError) -> str:
     """The one mapping of a ``ProtocolError`` to the ``pusher:error`` frame a client gets."""
     code = int(error.code) if error.code is not None else None
     return codec.encode(Error(code=code, message=error.message, channel=error.channel))
+
+
+def subscription_error_text(error: ProtocolError) -> str | None:
+    """The ``pusher:subscription_error`` that goes with a refused subscription (None for other errors).
+
+    Its ``status`` is HTTP-like, as pusher-js reports auth endpoint failures: 401 for a bad signature or a
+    missing sign-in, 400 for an invalid request.
+    """
+    if not error.refused_subscription or error.channel is None:
+        return None
+    unauthorized = error.code == ErrorCode.UNAUTHORIZED
+    event = SubscriptionError(
+        channel=error.channel,
+        type="AuthError" if unauthorized else "InvalidSubscription",
+        error=error.message,
+        status=401 if unauthorized else 400,
+    )
+    return codec.encode(event)

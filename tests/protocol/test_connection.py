@@ -363,6 +363,13 @@ class TestSignin:
             socket.signin({"id": "8"})
         assert socket.connection.user is not None and socket.connection.user.id == "7"
 
+    def test_second_signin_as_the_same_user_raises_4009_and_keeps_the_first(self) -> None:
+        socket = Socket()
+        socket.signin({"id": "7", "watchlist": ["1"]})
+        with pytest.raises(Unauthorized):
+            socket.signin({"id": "7", "watchlist": ["2"]})
+        assert socket.connection.user is not None and socket.connection.user.watchlist == ("1",)
+
     def test_unsigned_connection_is_not_authorized_until_it_joins_a_private_channel(self) -> None:
         socket = Socket()
         socket.subscribe("news")

@@ -120,6 +120,22 @@ class TestWatchlist:
                 await next_is_marker(server, ann)
             assert watchlist_changes(await ann.expect("pusher_internal:watchlist_events")) == {"offline": ["bob"]}
 
+    async def test_second_signin_on_a_connection_gets_4009_and_the_first_watchlist_stays(
+        self, server: RunningServer
+    ) -> None:
+        async with connect(server) as ann:
+            await ann.subscribe("markers")
+            await sign_in(ann, "ann", watchlist=["bob"])
+            assert watchlist_changes(await ann.expect("pusher_internal:watchlist_events")) == {"offline": ["bob"]}
+            await ann.sign_in("ann", watchlist=["carl"])
+            error = await ann.expect("pusher:error")
+            assert error["data"]["code"] == 4009
+            async with connect(server) as carl, connect(server) as bob:
+                await sign_in(carl, "carl")
+                await sign_in(bob, "bob")
+                assert watchlist_changes(await ann.expect("pusher_internal:watchlist_events")) == {"online": ["bob"]}
+                await next_is_marker(server, ann)
+
     async def test_watchlist_over_100_ids_gets_4302_and_keeps_the_first_100(self, server: RunningServer) -> None:
         watchlist = [f"user{n}" for n in range(120)]
         async with connect(server) as ann:
