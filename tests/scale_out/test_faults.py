@@ -1,0 +1,134 @@
+"""Scale-out faults: a node killed mid-traffic leaves the cluster within its TTL; a Redis restart or pause degrades
+nodes to local service, then they re-register by themselves, with no duplicate events and presence still right."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from tests.helpers import PusherClient, api_request, connect, trigger
+from tests.scale_out.cluster import TTL_SECONDS, Cluster, Node, drain, eventually, named
+
+
+async def _channel(node: Node, channel: str) -> dict[str, object]:
+    info = "user_count,subscription_count" if channel.startswith("presence-") else "subscription_count"
+    _, body = await api_request(node, "GET", f"/apps/4242/channels/{channel}", params={"info": info})
+    return dict(body)
+
+
+async def _all_unhealthy(cluster: Cluster) -> None:
+    async def degraded() -> bool:
+        return all([await node.health() == 503 for node in cluster.nodes])
+
+    await eventually(degraded, timeout=5, what="every node reporting /up 503")
+
+
+async def test_a_killed_nodes_members_and_subscriptions_leave_the_cluster_within_its_ttl(
+    fresh_cluster: Cluster,
+) -> None:
+    node0, node1, node2 = fresh_cluster.nodes
+    async with AsyncExitStack() as stack:
+        ann = await stack.enter_async_context(connect(node0))
+        await ann.subscribe("presence-crash", user_id="ann")
+        listener = await stack.enter_async_context(connect(node1))
+        await listener.subscribe("room-crash")
+        doomed = await stack.enter_async_context(connect(node2))
+        await doomed.subscribe("presence-crash", user_id="zed")
+        await doomed.subscribe("room-crash")
+        await ann.expect("pusher_internal:member_added")
+        assert await _channel(node0, "room-crash") == {"occupied": True, "subscription_count": 2}
+
+        await node2.kill()
+        removed = await ann.expect("pusher_internal:member_removed", timeout=TTL_SECONDS + 3)
+        assert removed["data"] == {"user_id": "zed"}
+        assert named(await drain(ann), "pusher_internal:member_removed") == []
+        assert await _channel(node1, "room-crash") == {"occupied": True, "subscription_count": 1}
+        assert await _channel(node0, "presence-crash") == {
+            "occupied": True,
+            "user_count": 1,
+            "subscription_count": 1,
+        }
+        _, body = await api_request(node0, "GET", "/apps/4242/connections")
+        assert body == {"connections": 2}
+        assert fresh_cluster.webhooks.count("member_removed", "presence-crash", "zed") == 1
+
+        await trigger(node0, "room-crash", "still-here", {})
+        assert len(named(await drain(listener), "still-here")) == 1
+
+
+async def test_a_redis_restart_mid_traffic_degrades_then_recovers_with_no_duplicates(fresh_cluster: Cluster) -> None:
+    cluster = fresh_cluster
+    node0, node1, node2 = cluster.nodes
+    async with AsyncExitStack() as stack:
+        listeners: list[PusherClient] = []
+        for node in cluster.nodes:
+            listener = await stack.enter_async_context(connect(node))
+            await listener.subscribe("room-restart")
+            listeners.append(listener)
+        ann = await stack.enter_async_context(connect(node0))
+        await ann.subscribe("presence-restart", user_id="ann")
+        bob = await stack.enter_async_context(connect(node1))
+        await bob.subscribe("presence-restart", user_id="bob")
+        assert (await ann.expect("pusher_internal:member_added"))["data"]["user_id"] == "bob"
+        await trigger(node2, "room-restart", "before", {})
+        for listener in listeners:
+            assert len(named(await drain(listener), "before")) == 1
+
+        await cluster.redis.kill()
+        await _all_unhealthy(cluster)
+        status, _ = await trigger(node0, "room-restart", "during", {})
+        assert status == 200
+        assert len(named(await drain(listeners[0]), "during")) == 1
+
+        await cluster.redis.start()
+        await cluster.wait_all_healthy()
+        await trigger(node1, "room-restart", "after", {"n": 1})
+        for listener in listeners:
+            received = await drain(listener)
+            assert len(named(received, "after")) == 1
+            assert named(received, "during") == []
+        assert await _channel(node2, "room-restart") == {"occupied": True, "subscription_count": 3}
+        assert await _channel(node2, "presence-restart") == {
+            "occupied": True,
+            "user_count": 2,
+            "subscription_count": 2,
+        }
+
+        cat = await stack.enter_async_context(connect(node2))
+        reply = await cat.subscribe("presence-restart", user_id="cat")
+        assert sorted(reply["data"]["presence"]["ids"]) == ["ann", "bob", "cat"]
+        for member in (ann, bob):
+            added = named(await drain(member), "pusher_internal:member_added")
+            assert [message["data"]["user_id"] for message in added] == ["cat"]
+        await bob.close()
+        for member in (ann, cat):
+            removed = await member.expect("pusher_internal:member_removed")
+            assert removed["data"] == {"user_id": "bob"}
+            assert named(await drain(member), "pusher_internal:member_removed") == []
+
+
+async def test_changes_made_while_redis_was_unreachable_are_announced_once_when_it_is_back(
+    fresh_cluster: Cluster,
+) -> None:
+    cluster = fresh_cluster
+    node0, node1, node2 = cluster.nodes
+    async with connect(node0) as ann, connect(node1) as bob, connect(node2) as cat:
+        for client, user_id in ((ann, "ann"), (bob, "bob"), (cat, "cat")):
+            await client.subscribe("presence-pause", user_id=user_id)
+        await drain(ann, 0.2)
+
+        cluster.redis.pause()
+        try:
+            await _all_unhealthy(cluster)
+            await bob.send("pusher:unsubscribe", {"channel": "presence-pause"})
+            assert named(await drain(ann, 0.2), "pusher_internal:member_removed") == []
+        finally:
+            cluster.redis.resume()
+        await cluster.wait_all_healthy()
+        for member in (ann, cat):
+            removed = await member.expect("pusher_internal:member_removed")
+            assert removed["data"] == {"user_id": "bob"}
+            assert named(await drain(member), "pusher_internal:member_removed") == []
+        assert await _channel(node0, "presence-pause") == {"occupied": True, "user_count": 2, "subscription_count": 2}
+        await trigger(node2, "presence-pause", "after-pause", {})
+        for member in (ann, cat):
+            assert len(named(await drain(member), "after-pause")) == 1
