@@ -87,6 +87,9 @@ class ProtocolError(PusherpyError):
         self.message = message
         self.close = close
         self.channel = channel
+        self.refused_subscription = False
+        """Set when the error refuses a ``pusher:subscribe``: the client also gets a ``pusher:subscription_error``
+        on the channel, which is what Laravel Echo's ``.error()`` callback listens to."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code}, message={self.message!r}, close={self.close})"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from ..protocol import codec
 from ..protocol.apps import AppConfig
-from ..protocol.connection import Join, Leave, Relay, Reply, SignIn, error_text
+from ..protocol.connection import Join, Leave, Relay, Reply, SignIn, error_text, subscription_error_text
 from ..protocol.errors import ErrorCode, MalformedMessage, ProtocolError
 from ..protocol.events import (
     CacheMiss,
@@ -82,6 +82,9 @@ def send_error(state: ServerState, client: Client, error: ProtocolError) -> None
     """The one place a ``ProtocolError`` reaches a client: a ``pusher:error``, then a close when it says so."""
     state.metrics.count(client.app.id, "errors_sent")
     client.send_text(error_text(error))
+    subscription_error = subscription_error_text(error)
+    if subscription_error is not None:
+        client.send_text(subscription_error)
     if error.close:
         client.close(int(error.code or ErrorCode.GENERIC_RECONNECT), error.message)
 

@@ -105,11 +105,40 @@ class TestChannelAuth:
     async def test_rejected_subscription_does_not_deliver_that_channels_events(self, server: RunningServer) -> None:
         async with connect(server) as client:
             await client.subscribe("private-chat", auth=f"{server.app.key}:{'0' * 64}")
+            await client.expect("pusher:subscription_error", channel="private-chat")
             await client.subscribe("news")
             await trigger(server, "private-chat", "update", {"n": 1})
             await trigger(server, "news", "update", {"n": 2})
-            event = await client.receive()
+            event = await client.expect("update")
         assert (event["channel"], event["data"]) == ("news", {"n": 2})
+
+
+class TestRefusedSubscriptionTellsTheChannel:
+    """Besides the ``pusher:error``, a refused subscription gets a ``pusher:subscription_error`` on its channel:
+    Laravel Echo's ``.error()`` callback and pusher-js channel listeners receive that one."""
+
+    async def test_bad_signature_gets_an_auth_error_with_status_401_on_the_channel(self, server: RunningServer) -> None:
+        async with connect(server) as client:
+            error = await client.subscribe("private-chat", auth=f"{server.app.key}:{'0' * 64}")
+            assert error["event"] == "pusher:error" and error["data"]["code"] == 4009
+            refused = await client.expect("pusher:subscription_error", channel="private-chat")
+            assert refused["data"]["type"] == "AuthError" and refused["data"]["status"] == 401
+            assert "signature" in refused["data"]["error"]
+
+    async def test_invalid_channel_name_gets_an_invalid_subscription_error_with_status_400(
+        self, server: RunningServer
+    ) -> None:
+        async with connect(server) as client:
+            await client.send("pusher:subscribe", {"channel": "bad name!"})
+            refused = await client.expect("pusher:subscription_error", channel="bad name!")
+            assert refused["data"]["type"] == "InvalidSubscription" and refused["data"]["status"] == 400
+
+    async def test_client_event_errors_do_not_pretend_to_be_subscription_errors(self, server: RunningServer) -> None:
+        async with connect(server) as client:
+            await client.send("client-typing", {}, channel="private-chat")
+            error = await client.expect("pusher:error")
+            assert error["data"]["code"] == 4009
+            await client.expect_nothing()
 
 
 class TestSubscriptionCount:
