@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 import pytest
 
+import pusherpy.server.broker.local as local_broker
 from pusherpy.protocol import signing
 from tests.conftest import ServerFactory
 from tests.helpers import PusherClient, RunningServer, connect, make_app, trigger
@@ -178,6 +181,26 @@ class TestSubscriptionCount:
                 assert count["data"] == {"subscription_count": 2}
             count = await stayer.expect("pusher_internal:subscription_count", channel="news")
         assert count["data"] == {"subscription_count": 1}
+
+    async def test_above_the_throttle_a_burst_of_changes_ends_with_one_trailing_update(
+        self, counting_server: RunningServer, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(local_broker, "SUBSCRIPTION_COUNT_THROTTLE_ABOVE", 2)
+        monkeypatch.setattr(local_broker, "SUBSCRIPTION_COUNT_THROTTLE_SECONDS", 0.5)
+        async with AsyncExitStack() as stack:
+            watcher = await stack.enter_async_context(connect(counting_server))
+            await watcher.subscribe("busy")
+            for _ in range(4):
+                other = await stack.enter_async_context(connect(counting_server))
+                await other.subscribe("busy")
+            counts = []
+            while not counts or counts[-1] != 5:
+                counts.append(
+                    (await watcher.expect("pusher_internal:subscription_count"))["data"]["subscription_count"]
+                )
+            assert counts[:2] == [1, 2] and counts[-1] == 5
+            assert len(counts) < 5, f"above the throttle, changes must be coalesced: {counts}"
+            await watcher.expect_nothing(within=0.7)
 
     async def test_presence_channels_get_no_subscription_count(self, counting_server: RunningServer) -> None:
         async with connect(counting_server) as client:

@@ -24,7 +24,7 @@ from ...protocol.events import (
     WatchlistChange,
     WatchlistEvents,
 )
-from ...protocol.registry import Registry
+from ...protocol.registry import ChannelState, Registry
 from ..client import Client
 from ..frames import text_frame
 from ..settings import Settings
@@ -65,6 +65,7 @@ class LocalBroker(Broker):
         self._cache: dict[tuple[str, str], tuple[str, float]] = {}
         self._watchers: dict[str, dict[str, set[Client]]] = {}
         self._count_sent_at: dict[tuple[str, str], float] = {}
+        self._count_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
     def registry(self, app: AppConfig) -> Registry[Client]:
         registry = self._registries.get(app.id)
@@ -154,14 +155,16 @@ class LocalBroker(Broker):
             self._webhooks(app, {"name": "member_removed", "channel": channel, "user_id": outcome.removed_user_id})
         if outcome.vacated:
             self._webhooks(app, {"name": "channel_vacated", "channel": channel})
-            self._count_sent_at.pop((app.id, channel), None)
+            self._forget_count(app, channel)
         else:
             self._subscription_count_changed(app, channel, classify(channel))
 
     def _subscription_count_changed(self, app: AppConfig, channel: str, channel_type: ChannelType) -> None:
         """Send ``pusher_internal:subscription_count`` (opt-in, non-presence), at most every 5 s above 100.
 
-        Sent on the next loop turn, so a new subscriber gets its subscription_succeeded first.
+        A change that falls inside the 5 s is not lost: one trailing update goes out when the 5 s are over, with
+        the count as it is then. Sent on the next loop turn, so a new subscriber gets its subscription_succeeded
+        first.
         """
         if not app.enable_subscription_count or channel_type.is_presence:
             return
@@ -170,16 +173,39 @@ class LocalBroker(Broker):
         state = self.registry(app).channels.get(channel)
         if state is None:
             return
-        count = state.subscription_count
-        now = self._clock()
         key = (app.id, channel)
-        if count > SUBSCRIPTION_COUNT_THROTTLE_ABOVE:
-            if now - self._count_sent_at.get(key, -SUBSCRIPTION_COUNT_THROTTLE_SECONDS) < 5.0:
+        if state.subscription_count > SUBSCRIPTION_COUNT_THROTTLE_ABOVE:
+            wait = (
+                self._count_sent_at.get(key, -SUBSCRIPTION_COUNT_THROTTLE_SECONDS) + SUBSCRIPTION_COUNT_THROTTLE_SECONDS
+            )
+            wait -= self._clock()
+            if wait > 0:
+                if key not in self._count_timers:
+                    loop = asyncio.get_running_loop()
+                    self._count_timers[key] = loop.call_later(wait, self._send_trailing_count, app, channel)
                 return
-        self._count_sent_at[key] = now
-        text = codec.encode(SubscriptionCount(channel=channel, subscription_count=count))
-        asyncio.get_running_loop().call_soon(self.deliver, app.id, channel, text)
+        self._send_count(app, channel, state.subscription_count)
+        asyncio.get_running_loop().call_soon(self.deliver, app.id, channel, self._count_text(channel, state))
+
+    def _count_text(self, channel: str, state: ChannelState[Client]) -> str:
+        return codec.encode(SubscriptionCount(channel=channel, subscription_count=state.subscription_count))
+
+    def _send_count(self, app: AppConfig, channel: str, count: int) -> None:
+        self._count_sent_at[(app.id, channel)] = self._clock()
         self._webhooks(app, {"name": "subscription_count", "channel": channel, "subscription_count": count})
+
+    def _send_trailing_count(self, app: AppConfig, channel: str) -> None:
+        self._count_timers.pop((app.id, channel), None)
+        state = self.registry(app).channels.get(channel)
+        if state is not None:
+            self._send_count(app, channel, state.subscription_count)
+            self.deliver(app.id, channel, self._count_text(channel, state))
+
+    def _forget_count(self, app: AppConfig, channel: str) -> None:
+        self._count_sent_at.pop((app.id, channel), None)
+        timer = self._count_timers.pop((app.id, channel), None)
+        if timer is not None:
+            timer.cancel()
 
     async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
         if classify(channel).cached:
