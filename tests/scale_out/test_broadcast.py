@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import AsyncExitStack
 
 import pytest
 
 from pusherpy.protocol import codec
 from tests.helpers import PusherClient, api_request, connect, trigger
-from tests.scale_out.cluster import Cluster, drain, named
+from tests.scale_out.cluster import TTL_SECONDS, Cluster, drain, named
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -107,7 +108,11 @@ async def test_a_broadcast_crosses_redis_once_carrying_the_encoded_event(cluster
             for client in clients:
                 await client.expect("bulletin")
             carried = []
-            while (message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)) is not None:
+            deadline = time.monotonic() + 0.5  # heartbeats keep the bus busy: read for a fixed window
+            while (remaining := deadline - time.monotonic()) > 0:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=remaining)
+                if message is None:
+                    continue
                 header, _, body = message["data"].partition("\n")
                 if "bulletin" in body:
                     carried.append((json.loads(header), body))
@@ -152,10 +157,16 @@ async def test_a_node_configured_from_a_laravel_env_joins_the_cluster(cluster: C
     }
     laravel = await cluster.start_node(env=env)
     try:
-        async with connect(cluster.nodes[2]) as listener:
-            await listener.subscribe("news-laravel")
-            await trigger(laravel, "news-laravel", "from-laravel-node", {"ok": True})
+        async with connect(cluster.nodes[2]) as listener, connect(laravel) as leaving:
+            await listener.subscribe("presence-laravel", user_id="listener")
+            await leaving.subscribe("presence-laravel", user_id="leaving")
+            await trigger(laravel, "presence-laravel", "from-laravel-node", {"ok": True})
             assert (await listener.expect("from-laravel-node"))["data"] == {"ok": True}
+
+            await laravel.stop()
+            # A node that stops cleanly takes its members out at once, well before its heartbeat would expire.
+            removed = await listener.expect("pusher_internal:member_removed", timeout=TTL_SECONDS * 0.75)
+            assert removed["data"] == {"user_id": "leaving"}
     finally:
         await laravel.stop()
         cluster.nodes.remove(laravel)

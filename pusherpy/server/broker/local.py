@@ -290,7 +290,7 @@ class LocalBroker(Broker):
         return list(self.registry(app).members(channel))
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Per-app gauges for /metrics: connections, channels, subscriptions."""
+        """Per-app gauges for /metrics: connections, channels, subscriptions, presence members, signed-in users."""
         stats: dict[str, dict[str, Any]] = {}
         for app_id, clients in self._clients.items():
             registry = self._registries.get(app_id)
@@ -299,5 +299,7 @@ class LocalBroker(Broker):
                 "connections": len(clients),
                 "channels": len(channels),
                 "subscriptions": sum(state.subscription_count for state in channels.values()),
+                "presence_members": sum(state.user_count for state in channels.values()),
+                "signed_in_users": len(registry.users) if registry else 0,
             }
         return stats

@@ -27,7 +27,7 @@ from ...protocol import codec
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.connection import Member, User
-from ...protocol.errors import ErrorCode
+from ...protocol.errors import ConfigError, ErrorCode
 from ...protocol.events import MemberAdded, MemberRemoved, Presence, SubscriptionCount
 from ..client import Client
 from ..settings import Settings
@@ -65,7 +65,7 @@ class RedisBroker(Broker):
 
     def __init__(self, settings: Settings, webhooks: WebhookSink = no_webhooks, *, node_id: str | None = None) -> None:
         if not settings.redis_url:
-            raise ValueError("RedisBroker needs settings.redis_url")
+            raise ConfigError("redis_url must be set to share state through Redis")
         self._settings = settings
         self._webhooks = webhooks
         self._apps = settings.app_by_id()

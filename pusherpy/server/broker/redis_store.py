@@ -245,8 +245,8 @@ class RedisStore:
     async def channels(self, app_id: str, prefix: str) -> dict[str, tuple[int, int]]:
         """Occupied channels starting with ``prefix``: name -> (subscription count, presence user count)."""
         found: dict[str, int] = {}
-        # Channel names have no glob characters, so the prefix needs no escaping.
-        async for name, count in self.redis.hscan_iter(self._app_key(app_id, "channels"), match=f"{prefix}*"):
+        pattern = "".join(f"\\{char}" if char in "\\*?[]" else char for char in prefix) + "*"
+        async for name, count in self.redis.hscan_iter(self._app_key(app_id, "channels"), match=pattern):
             found[name] = int(count)
         presence = [name for name in found if name.startswith("presence-")]
         users: dict[str, int] = {}
