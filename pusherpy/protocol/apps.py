@@ -54,6 +54,11 @@ class AppConfig:
     max_presence_user_id_length: int = 128
     max_event_payload_kb: int = 10
     max_client_events_per_second: int = 10
+    max_messages_per_second: int = 0
+    """Messages of any kind one socket may send per second (0: no limit). Excess messages get a ``pusher:error``
+    4301 and are ignored; a socket that keeps sending at twice the limit is closed with 4100 (reconnect later)."""
+    max_api_requests_per_second: int = 0
+    """Signed HTTP API requests per second for the app (0: no limit); excess ones get 429 with ``Retry-After``."""
     max_channels_per_trigger: int = 100
     max_batch_size: int = 10
     max_watchlist_size: int = 100
@@ -68,9 +73,22 @@ class AppConfig:
         """Check a browser's ``Origin`` header against ``allowed_origins`` host patterns (``*`` wildcards).
 
         The host is compared, not the port or scheme (as Reverb does), so a page on another port of an allowed
-        host passes. A request without an ``Origin`` (not a browser) passes.
+        host passes; a pattern written as an origin (``http://localhost:3000``) stands for its host. A request
+        without an ``Origin`` (not a browser) passes; an ``Origin`` with no readable host does not.
         """
         if "*" in self.allowed_origins or not origin:
             return True
-        host = urlsplit(origin).hostname or origin
-        return any(fnmatch.fnmatchcase(host.lower(), pattern.lower()) for pattern in self.allowed_origins)
+        host = _host_of(origin).lower()
+        if not host:
+            return False
+        return any(fnmatch.fnmatchcase(host, _host_of(pattern).lower()) for pattern in self.allowed_origins)
+
+
+def _host_of(origin: str) -> str:
+    """The host of an origin or of a pattern: ``http://localhost:3000`` and ``localhost`` both give ``localhost``."""
+    if "://" not in origin:
+        return origin.partition(":")[0] if origin.count(":") == 1 else origin
+    try:
+        return urlsplit(origin).hostname or ""
+    except ValueError:  # a malformed port or IPv6 literal: no host to compare
+        return ""

@@ -40,6 +40,7 @@ from .events import (
     SubscriptionError,
     Unsubscribe,
 )
+from .ratelimit import RateWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +109,7 @@ class Connection:
         app: the app the socket connected to.
     """
 
-    __slots__ = ("socket_id", "app", "channels", "user", "_rate_window", "_rate_count")
+    __slots__ = ("socket_id", "app", "channels", "user", "_rate_window", "_rate_count", "_message_rate")
 
     def __init__(self, socket_id: str, app: AppConfig) -> None:
         self.socket_id = socket_id
@@ -119,6 +120,7 @@ class Connection:
         self._rate_window = float("-inf")
         """When the current one-second rate-limit window began (at its first client event)."""
         self._rate_count = 0
+        self._message_rate = RateWindow(app.max_messages_per_second)
 
     @property
     def is_authorized(self) -> bool:
@@ -134,6 +136,7 @@ class Connection:
         Raises:
             ProtocolError: the frame breaks the protocol or a rule; nothing changed.
         """
+        self.count_message(now)
         event = codec.decode(text)
         match event:
             case ClientEvent():
@@ -153,6 +156,23 @@ class Connection:
             case Signin():
                 return self._signin(event)
         raise MalformedMessage("unsupported event")  # pragma: no cover - decode returns only the above
+
+    def count_message(self, now: float) -> None:
+        """Count one message of any kind (binary ones too) against the app's ``max_messages_per_second``.
+
+        Raises:
+            ClientEventRejected: 4301, the message is over the limit and must be ignored.
+            ProtocolError: 4100 with close, the socket sent twice the limit within one second (sustained abuse);
+                pusher-js reconnects after a backoff.
+        """
+        window = self._message_rate
+        if window.allow(now):
+            return
+        limit = window.limit
+        if window.refused >= limit:
+            message = f"sent more than twice the limit of {limit} messages per second; reconnect later"
+            raise ProtocolError(message, code=ErrorCode.OVER_CAPACITY, close=True)
+        raise ClientEventRejected(f"rate limit exceeded: at most {limit} messages per second; message ignored")
 
     # -- subscriptions ---------------------------------------------------------------------------------------------
 

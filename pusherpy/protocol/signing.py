@@ -27,13 +27,18 @@ TIMESTAMP_WINDOW_SECONDS: Final = 600
 
 def hmac_sha256_hex(secret: str, message: str | bytes) -> str:
     """Return the hex HMAC-SHA256 of ``message`` under ``secret``."""
-    data = message.encode() if isinstance(message, str) else message
-    return hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+    data = _utf8(message) if isinstance(message, str) else message
+    return hmac.new(_utf8(secret), data, hashlib.sha256).hexdigest()
 
 
 def constant_time_equals(a: str, b: str) -> bool:
     """Compare two strings without leaking where they differ."""
-    return hmac.compare_digest(a.encode(), b.encode())
+    return hmac.compare_digest(_utf8(a), _utf8(b))
+
+
+def _utf8(text: str) -> bytes:
+    """UTF-8 that never raises: a lone surrogate from a hostile query string only makes a signature mismatch."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def channel_string_to_sign(socket_id: str, channel_name: str, channel_data: str | None = None) -> str:

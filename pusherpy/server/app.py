@@ -20,6 +20,7 @@ from ..protocol.events import ServerPing
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
+from .listener import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
 from .settings import Settings
 from .state import STATE, ServerState
 
@@ -39,7 +40,9 @@ def create_app(
         webhooks: overrides the webhook sink (by default, webhooks are sent to the apps' configured URLs).
     """
     application = web.Application(
-        client_max_size=settings.max_request_body_bytes, middlewares=[http_api.error_middleware]
+        client_max_size=settings.max_request_body_bytes,
+        middlewares=[http_api.error_middleware],
+        handler_args=_http_limits(settings),
     )
     sink = webhooks
     if sink is None:
@@ -58,6 +61,18 @@ def create_app(
     application.cleanup_ctx.append(_run_activity_sweeper)
     application.on_shutdown.append(_close_all_sockets)
     return application
+
+
+def _http_limits(settings: Settings) -> dict[str, float]:
+    """aiohttp's own limits for the requests it parses after the listener's first one (keep-alive, pipelined):
+    the same head limits as the listener, a bounded idle time, and a short linger after refusing a body."""
+    return {
+        "max_line_size": MAX_REQUEST_LINE_BYTES,
+        "max_field_size": MAX_HEAD_BYTES,
+        "max_headers": MAX_HEADERS,
+        "keepalive_timeout": settings.http_keepalive_timeout,
+        "lingering_time": 2.0,
+    }
 
 
 def _broker_for(settings: Settings, webhooks: WebhookSink) -> Broker:

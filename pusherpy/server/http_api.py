@@ -8,7 +8,9 @@ that turns them (and aiohttp's own HTTP errors) into ``{"error": ...}`` JSON.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +22,8 @@ from ..protocol.apps import AppConfig
 from ..protocol.channels import ChannelKind, channel_name_problem, classify, event_name_problem, is_valid_socket_id
 from ..protocol.errors import ApiError
 from ..protocol.events import ChannelEvent
+from ..protocol.ratelimit import RateWindow
+from .metrics import process_gauges
 from .state import STATE, ServerState
 
 logger = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as error:
         response = web.json_response({"error": error.message}, status=error.status)
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after)
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -65,14 +71,42 @@ def _app_by_id(state: ServerState, request: web.Request) -> AppConfig:
     return app
 
 
+class RateLimited(ApiError):
+    """429: the app is over ``max_api_requests_per_second``; ``retry_after`` whole seconds go in ``Retry-After``."""
+
+    def __init__(self, limit: int, retry_after: int) -> None:
+        super().__init__(429, f"rate limit exceeded: at most {limit} API requests per second")
+        self.retry_after = retry_after
+
+
 async def _read_body(state: ServerState, request: web.Request) -> bytes:
-    limit = state.settings.max_request_body_bytes
+    """Read the body under the size limit (from Content-Length, else while streaming) and a deadline."""
+    settings = state.settings
+    limit = settings.max_request_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"request body is larger than {limit} bytes")
     try:
-        return await request.read()
+        async with asyncio.timeout(settings.request_body_timeout):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, f"request body is larger than {limit} bytes") from None
+    except TimeoutError:
+        raise ApiError(408, f"request body not received within {settings.request_body_timeout:g} s") from None
+
+
+def _check_api_rate(state: ServerState, app: AppConfig) -> None:
+    """Count one signed request against the app's ``max_api_requests_per_second``.
+
+    Counted after the signature check, so strangers cannot use up an app's allowance.
+    """
+    if app.max_api_requests_per_second <= 0:
+        return
+    window = state.api_rates.get(app.id)
+    if window is None or window.limit != app.max_api_requests_per_second:
+        window = state.api_rates[app.id] = RateWindow(app.max_api_requests_per_second)
+    now = time.monotonic()
+    if not window.allow(now):
+        raise RateLimited(window.limit, max(1, math.ceil(window.retry_after(now))))
 
 
 def verify_signature(app: AppConfig, method: str, path: str, query: dict[str, str], body: bytes, now: float) -> None:
@@ -117,6 +151,7 @@ async def _signed_request(request: web.Request, app: AppConfig | None = None) ->
     verify_signature(app, request.method, request.path, _query(request), body, time.time())
     if not app.enabled:
         raise ApiError(403, "this app is disabled")
+    _check_api_rate(state, app)
     state.metrics.count(app.id, "api_requests")
     return app, body
 
@@ -350,7 +385,7 @@ async def metrics(request: web.Request) -> web.Response:
     empty = {"connections": 0, "channels": 0, "subscriptions": 0}
     gauges: dict[str, dict[str, Any]] = {app.id: dict(empty) for app in state.settings.apps}
     gauges.update(state.broker.stats())
-    text = state.metrics.render(gauges, healthy=state.broker.healthy)
+    text = state.metrics.render(gauges, healthy=state.broker.healthy, process=process_gauges())
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES: Final = 8192
 MAX_HEADERS: Final = 64
-HANDSHAKE_TIMEOUT_SECONDS: Final = 10.0
+MAX_REQUEST_LINE_BYTES: Final = 8190
 _WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -66,21 +66,32 @@ class Listener(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
-        self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_SECONDS, self._transport.abort)
+        timeout = self._state.settings.handshake_timeout
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._transport.abort)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
         self._buffer += data
-        end = self._buffer.find(b"\r\n\r\n")
+        # The limits hold however the bytes arrive: a head sent in one packet is measured like a trickled one.
+        if self._buffer.find(b"\r\n", 0, MAX_REQUEST_LINE_BYTES + 2) < 0:
+            if len(self._buffer) >= MAX_REQUEST_LINE_BYTES + 2:
+                self._refuse(_http_error(414, "URI Too Long", "request line too long"))
+            return
+        end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
         if end < 0:
-            if len(self._buffer) > MAX_HEAD_BYTES:
+            if len(self._buffer) >= MAX_HEAD_BYTES + 4:
                 self._refuse(_http_error(431, "Request Header Fields Too Large", "request head too large"))
             return
         head = bytes(self._buffer[:end]).decode("latin-1")
         lines = head.split("\r\n")
+        if len(lines) - 1 > MAX_HEADERS:
+            self._refuse(_http_error(431, "Request Header Fields Too Large", "too many headers"))
+            return
         parts = lines[0].split(" ")
         if len(parts) == 3 and parts[0] == "GET" and parts[1].startswith("/app/") and self._wants_websocket(lines):
             self._upgrade(parts[1], lines[1:], bytes(self._buffer[end + 4 :]))
@@ -113,9 +124,6 @@ class Listener(asyncio.Protocol):
         self._transport.close()
 
     def _upgrade(self, target: str, header_lines: list[str], rest: bytes) -> None:
-        if len(header_lines) > MAX_HEADERS:
-            self._refuse(_http_error(431, "Request Header Fields Too Large", "too many headers"))
-            return
         headers: dict[str, str] = {}
         for line in header_lines:
             name, colon, value = line.partition(":")

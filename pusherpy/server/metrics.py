@@ -6,6 +6,8 @@ the broker when scraped.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -20,13 +22,18 @@ class Metrics:
     def count(self, app_id: str, name: str, amount: int = 1) -> None:
         self.counters[(name, app_id)] += amount
 
-    def render(self, gauges: Mapping[str, Mapping[str, Any]], *, healthy: bool) -> str:
-        """Return the Prometheus text exposition of every counter and the given per-app gauges."""
+    def render(
+        self, gauges: Mapping[str, Mapping[str, Any]], *, healthy: bool, process: Mapping[str, float] | None = None
+    ) -> str:
+        """Return the Prometheus text exposition of every counter, the per-app gauges and the process gauges."""
         lines = [
             "# HELP pusherpy_up 1 when the server and its broker are healthy, 0 when degraded.",
             "# TYPE pusherpy_up gauge",
             f"pusherpy_up {1 if healthy else 0}",
         ]
+        for name, value in sorted((process or {}).items()):
+            lines.append(f"# TYPE pusherpy_{name} gauge")
+            lines.append(f"pusherpy_{name} {value:g}")
         gauge_names = sorted({name for values in gauges.values() for name in values})
         for name in gauge_names:
             lines.append(f"# TYPE pusherpy_{name} gauge")
@@ -43,3 +50,18 @@ class Metrics:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def process_gauges() -> dict[str, float]:
+    """Resident memory, open file descriptors and asyncio tasks of this process: what a leak shows up in.
+
+    Read from ``/proc/self`` where there is one (Linux); elsewhere only the task count is given.
+    """
+    gauges: dict[str, float] = {"tasks": len(asyncio.all_tasks())}
+    try:
+        with open("/proc/self/statm") as statm:
+            gauges["resident_memory_bytes"] = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        gauges["open_fds"] = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        pass
+    return gauges

@@ -39,6 +39,12 @@ class Settings:
     """A socket whose unsent data passes this is closed as a slow consumer (4100)."""
     pong_timeout: float = 30.0
     """How long a client has to answer the server's ``pusher:ping``."""
+    handshake_timeout: float = 10.0
+    """How long a new TCP connection may take to send its request head (WebSocket upgrade or HTTP request)."""
+    request_body_timeout: float = 10.0
+    """How long an HTTP API request may take to send its body; a slower one gets 408."""
+    http_keepalive_timeout: float = 75.0
+    """How long an idle keep-alive HTTP connection is kept open between requests."""
     shutdown_timeout: float = 5.0
     cache_ttl_seconds: float = 1800.0
     webhook_batch_interval: float = 0.25
@@ -126,6 +132,8 @@ _APP_INT_KEYS: Final = {
     "max_presence_user_id_length": 1,
     "max_event_payload_kb": 1,
     "max_client_events_per_second": 0,
+    "max_messages_per_second": 0,
+    "max_api_requests_per_second": 0,
     "max_channels_per_trigger": 1,
     "max_batch_size": 1,
     "max_watchlist_size": 0,
@@ -206,6 +214,9 @@ _TOP_LEVEL: Final = {
     "max_request_body_bytes": "int",
     "send_buffer_limit_bytes": "int",
     "pong_timeout": "float",
+    "handshake_timeout": "float",
+    "request_body_timeout": "float",
+    "http_keepalive_timeout": "float",
     "shutdown_timeout": "float",
     "cache_ttl_seconds": "float",
     "webhook_batch_interval": "float",

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ..protocol.apps import AppConfig
+from ..protocol.ratelimit import RateWindow
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .metrics import Metrics
 from .settings import Settings
@@ -30,6 +31,8 @@ class ServerState:
     apps_by_key: dict[str, AppConfig] = field(default_factory=dict)
     apps_by_id: dict[str, AppConfig] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    api_rates: dict[str, RateWindow] = field(default_factory=dict)
+    """Per-app HTTP API request windows, for ``AppConfig.max_api_requests_per_second``."""
     shutting_down: bool = False
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:

@@ -92,12 +92,12 @@ def send_error(state: ServerState, client: Client, error: ProtocolError) -> None
 async def handle_message(state: ServerState, client: Client, text: str | None) -> None:
     """Handle one client message (``None`` for a binary one): feed the core, carry out its actions in order."""
     metrics, app_id = state.metrics, client.app.id
-    if text is None:
-        send_error(state, client, MalformedMessage("binary frames are not supported; send JSON text frames"))
-        return
     metrics.count(app_id, "messages_received")
-    metrics.count(app_id, "bytes_received", len(text))
     try:
+        if text is None:
+            client.connection.count_message(time.time())
+            raise MalformedMessage("binary frames are not supported; send JSON text frames")
+        metrics.count(app_id, "bytes_received", len(text))
         actions = client.connection.receive_text(text, time.time())
     except ProtocolError as error:
         send_error(state, client, error)
