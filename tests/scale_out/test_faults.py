@@ -4,9 +4,20 @@ nodes to local service, then they re-register by themselves, with no duplicate e
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from tests.helpers import PusherClient, api_request, connect, trigger
-from tests.scale_out.cluster import TTL_SECONDS, Cluster, Node, drain, eventually, named
+from tests.scale_out.cluster import (
+    TTL_SECONDS,
+    Cluster,
+    Node,
+    RedisServer,
+    WebhookReceiver,
+    cluster_config,
+    drain,
+    eventually,
+    named,
+)
 
 
 async def _channel(node: Node, channel: str) -> dict[str, object]:
@@ -132,3 +143,25 @@ async def test_changes_made_while_redis_was_unreachable_are_announced_once_when_
         await trigger(node2, "presence-pause", "after-pause", {})
         for member in (ann, cat):
             assert len(named(await drain(member), "after-pause")) == 1
+
+
+async def test_a_node_started_before_redis_serves_its_own_sockets_then_joins_when_redis_appears(
+    tmp_path: Path,
+) -> None:
+    redis = RedisServer(tmp_path)
+    config = tmp_path / "cluster.toml"
+    config.write_text(cluster_config(redis.url, "late-redis", "http://127.0.0.1:9/unused"))
+    cluster = Cluster(redis, WebhookReceiver(), "late-redis", config, tmp_path)
+    async with cluster.stack:
+        node = await cluster.start_node()
+        assert await node.health() == 503
+        async with connect(node) as client:
+            await client.subscribe("room-alone")
+            await trigger(node, "room-alone", "local-only", {})
+            assert len(named(await drain(client), "local-only")) == 1
+            await redis.start()
+            try:
+                await cluster.wait_all_healthy()
+                assert await _channel(node, "room-alone") == {"occupied": True, "subscription_count": 1}
+            finally:
+                await redis.kill()
