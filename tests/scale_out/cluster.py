@@ -9,6 +9,8 @@ to every node. Waits are conditions with deadlines.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import os
 import re
 import secrets
@@ -37,6 +39,16 @@ HEARTBEAT_SECONDS = 0.5
 TTL_SECONDS = 2.0
 START_DEADLINE = 15.0
 LISTENING = re.compile(r"pusherpy listening on http://127\.0\.0\.1:(\d+)")
+_STARTED: list[asyncio.subprocess.Process] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Never leave a redis-server or node running, even when a test run is cut short before teardown."""
+    for process in _STARTED:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -99,6 +111,7 @@ class RedisServer:
             str(self.workdir),
             stdout=asyncio.subprocess.PIPE,
         )
+        _STARTED.append(self.process)
         assert self.process.stdout is not None
         await _read_until(self.process.stdout, re.compile("Ready to accept connections"), "redis-server start")
 
@@ -276,6 +289,7 @@ class Cluster:
             stderr=log,
             env={**os.environ, **(env or {})},
         )
+        _STARTED.append(process)
         assert process.stdout is not None
         match = await _read_until(process.stdout, LISTENING, f"{name} start")
         node = Node(name, process, int(match.group(1)))
