@@ -23,9 +23,10 @@ need_apt npm npm
 
 log "python environment"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' || true
-.venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING' || true
-.venv/bin/python -c "import pusherpy, aiohttp, pusher, nacl, redis, hypothesis" 
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+pip install --upgrade pip
+pip install -e '.[dev]'
+.venv/bin/python -c "import pusherpy, aiohttp, pusher, nacl, redis, hypothesis, jwt, openai, playwright"
 
 log "npm packages for the real-client tests"
 for dir in tests/compat examples/chat/frontend; do
