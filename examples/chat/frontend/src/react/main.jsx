@@ -1,0 +1,19 @@
+// The React page: log in, then configure Echo once (with the bearer token) and render the chat.
+import { configureEcho } from "@laravel/echo-react";
+import { createRoot } from "react-dom/client";
+import "../shared/chat.css";
+import { pusherConfig, session } from "../shared/api.js";
+import { echoOptions } from "../shared/echo.js";
+import { Chat } from "./Chat.jsx";
+import { Login } from "./Login.jsx";
+
+const root = createRoot(document.getElementById("root"));
+const current = session();
+if (current) {
+  pusherConfig().then((pusher) => {
+    configureEcho(echoOptions(pusher, current.token));
+    root.render(<Chat session={current} />);
+  });
+} else {
+  root.render(<Login onLogin={() => location.reload()} />);
+}
