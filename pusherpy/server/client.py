@@ -58,6 +58,7 @@ class Client(asyncio.Protocol):
         "_worker",
         "_close_timer",
         "_paused",
+        "_discarding",
         "__weakref__",
     )
 
@@ -77,6 +78,8 @@ class Client(asyncio.Protocol):
         self._worker: asyncio.Task[None] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._paused = False
+        self._discarding = False
+        """Set once the peer broke the framing: whatever it sends after that is dropped unparsed."""
 
     @property
     def socket_id(self) -> str:
@@ -104,8 +107,10 @@ class Client(asyncio.Protocol):
     def close(self, code: int, reason: str) -> None:
         """Send a close frame with ``code`` and close the connection; never raises, never awaits.
 
-        The server closes TCP first (RFC 6455 §7.1.1); a peer that does not let the buffer drain is aborted
-        after ``CLOSE_GRACE_SECONDS``.
+        The server ends its side of TCP first (RFC 6455 §7.1.1) with a half-close: the close frame and a FIN go
+        out, and the socket keeps reading until the peer answers or hangs up. Closing outright with the peer's
+        bytes unread would make the kernel send a reset, which can overtake the close frame (the peer would see
+        1006 instead of the code). A peer that does neither within ``CLOSE_GRACE_SECONDS`` is aborted.
         """
         if self.closing:
             return
@@ -114,17 +119,30 @@ class Client(asyncio.Protocol):
         if transport.is_closing():
             return
         transport.write(close_frame(code, reason))
-        transport.close()
+        if transport.can_write_eof():
+            transport.write_eof()
+            if self._paused:
+                self._paused = False
+                transport.resume_reading()
+        else:
+            transport.close()
         self._close_timer = asyncio.get_running_loop().call_later(CLOSE_GRACE_SECONDS, transport.abort)
 
     # -- reading -----------------------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         try:
             messages = self.parser.feed(data)
         except FrameError as error:
             logger.info("socket %s broke the WebSocket protocol: %s", self.socket_id, error.reason)
+            self._discarding = True
             self.close(error.code, error.reason)
+            return
+        if self.closing:  # after our close frame only the peer's close matters: it ends the connection
+            if any(message.opcode is Opcode.CLOSE for message in messages):
+                self.transport.close()
             return
         if not messages:
             return
