@@ -1,5 +1,5 @@
 // The React page: log in, then configure Echo once (with the bearer token) and render the chat.
-import { configureEcho } from "@laravel/echo-react";
+import { configureEcho, echo } from "@laravel/echo-react";
 import { createRoot } from "react-dom/client";
 import "../shared/chat.css";
 import { pusherConfig, session } from "../shared/api.js";
@@ -12,6 +12,7 @@ const current = session();
 if (current) {
   pusherConfig().then((pusher) => {
     configureEcho(echoOptions(pusher, current.token));
+    window.Echo = echo(); // the instance the hooks use, for the devtools console (and the browser tests)
     root.render(<Chat session={current} />);
   });
 } else {
