@@ -4,7 +4,8 @@ It runs three aiohttp servers in one process and one event loop:
 
 - **pusherpy** (the WebSocket server pusher-js connects to, and the HTTP API the backend publishes through);
 - the **built-in model** (OpenAI-compatible), unless ``OPENAI_API_KEY`` is set;
-- the **chat backend**, which also serves the built frontend (built first with npm when ``dist/`` is missing).
+- the **chat backend**, which also serves the built frontend (built first with npm when ``dist/`` is missing or
+  older than its sources).
 
 ``run_stack(options)`` is the same thing as an async context manager; the tests use it with port 0 everywhere.
 Environment: ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` / ``OPENAI_MODEL`` pick a real provider;
@@ -166,6 +167,17 @@ async def run_stack(options: LaunchOptions) -> AsyncIterator[ChatStack]:
         )
 
 
+def frontend_is_stale(frontend: Path = FRONTEND) -> bool:
+    """True when ``dist/`` is missing or older than a source file, the lock file or the Vite config."""
+    built = frontend / "dist" / "index.html"
+    if not built.is_file():
+        return True
+    sources = [frontend / name for name in ("index.html", "classic.html", "vite.config.js", "package-lock.json")]
+    sources += [path for folder in ("src", "public") for path in (frontend / folder).rglob("*") if path.is_file()]
+    newest = max((path.stat().st_mtime for path in sources if path.exists()), default=0.0)
+    return newest > built.stat().st_mtime
+
+
 def build_frontend(frontend: Path = FRONTEND) -> None:
     """``npm ci`` (when ``node_modules`` is missing) and ``npm run build``.
 
@@ -219,7 +231,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="the chat page's port (default 8000; 0 picks a free one)")
     parser.add_argument("--pusher-port", type=int, help="pusherpy's port (default 8080; 0 picks a free one)")
     parser.add_argument("--data-dir", type=Path, help=f"where the SQLite file lives (default {DATA})")
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the frontend even if dist/ exists")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the frontend even if dist/ is up to date")
     return parser.parse_args(argv)
 
 
@@ -231,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = LaunchOptions.from_env(
         os.environ, host=args.host, port=args.port, pusher_port=args.pusher_port, data_dir=args.data_dir
     )
-    if args.rebuild or not (DIST / "index.html").is_file():
+    if args.rebuild or frontend_is_stale():
         print("building the frontend (npm run build) ...", flush=True)
         try:
             build_frontend()

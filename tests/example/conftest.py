@@ -18,7 +18,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from examples.chat.backend.model import ModelBehaviour
-from examples.chat.launcher import DIST, ChatStack, LaunchOptions, build_frontend, run_stack
+from examples.chat.launcher import DIST, ChatStack, LaunchOptions, build_frontend, frontend_is_stale, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,8 +48,8 @@ def _failed(item: pytest.Item) -> bool:
 
 @pytest.fixture(scope="session")
 def frontend_dist() -> Path:
-    """The built frontend; built with npm when ``dist/`` is missing (CI builds it beforehand)."""
-    if not (DIST / "index.html").is_file():
+    """The built frontend; built with npm when ``dist/`` is missing or stale (CI builds it beforehand)."""
+    if frontend_is_stale():
         try:
             build_frontend()
         except (RuntimeError, subprocess.CalledProcessError) as exc:
