@@ -21,6 +21,7 @@ from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .listener import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
+from .metrics import Metrics
 from .settings import Settings
 from .state import STATE, ServerState
 
@@ -44,11 +45,13 @@ def create_app(
         middlewares=[http_api.error_middleware],
         handler_args=_http_limits(settings),
     )
+    metrics = Metrics()
     sink = webhooks
     if sink is None:
-        sink = _webhook_sender(settings, application)
+        sink = _webhook_sender(settings, application, metrics)
     state = ServerState(
         settings=settings,
+        metrics=metrics,
         broker=broker or _broker_for(settings, sink),
         webhooks=sink,
         apps_by_key=settings.app_by_key(),
@@ -83,12 +86,12 @@ def _broker_for(settings: Settings, webhooks: WebhookSink) -> Broker:
     return LocalBroker(settings, webhooks)
 
 
-def _webhook_sender(settings: Settings, application: web.Application) -> WebhookSink:
+def _webhook_sender(settings: Settings, application: web.Application, metrics: Metrics) -> WebhookSink:
     if not any(app.webhooks for app in settings.apps):
         return no_webhooks
     from .webhooks import WebhookSender
 
-    sender = WebhookSender(settings)
+    sender = WebhookSender(settings, metrics)
     application.cleanup_ctx.append(sender.run)
     return sender.emit
 

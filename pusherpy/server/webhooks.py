@@ -5,7 +5,9 @@ queues. ``channel_vacated`` and ``member_removed`` are held ``webhook_delay_seco
 matching ``channel_occupied`` / ``member_added``) when the channel or user comes back, as Pusher does. Each
 endpoint has its own bounded queue and worker, so a dead endpoint never stalls the server or another endpoint;
 when its queue is full the oldest events are dropped, counted and logged. ``time_ms`` is stamped, and the body
-signed, at each send attempt, so receivers' 5-minute freshness checks pass even after retries.
+signed, at each send attempt, so receivers' 5-minute freshness checks pass even after retries. Outcomes are
+counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed`` (given up after retries) and
+``webhook_events_dropped`` (pushed out of a full queue).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aiohttp import web
 
 from ..protocol import codec, signing
 from ..protocol.apps import AppConfig, WebhookTarget
+from .metrics import Metrics
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -37,8 +40,9 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 class _Endpoint:
     """One app's webhook URL: its queue and its worker."""
 
-    def __init__(self, app: AppConfig, target: WebhookTarget, limit: int) -> None:
+    def __init__(self, app: AppConfig, target: WebhookTarget, limit: int, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
         self.target = target
         self.queue: deque[dict[str, Any]] = deque()
         self.limit = limit
@@ -49,6 +53,7 @@ class _Endpoint:
         if len(self.queue) >= self.limit:
             self.queue.popleft()
             self.dropped += 1
+            self.metrics.count(self.app.id, "webhook_events_dropped")
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 logger.warning(
                     "webhook queue for app %s at %s is full: %d events dropped",
@@ -63,8 +68,9 @@ class _Endpoint:
 class WebhookSender:
     """Sends every app's webhooks; ``run`` is an aiohttp cleanup context that owns the session and workers."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self._settings = settings
+        self._metrics = metrics or Metrics()
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
         self._held: dict[tuple[str, str, str, str, str], asyncio.TimerHandle] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -94,7 +100,7 @@ class WebhookSender:
         key = (app.id, target.url)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
-            endpoint = self._endpoints[key] = _Endpoint(app, target, self._settings.webhook_queue_limit)
+            endpoint = self._endpoints[key] = _Endpoint(app, target, self._settings.webhook_queue_limit, self._metrics)
             if self._session is not None:
                 self._workers.append(asyncio.create_task(self._work(endpoint)))
         return endpoint
@@ -169,12 +175,14 @@ class WebhookSender:
                 async with self._session.post(endpoint.target.url, data=body, headers=headers) as response:
                     if 200 <= response.status < 300:
                         self.sent += len(events)
+                        self._metrics.count(app.id, "webhook_events_sent", len(events))
                         return
                     problem = f"HTTP {response.status}"
             except (aiohttp.ClientError, TimeoutError) as error:
                 problem = type(error).__name__
             if time.monotonic() + backoff > deadline:
                 self.failed += len(events)
+                self._metrics.count(app.id, "webhook_events_failed", len(events))
                 logger.warning(
                     "webhook to %s for app %s abandoned after retries (%s): %d events",
                     endpoint.target.url,
