@@ -187,3 +187,23 @@ async def test_a_page_that_loses_its_connection_mid_stream_catches_up_without_ga
     caught_up = frames[len(offline)]["text"]
     assert len(caught_up.split()) - len(offline[-1]["text"].split()) >= 4
     assert bob.errors == [] and alice.errors == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_a_reply_the_model_gives_up_on_shows_the_failure_instead_of_streaming_forever(
+    start_chat: StartChat, frontend_dist: Path, browser: Browser, path: str
+) -> None:
+    stack = await start_chat(word_delay=0.01, fail_after_words=3, frontend_dist=frontend_dist)
+    alice = await open_as(browser, stack, path, "alice")
+    await alice.page.fill("#composer", "try your best")
+    await alice.page.press("#composer", "Enter")
+
+    failed = alice.page.locator('.message.assistant[data-status="failed"]')
+    await failed.wait_for()
+    message_id = int(await failed.get_attribute("data-message-id") or 0)
+    stored = stored_message(stack.config.database, message_id)
+    assert stored["status"] == "failed"
+    assert await failed.locator(".content").text_content() == stored["content"]
+    assert await failed.locator(".error").text_content() == f"The reply failed: {stored['error']}"
+    assert not await failed.locator(".dots").is_visible()
+    assert alice.errors == []
