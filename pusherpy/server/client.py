@@ -102,7 +102,11 @@ class Client(asyncio.Protocol):
 
     def send_text(self, text: str) -> bool:
         """Send one message to this socket only (replies, errors)."""
-        return self.write_frame(text_frame(text.encode()))
+        data = text_frame(text.encode())
+        if not self.write_frame(data):
+            return False
+        self.state.metrics.count_sent(self.app.id, 1, len(data))
+        return True
 
     def close(self, code: int, reason: str) -> None:
         """Send a close frame with ``code`` and close the connection; never raises, never awaits.

@@ -22,6 +22,11 @@ class Metrics:
     def count(self, app_id: str, name: str, amount: int = 1) -> None:
         self.counters[(name, app_id)] += amount
 
+    def count_sent(self, app_id: str, messages: int, size: int) -> None:
+        """Messages written to sockets and their bytes on the wire (WebSocket framing included)."""
+        self.counters[("messages_sent", app_id)] += messages
+        self.counters[("bytes_sent", app_id)] += size
+
     def render(
         self, gauges: Mapping[str, Mapping[str, Any]], *, healthy: bool, process: Mapping[str, float] | None = None
     ) -> str:

@@ -92,6 +92,8 @@ class LocalBroker(Broker):
         for client in state.subscribers:
             if client.connection.socket_id != except_socket_id and client.write_frame(frame):
                 delivered += 1
+        if delivered:  # counted once per broadcast, not once per socket
+            client.state.metrics.count_sent(app_id, delivered, delivered * len(frame))
         return delivered
 
     # -- connections -------------------------------------------------------------------------------------------
