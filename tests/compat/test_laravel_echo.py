@@ -83,3 +83,21 @@ class TestPresence:
     def test_subscription_count_follows_each_tab_on_a_public_channel(self, echo: dict[str, Any]) -> None:
         counts = [p["subscription_count"] for p in payloads(echo["ada"], "subscription_count")]
         assert counts == [1, 2, 3, 2, 1]
+
+
+@pytest.fixture(scope="module")
+def refusal(compat_server: CompatServer) -> dict[str, Any]:
+    return compat_server.node("echo_refusal.mjs")  # type: ignore[no-any-return]
+
+
+class TestRefusedSubscription:
+    """A subscription the server refuses reaches Echo's ``.error()`` callback on that channel."""
+
+    def test_echo_error_callback_gets_the_servers_auth_error(self, refusal: dict[str, Any]) -> None:
+        assert len(refusal["errors"]) == 1
+        error = refusal["errors"][0]
+        assert error["type"] == "AuthError" and error["status"] == 401
+        assert "signature" in error["error"]
+
+    def test_the_connection_keeps_working_after_the_refusal(self, refusal: dict[str, Any]) -> None:
+        assert refusal["ok_event"] == {"n": 1}
