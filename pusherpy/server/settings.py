@@ -274,7 +274,17 @@ def _env_app(environ: Mapping[str, str]) -> dict[str, str] | None:
     return None
 
 
+_ENV_NAMES: Final = frozenset(
+    {"PUSHERPY_CONFIG", "PUSHERPY_APP_ID", "PUSHERPY_APP_KEY", "PUSHERPY_APP_SECRET"}
+    | {f"PUSHERPY_{key.upper()}" for key in _TOP_LEVEL}
+)
+
+
 def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read the ``PUSHERPY_*`` and Laravel variables; a misspelt ``PUSHERPY_*`` name is an error, not ignored."""
+    for name in environ:
+        if name.startswith("PUSHERPY_") and name not in _ENV_NAMES:
+            raise ConfigError(f"{name}={environ[name]!r}: unknown setting (known: {', '.join(sorted(_ENV_NAMES))})")
     values: dict[str, Any] = {}
     aliases = {
         "host": ("PUSHERPY_HOST", "REVERB_SERVER_HOST"),

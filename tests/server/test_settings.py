@@ -1,0 +1,304 @@
+"""Configuration (``load_settings``): a TOML file with several apps and their webhooks, ``PUSHERPY_*`` variables, a
+Laravel project's Reverb or Pusher ``.env`` as it is, command-line overrides on top (CLI > env > file > defaults),
+and a ``ConfigError`` naming the key and the value for every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES, WebhookTarget
+from pusherpy.protocol.errors import ConfigError
+from pusherpy.server.settings import DEV_APP, Settings, load_settings
+
+SEVERAL_APPS = """
+host = "0.0.0.0"
+port = 6001
+webhook_delay_seconds = 1.5
+
+[[apps]]
+id = "1"
+key = "chat-key"
+secret = "chat-secret"
+name = "chat"
+enable_client_events = false
+max_connections = 500
+allowed_origins = ["example.com", "*.example.com"]
+
+[[apps.webhooks]]
+url = "https://chat.example.com/pusher/webhooks"
+event_types = ["channel_occupied", "channel_vacated"]
+
+[[apps.webhooks]]
+url = "https://audit.example.com/hooks"
+
+[[apps]]
+id = "2"
+key = "game-key"
+secret = "game-secret"
+enable_subscription_count = true
+"""
+
+LARAVEL_REVERB_ENV = {
+    "APP_NAME": "Laravel",
+    "BROADCAST_CONNECTION": "reverb",
+    "REVERB_APP_ID": "734821",
+    "REVERB_APP_KEY": "k3ylaravel",
+    "REVERB_APP_SECRET": "s3cretlaravel",
+    "REVERB_HOST": "localhost",
+    "REVERB_PORT": "8080",
+    "REVERB_SCHEME": "http",
+    "REVERB_SERVER_HOST": "0.0.0.0",
+    "REVERB_SERVER_PORT": "8081",
+    "VITE_REVERB_APP_KEY": "${REVERB_APP_KEY}",
+}
+
+LARAVEL_PUSHER_ENV = {
+    "BROADCAST_CONNECTION": "pusher",
+    "PUSHER_APP_ID": "555",
+    "PUSHER_APP_KEY": "pusher-key",
+    "PUSHER_APP_SECRET": "pusher-secret",
+    "PUSHER_HOST": "",
+    "PUSHER_PORT": "443",
+    "PUSHER_SCHEME": "https",
+    "PUSHER_APP_CLUSTER": "mt1",
+}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pusherpy.toml"
+    path.write_text(text)
+    return path
+
+
+def load(
+    tmp_path: Path,
+    toml: str | None = None,
+    env: dict[str, str] | None = None,
+    cli: dict[str, Any] | None = None,
+) -> Settings:
+    config_file = write(tmp_path, toml) if toml is not None else None
+    return load_settings(config_file=config_file, environ=env or {}, overrides=cli)
+
+
+class TestDefaults:
+    def test_no_configuration_serves_the_dev_app_on_localhost_8080(self, tmp_path: Path) -> None:
+        settings = load(tmp_path)
+        assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+        assert settings.apps == (DEV_APP,)
+        assert settings.uses_dev_app
+        assert settings.redis_url is None
+
+    def test_dev_app_id_is_numeric_as_pusher_http_python_requires(self) -> None:
+        assert DEV_APP.id.isdigit()
+
+
+class TestTomlFile:
+    def test_several_apps_with_their_switches_limits_and_webhooks(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, SEVERAL_APPS)
+        assert (settings.host, settings.port, settings.webhook_delay_seconds) == ("0.0.0.0", 6001, 1.5)
+        assert not settings.uses_dev_app
+        chat, game = settings.apps
+        assert (chat.id, chat.key, chat.secret, chat.name) == ("1", "chat-key", "chat-secret", "chat")
+        assert chat.enable_client_events is False
+        assert chat.max_connections == 500
+        assert chat.allowed_origins == ("example.com", "*.example.com")
+        assert chat.webhooks == (
+            WebhookTarget(
+                url="https://chat.example.com/pusher/webhooks",
+                event_types=frozenset({"channel_occupied", "channel_vacated"}),
+            ),
+            WebhookTarget(url="https://audit.example.com/hooks", event_types=WEBHOOK_EVENT_TYPES),
+        )
+        assert (game.id, game.key, game.enable_subscription_count, game.webhooks) == ("2", "game-key", True, ())
+        assert settings.app_by_key()["game-key"] is game
+
+    def test_numeric_toml_ids_are_read_as_strings(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, '[[apps]]\nid = 42\nkey = "k"\nsecret = "s"\n')
+        assert settings.apps[0].id == "42"
+
+    def test_config_file_can_come_from_pusherpy_config(self, tmp_path: Path) -> None:
+        path = write(tmp_path, SEVERAL_APPS)
+        settings = load_settings(environ={"PUSHERPY_CONFIG": str(path)})
+        assert [app.id for app in settings.apps] == ["1", "2"]
+
+
+class TestEnvironment:
+    def test_pusherpy_variables_set_top_level_settings_and_one_app(self, tmp_path: Path) -> None:
+        settings = load(
+            tmp_path,
+            env={
+                "PUSHERPY_HOST": "0.0.0.0",
+                "PUSHERPY_PORT": "6001",
+                "PUSHERPY_DEBUG": "true",
+                "PUSHERPY_WEBHOOK_DELAY_SECONDS": "0.5",
+                "PUSHERPY_MAX_REQUEST_BODY_BYTES": "2048",
+                "PUSHERPY_APP_ID": "77",
+                "PUSHERPY_APP_KEY": "env-key",
+                "PUSHERPY_APP_SECRET": "env-secret",
+            },
+        )
+        assert (settings.host, settings.port, settings.debug) == ("0.0.0.0", 6001, True)
+        assert (settings.webhook_delay_seconds, settings.max_request_body_bytes) == (0.5, 2048)
+        assert [(a.id, a.key, a.secret) for a in settings.apps] == [("77", "env-key", "env-secret")]
+        assert not settings.uses_dev_app
+
+    def test_laravel_reverb_env_works_unchanged(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, env=LARAVEL_REVERB_ENV)
+        assert (settings.host, settings.port) == ("0.0.0.0", 8081)
+        assert [(a.id, a.key, a.secret) for a in settings.apps] == [("734821", "k3ylaravel", "s3cretlaravel")]
+
+    def test_laravel_pusher_env_works_unchanged(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, env=LARAVEL_PUSHER_ENV)
+        assert [(a.id, a.key, a.secret) for a in settings.apps] == [("555", "pusher-key", "pusher-secret")]
+        assert (settings.host, settings.port) == ("127.0.0.1", 8080), "PUSHER_PORT is where Laravel sends, not ours"
+
+    def test_reverb_scaling_uses_laravels_redis(self, tmp_path: Path) -> None:
+        env = {**LARAVEL_REVERB_ENV, "REVERB_SCALING_ENABLED": "true", "REDIS_HOST": "redis", "REDIS_PORT": "6380"}
+        assert load(tmp_path, env=env).redis_url == "redis://redis:6380/0"
+
+    def test_env_app_joins_the_apps_of_the_file(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, SEVERAL_APPS, env=LARAVEL_REVERB_ENV)
+        assert [app.id for app in settings.apps] == ["734821", "1", "2"]
+
+    def test_empty_variables_are_ignored(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, env={"PUSHERPY_PORT": "", "REVERB_APP_ID": ""})
+        assert settings.port == 8080
+        assert settings.uses_dev_app
+
+
+class TestPrecedence:
+    def test_cli_beats_env_beats_file_beats_defaults(self, tmp_path: Path) -> None:
+        toml = 'host = "10.0.0.1"\nport = 1111\nwebhook_delay_seconds = 2.0\npong_timeout = 9.0\n'
+        env = {"PUSHERPY_PORT": "2222", "PUSHERPY_WEBHOOK_DELAY_SECONDS": "1.0"}
+        settings = load(tmp_path, toml, env=env, cli={"port": 3333, "host": None})
+        assert settings.port == 3333  # CLI
+        assert settings.webhook_delay_seconds == 1.0  # env over file
+        assert settings.host == "10.0.0.1"  # file, the CLI flag was not given
+        assert settings.pong_timeout == 9.0  # file over default
+        assert settings.shutdown_timeout == Settings().shutdown_timeout  # default
+
+    def test_pusherpy_variables_beat_reverb_variables(self, tmp_path: Path) -> None:
+        env = {**LARAVEL_REVERB_ENV, "PUSHERPY_PORT": "9000"}
+        assert load(tmp_path, env=env).port == 9000
+
+    def test_cli_app_replaces_the_env_app(self, tmp_path: Path) -> None:
+        cli = {"app_id": "9", "app_key": "cli-key", "app_secret": "cli-secret"}
+        settings = load(tmp_path, env=LARAVEL_REVERB_ENV, cli=cli)
+        assert [(a.id, a.key, a.secret) for a in settings.apps] == [("9", "cli-key", "cli-secret")]
+
+    def test_cli_app_replaces_a_file_app_with_the_same_id(self, tmp_path: Path) -> None:
+        cli = {"app_id": "1", "app_key": "new-key", "app_secret": "new-secret"}
+        settings = load(tmp_path, SEVERAL_APPS, cli=cli)
+        assert [(a.id, a.key) for a in settings.apps] == [("1", "new-key"), ("2", "game-key")]
+
+    def test_env_app_with_the_key_of_a_file_app_replaces_it(self, tmp_path: Path) -> None:
+        env = {"PUSHERPY_APP_ID": "99", "PUSHERPY_APP_KEY": "chat-key", "PUSHERPY_APP_SECRET": "x"}
+        settings = load(tmp_path, SEVERAL_APPS, env=env)
+        assert [(a.id, a.key) for a in settings.apps] == [("99", "chat-key"), ("2", "game-key")]
+
+
+BAD_FILES: list[tuple[str, str, list[str]]] = [
+    ("bad port", "port = 70000\n", ["port", "70000"]),
+    ("port not a number", 'port = "http"\n', ["port", "http"]),
+    ("negative port", "port = -1\n", ["port", "-1"]),
+    ("bad bool", 'debug = "maybe"\n', ["debug", "maybe"]),
+    ("bad float", 'pong_timeout = "soon"\n', ["pong_timeout", "soon"]),
+    ("zero size", "max_request_body_bytes = 0\n", ["max_request_body_bytes", "0"]),
+    ("unknown top-level key", "prot = 6001\n", ["prot"]),
+    ("unknown app key", '[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\ncolour = "red"\n', ["apps[0].colour"]),
+    ("missing secret", '[[apps]]\nid = "1"\nkey = "k"\n', ["apps[0]", "secret"]),
+    ("missing id", '[[apps]]\nkey = "k"\nsecret = "s"\n', ["apps[0]", "id"]),
+    ("empty secret", '[[apps]]\nid = "1"\nkey = "k"\nsecret = ""\n', ["apps[0].secret"]),
+    (
+        "duplicate app id",
+        '[[apps]]\nid = "1"\nkey = "a"\nsecret = "s"\n[[apps]]\nid = "1"\nkey = "b"\nsecret = "s"\n',
+        ["id", "'1'"],
+    ),
+    (
+        "duplicate app key",
+        '[[apps]]\nid = "1"\nkey = "same"\nsecret = "s"\n[[apps]]\nid = "2"\nkey = "same"\nsecret = "s"\n',
+        ["key", "'same'"],
+    ),
+    (
+        "bad app bool",
+        '[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\nenable_client_events = "yes please"\n',
+        ["apps[0].enable_client_events", "yes please"],
+    ),
+    (
+        "bad app limit",
+        '[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\nmax_connections = -5\n',
+        ["apps[0].max_connections", "-5"],
+    ),
+    (
+        "bad webhook event type",
+        '[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\n[[apps.webhooks]]\nurl = "http://x/h"\n'
+        'event_types = ["channel_occupied", "member_joined"]\n',
+        ["apps[0].webhooks[0].event_types", "member_joined"],
+    ),
+    (
+        "webhook url not http",
+        '[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\n[[apps.webhooks]]\nurl = "ftp://x/h"\n',
+        ["apps[0].webhooks[0].url", "ftp://x/h"],
+    ),
+    ("apps not a list of tables", 'apps = "one"\n', ["apps"]),
+    ("invalid TOML", "port = \n", ["TOML", "pusherpy.toml"]),
+]
+
+
+BAD_ENV: list[tuple[str, dict[str, str], list[str]]] = [
+    ("bad port", {"PUSHERPY_PORT": "eighty"}, ["PUSHERPY_PORT", "eighty"]),
+    ("port out of range", {"PUSHERPY_PORT": "65536"}, ["PUSHERPY_PORT", "65536"]),
+    ("bad reverb port", {"REVERB_SERVER_PORT": "x"}, ["REVERB_SERVER_PORT", "x"]),
+    ("bad bool", {"PUSHERPY_DEBUG": "sometimes"}, ["PUSHERPY_DEBUG", "sometimes"]),
+    ("bad float", {"PUSHERPY_PONG_TIMEOUT": "1s"}, ["PUSHERPY_PONG_TIMEOUT", "1s"]),
+    ("missing secret", {"REVERB_APP_ID": "1", "REVERB_APP_KEY": "k"}, ["REVERB_APP_SECRET"]),
+    ("missing key", {"PUSHER_APP_ID": "1", "PUSHER_APP_SECRET": "s"}, ["PUSHER_APP_KEY"]),
+    ("bad scaling switch", {"REVERB_SCALING_ENABLED": "perhaps"}, ["REVERB_SCALING_ENABLED", "perhaps"]),
+    ("misspelt pusherpy variable", {"PUSHERPY_PROT": "6001"}, ["PUSHERPY_PROT", "6001", "PUSHERPY_PORT"]),
+]
+
+
+BAD_CLI: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("bad port", {"port": "abc"}, ["port", "abc"]),
+    ("unknown setting", {"colour": "red"}, ["colour"]),
+    ("app without secret", {"app_id": "1", "app_key": "k"}, ["--app-secret"]),
+]
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        ("toml", "mentions"), [case[1:] for case in BAD_FILES], ids=[case[0] for case in BAD_FILES]
+    )
+    def test_bad_file_value_names_the_key_and_the_value(self, tmp_path: Path, toml: str, mentions: list[str]) -> None:
+        with pytest.raises(ConfigError) as raised:
+            load(tmp_path, toml)
+        for text in mentions:
+            assert text in str(raised.value)
+
+    @pytest.mark.parametrize(("env", "mentions"), [case[1:] for case in BAD_ENV], ids=[case[0] for case in BAD_ENV])
+    def test_bad_environment_value_names_the_variable_and_the_value(
+        self, tmp_path: Path, env: dict[str, str], mentions: list[str]
+    ) -> None:
+        with pytest.raises(ConfigError) as raised:
+            load(tmp_path, env=env)
+        for text in mentions:
+            assert text in str(raised.value)
+
+    @pytest.mark.parametrize(("cli", "mentions"), [case[1:] for case in BAD_CLI], ids=[case[0] for case in BAD_CLI])
+    def test_bad_command_line_value_names_the_option_and_the_value(
+        self, tmp_path: Path, cli: dict[str, Any], mentions: list[str]
+    ) -> None:
+        with pytest.raises(ConfigError) as raised:
+            load(tmp_path, cli=cli)
+        for text in mentions:
+            assert text in str(raised.value)
+
+    def test_missing_file_names_the_file(self, tmp_path: Path) -> None:
+        missing = tmp_path / "nope.toml"
+        with pytest.raises(ConfigError) as raised:
+            load_settings(config_file=missing, environ={})
+        assert str(missing) in str(raised.value)
+        assert "does not exist" in str(raised.value)
