@@ -89,9 +89,11 @@ class Client(asyncio.Protocol):
 
     def write_frame(self, data: bytes) -> bool:
         """Queue a ready-made frame on the transport without awaiting; False when the socket is gone or dropped."""
-        if self.closing:
-            return False
         transport = self.transport
+        # A transport that is closing (the peer hung up or reset) reports connection_lost only on the next loop
+        # turn; writes before that would be dropped anyway, and asyncio logs each one.
+        if self.closing or transport.is_closing():
+            return False
         if transport.get_write_buffer_size() > self.state.settings.send_buffer_limit_bytes:
             logger.warning("socket %s of app %s dropped as a slow consumer", self.socket_id, self.app.id)
             self.state.metrics.count(self.app.id, "slow_consumers_dropped")

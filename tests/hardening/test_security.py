@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import re
+import secrets
 import time
 from typing import Any
 
@@ -204,13 +205,13 @@ class TestSocketPermissions:
         self, server: RunningServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         bounds: list[int] = []
-        real = ws.secrets.randbelow
+        real = secrets.randbelow
 
         def spy(bound: int) -> int:
             bounds.append(bound)
             return real(bound)
 
-        monkeypatch.setattr(ws.secrets, "randbelow", spy)
+        monkeypatch.setattr(secrets, "randbelow", spy)  # the module ws draws socket ids from
         async with connect(server) as client:
             assert re.fullmatch(r"\d+\.\d+", client.socket_id)
         product = 1

@@ -63,7 +63,8 @@ async def unharmed(
     """Run the block while a bystander of ``app`` (the server's first by default) keeps receiving; then check."""
     app = app or server.app
     watch = Watch()
-    async with aiohttp.ClientSession() as session, connect(server, app=app) as bystander:
+    connector = aiohttp.TCPConnector(limit=1)  # one keep-alive connection, so churn tests can count descriptors
+    async with aiohttp.ClientSession(connector=connector) as session, connect(server, app=app) as bystander:
         reply = await bystander.subscribe(WATCH_CHANNEL)
         assert reply["event"] == "pusher_internal:subscription_succeeded", reply
         reader = asyncio.create_task(_read(bystander, watch))
@@ -80,6 +81,10 @@ async def unharmed(
         ticker = asyncio.create_task(tick())
         try:
             try:
+                deadline = time.monotonic() + DEADLINE  # the bystander is receiving before the block starts
+                while not watch.received:
+                    assert time.monotonic() < deadline and not reader.done(), "the bystander never received a tick"
+                    await asyncio.sleep(0.005)
                 yield watch
             finally:
                 stop.set()
