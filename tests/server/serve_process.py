@@ -1,0 +1,121 @@
+"""``pusherpy serve`` as a real subprocess, for the CLI and shutdown tests.
+
+The child gets an environment without any ``PUSHERPY_*``, ``REVERB_*`` or ``PUSHER_*`` variable of the machine
+running the tests (plus whatever a test passes), and is killed if a test leaves it running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from pusherpy.protocol.apps import AppConfig
+from tests.helpers import DEADLINE, PusherClient
+
+LISTENING = re.compile(r"^pusherpy listening on http://(?P<host>[^\s:]+):(?P<port>\d+)$")
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHERPY_", "REVERB_", "PUSHER_"))}
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class ServerProcess:
+    process: asyncio.subprocess.Process
+    host: str = ""
+    port: int = 0
+    banner: list[str] = field(default_factory=list)
+    """Every stdout line up to and including the pusher-js snippet."""
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @asynccontextmanager
+    async def connect(self, app: AppConfig) -> AsyncIterator[PusherClient]:
+        """A protocol-7 client of ``app`` (as ``tests.helpers.connect``), once connection_established arrived."""
+        url = f"ws://{self.host}:{self.port}/app/{app.key}?protocol=7&client=js&version=8.4.0"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            client = PusherClient(ws, app)
+            established = await client.receive()
+            assert established["event"] == "pusher:connection_established", established
+            client.socket_id = established["data"]["socket_id"]
+            yield client
+
+    async def wait_exit(self, timeout: float = DEADLINE) -> int:
+        return await asyncio.wait_for(self.process.wait(), timeout)
+
+    async def stderr(self) -> str:
+        assert self.process.stderr is not None
+        return (await asyncio.wait_for(self.process.stderr.read(), DEADLINE)).decode()
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``python -m pusherpy ARGS`` to completion; return (exit code, stdout, stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pusherpy",
+        *args,
+        env=clean_env(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), DEADLINE * 2)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode is not None
+    return process.returncode, stdout.decode(), stderr.decode()
+
+
+@asynccontextmanager
+async def serving(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[ServerProcess]:
+    """Start ``python -m pusherpy serve --port 0 ARGS`` and wait until it prints where it listens.
+
+    The banner is read until its last line (the pusher-js snippet), so every line of it is in ``banner``.
+    """
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pusherpy",
+        "serve",
+        "--port",
+        "0",
+        *args,
+        env=clean_env(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    running = ServerProcess(process)
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(DEADLINE * 2):
+            while True:
+                line = (await process.stdout.readline()).decode()
+                if not line:
+                    stderr = await running.stderr()
+                    raise AssertionError(f"pusherpy serve exited before listening: {stderr}")
+                running.banner.append(line.rstrip("\n"))
+                match = LISTENING.match(line.strip())
+                if match:
+                    running.host, running.port = match["host"], int(match["port"])
+                if "enabledTransports" in line:  # the last line of the banner
+                    break
+        yield running
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with suppress(ProcessLookupError):
+            await process.wait()
