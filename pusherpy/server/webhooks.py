@@ -8,6 +8,10 @@ when its queue is full the oldest events are dropped, counted and logged. ``time
 signed, at each send attempt, so receivers' 5-minute freshness checks pass even after retries. Outcomes are
 counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed`` (given up after retries) and
 ``webhook_events_dropped`` (pushed out of a full queue).
+
+When the server stops, held events are released and everything still queued gets one last, bounded attempt: the
+stopping node's channels and members are really gone, and a backend that never heard ``channel_vacated`` /
+``member_removed`` would show them occupied and online for ever.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ DELAYED = {"channel_vacated": "channel_occupied", "member_removed": "member_adde
 """Held events, and the event that cancels them (and is itself dropped) when it comes within the delay."""
 CANCELLED_BY = {comeback: held for held, comeback in DELAYED.items()}
 MAX_BACKOFF_SECONDS = 30.0
+FLUSH_SECONDS = 2.0
+"""The longest the last delivery attempt at shutdown may take (also bounded by ``shutdown_timeout``)."""
 REQUEST_TIMEOUT_SECONDS = 10.0
 
 
@@ -48,6 +54,8 @@ class _Endpoint:
         self.limit = limit
         self.ready = asyncio.Event()
         self.dropped = 0
+        self.in_flight: list[dict[str, Any]] = []
+        """The batch being delivered; put back in the queue if the worker is stopped mid-delivery."""
 
     def put(self, event: dict[str, Any]) -> None:
         if len(self.queue) >= self.limit:
@@ -72,7 +80,7 @@ class WebhookSender:
         self._settings = settings
         self._metrics = metrics or Metrics()
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
-        self._held: dict[tuple[str, str, str, str, str], asyncio.TimerHandle] = {}
+        self._held: dict[tuple[str, str, str, str, str], tuple[asyncio.TimerHandle, _Endpoint, dict[str, Any]]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.sent = 0
@@ -113,38 +121,73 @@ class WebhookSender:
         key = self._held_key(endpoint, event["name"], event)
         previous = self._held.pop(key, None)
         if previous is not None:  # the same event again: one is enough
-            previous.cancel()
+            previous[0].cancel()
 
         def release() -> None:
             self._held.pop(key, None)
             endpoint.put(event)
 
-        self._held[key] = asyncio.get_running_loop().call_later(self._settings.webhook_delay_seconds, release)
+        handle = asyncio.get_running_loop().call_later(self._settings.webhook_delay_seconds, release)
+        self._held[key] = (handle, endpoint, event)
 
     def _cancel_held(self, endpoint: _Endpoint, held_name: str, event: dict[str, Any]) -> bool:
-        handle = self._held.pop(self._held_key(endpoint, held_name, event), None)
-        if handle is None:
+        held = self._held.pop(self._held_key(endpoint, held_name, event), None)
+        if held is None:
             return False
-        handle.cancel()
+        held[0].cancel()
         return True
 
     async def run(self, _application: web.Application) -> AsyncIterator[None]:
         """Cleanup context: open the HTTP session and the endpoint workers; on exit, flush briefly and stop."""
+        # Registered before the broker's context, so this exit runs after the broker has let every socket go.
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS))
         self._workers = [asyncio.create_task(self._work(endpoint)) for endpoint in self._endpoints.values()]
         try:
             yield
         finally:
-            for handle in self._held.values():
-                handle.cancel()
-            self._held.clear()
             for worker in self._workers:
                 worker.cancel()
             for worker in self._workers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker
+            for endpoint in self._endpoints.values():
+                endpoint.queue.extendleft(reversed(endpoint.in_flight))
+                endpoint.in_flight = []
+            for handle, endpoint, event in self._held.values():
+                handle.cancel()
+                endpoint.put(event)
+            self._held.clear()
+            await self._flush()
             await self._session.close()
             self._session = None
+
+    async def _flush(self) -> None:
+        """One attempt per queued batch, every endpoint at once, for at most ``FLUSH_SECONDS``; then give up."""
+        pending = [endpoint for endpoint in self._endpoints.values() if endpoint.queue]
+        if not pending:
+            return
+
+        async def drain(endpoint: _Endpoint) -> None:
+            while endpoint.queue:
+                endpoint.in_flight = self._next_batch(endpoint)
+                if await self._post(endpoint, endpoint.in_flight) is not None:
+                    self._abandon(endpoint, endpoint.in_flight, "at shutdown")
+                endpoint.in_flight = []
+
+        try:
+            async with asyncio.timeout(min(FLUSH_SECONDS, self._settings.shutdown_timeout)):
+                await asyncio.gather(*(drain(endpoint) for endpoint in pending))
+        except TimeoutError:
+            for endpoint in pending:
+                left = [*endpoint.in_flight, *endpoint.queue]
+                if left:
+                    self._abandon(endpoint, left, "at shutdown (no time left)")
+                endpoint.in_flight = []
+                endpoint.queue.clear()
+
+    def _next_batch(self, endpoint: _Endpoint) -> list[dict[str, Any]]:
+        size = min(self._settings.webhook_batch_size, len(endpoint.queue))
+        return [endpoint.queue.popleft() for _ in range(size)]
 
     async def _work(self, endpoint: _Endpoint) -> None:
         interval = self._settings.webhook_batch_interval
@@ -152,44 +195,48 @@ class WebhookSender:
             await endpoint.ready.wait()
             await asyncio.sleep(interval)  # let a burst gather into one batch
             while endpoint.queue:
-                batch = [
-                    endpoint.queue.popleft() for _ in range(min(self._settings.webhook_batch_size, len(endpoint.queue)))
-                ]
-                await self._deliver(endpoint, batch)
+                endpoint.in_flight = self._next_batch(endpoint)
+                await self._deliver(endpoint, endpoint.in_flight)
+                endpoint.in_flight = []
             endpoint.ready.clear()
 
     async def _deliver(self, endpoint: _Endpoint, events: list[dict[str, Any]]) -> None:
         """POST one batch, retrying with exponential backoff for at most ``webhook_retry_seconds``."""
-        assert self._session is not None
         deadline = time.monotonic() + self._settings.webhook_retry_seconds
         backoff = 0.5
-        app = endpoint.app
         while True:
-            body = codec.dumps({"time_ms": int(time.time() * 1000), "events": events}).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Pusher-Key": app.key,
-                "X-Pusher-Signature": signing.sign_webhook(app.secret, body),
-            }
-            try:
-                async with self._session.post(endpoint.target.url, data=body, headers=headers) as response:
-                    if 200 <= response.status < 300:
-                        self.sent += len(events)
-                        self._metrics.count(app.id, "webhook_events_sent", len(events))
-                        return
-                    problem = f"HTTP {response.status}"
-            except (aiohttp.ClientError, TimeoutError) as error:
-                problem = type(error).__name__
+            problem = await self._post(endpoint, events)
+            if problem is None:
+                return
             if time.monotonic() + backoff > deadline:
-                self.failed += len(events)
-                self._metrics.count(app.id, "webhook_events_failed", len(events))
-                logger.warning(
-                    "webhook to %s for app %s abandoned after retries (%s): %d events",
-                    endpoint.target.url,
-                    app.id,
-                    problem,
-                    len(events),
-                )
+                self._abandon(endpoint, events, f"after retries ({problem})")
                 return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    async def _post(self, endpoint: _Endpoint, events: list[dict[str, Any]]) -> str | None:
+        """POST one batch once, stamped and signed now; None when the receiver took it, else what went wrong."""
+        assert self._session is not None
+        app = endpoint.app
+        body = codec.dumps({"time_ms": int(time.time() * 1000), "events": events}).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Pusher-Key": app.key,
+            "X-Pusher-Signature": signing.sign_webhook(app.secret, body),
+        }
+        try:
+            async with self._session.post(endpoint.target.url, data=body, headers=headers) as response:
+                if 200 <= response.status < 300:
+                    self.sent += len(events)
+                    self._metrics.count(app.id, "webhook_events_sent", len(events))
+                    return None
+                return f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as error:
+            return type(error).__name__
+
+    def _abandon(self, endpoint: _Endpoint, events: list[dict[str, Any]], why: str) -> None:
+        self.failed += len(events)
+        self._metrics.count(endpoint.app.id, "webhook_events_failed", len(events))
+        logger.warning(
+            "webhook to %s for app %s abandoned %s: %d events", endpoint.target.url, endpoint.app.id, why, len(events)
+        )

@@ -23,7 +23,7 @@ from aiohttp import web
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig, WebhookTarget
 from tests.conftest import ServerFactory
-from tests.helpers import DEADLINE, RunningServer, connect, make_app, trigger
+from tests.helpers import DEADLINE, RunningServer, connect, make_app, make_settings, serve, trigger
 
 QUICK = {"webhook_batch_interval": 0.05, "webhook_delay_seconds": 0.3, "webhook_retry_seconds": 5.0}
 """Settings that keep webhook tests fast: send 50 ms after the first event, hold vacated/removed for 300 ms."""
@@ -454,3 +454,33 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"webhook counters never met the condition: {counters}")
         await asyncio.sleep(0.05)
+
+
+class TestServerStop:
+    async def test_queued_and_held_events_are_sent_before_the_server_stops(self, receiver: Receiver) -> None:
+        """A stopping server sends what it still holds: its channels and members are really gone, and a backend
+        that never heard channel_vacated / member_removed would show them occupied and online for ever."""
+        settings = make_settings(
+            hooked_app(receiver.url), webhook_batch_interval=30.0, webhook_delay_seconds=30.0, shutdown_timeout=2.0
+        )
+        async with serve(settings) as server:
+            async with connect(server) as client:
+                await client.subscribe("presence-room", user_id="alice")
+            stopped_at = time.monotonic()
+        assert time.monotonic() - stopped_at < 3.0
+        assert receiver.events == [
+            {"name": "channel_occupied", "channel": "presence-room"},
+            {"name": "member_added", "channel": "presence-room", "user_id": "alice"},
+            {"name": "member_removed", "channel": "presence-room", "user_id": "alice"},
+            {"name": "channel_vacated", "channel": "presence-room"},
+        ]
+
+    async def test_stop_is_not_held_up_by_a_receiver_that_is_gone(self) -> None:
+        async with receiving() as gone:
+            url = gone.url
+        settings = make_settings(hooked_app(url), webhook_batch_interval=30.0, shutdown_timeout=2.0)
+        async with serve(settings) as server:
+            async with connect(server) as client:
+                await client.subscribe("news")
+            stopped_at = time.monotonic()
+        assert time.monotonic() - stopped_at < 3.0
