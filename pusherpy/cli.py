@@ -87,6 +87,12 @@ async def serve(settings: Settings) -> None:
     from .server.app import create_app
     from .server.listener import PusherSite
 
+    # Signals are handled before the banner says where we listen: a supervisor (or a test) that stops us as soon
+    # as we are up must get a graceful stop, not the default action that kills the process.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(create_app(settings), handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
     site = PusherSite(runner, settings.host, settings.port, backlog=4096)
@@ -95,10 +101,6 @@ async def serve(settings: Settings) -> None:
     print(connection_help(settings, port), flush=True)
     if settings.uses_dev_app and settings.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     try:
         await stop.wait()
     finally:
