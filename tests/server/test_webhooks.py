@@ -228,6 +228,17 @@ class TestEachKind:
                 await later.expect("price")
             await receiver.expect_no_more()
 
+    async def test_cache_miss_is_sent_once_for_a_burst_of_subscribers_to_an_empty_cache_channel(
+        self, server_factory: ServerFactory, receiver: Receiver
+    ) -> None:
+        server = await hooked_server(server_factory, receiver, event_types={"cache_miss"})
+        async with connect(server) as first, connect(server) as second, connect(server) as third:
+            for client in (first, second, third):
+                await client.subscribe("cache-quotes")
+                await client.expect("pusher:cache_miss")
+            assert await receiver.expect_events(1) == [{"name": "cache_miss", "channel": "cache-quotes"}]
+            await receiver.expect_no_more()
+
     async def test_subscription_count_follows_each_change(
         self, server_factory: ServerFactory, receiver: Receiver
     ) -> None:

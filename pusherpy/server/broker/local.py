@@ -38,6 +38,7 @@ from .base import (
     no_webhooks,
 )
 
+CACHE_MISS_WEBHOOK_INTERVAL = 10.0
 SUBSCRIPTION_COUNT_THROTTLE_ABOVE = 100
 SUBSCRIPTION_COUNT_THROTTLE_SECONDS = 5.0
 
@@ -66,6 +67,7 @@ class LocalBroker(Broker):
         self._watchers: dict[str, dict[str, set[Client]]] = {}
         self._count_sent_at: dict[tuple[str, str], float] = {}
         self._count_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._cache_miss_reported_at: dict[tuple[str, str], float] = {}
 
     def registry(self, app: AppConfig) -> Registry[Client]:
         registry = self._registries.get(app.id)
@@ -143,7 +145,7 @@ class LocalBroker(Broker):
         cache = None
         if channel_type.cached:
             cache = self._cache_entry(app, channel)
-            if cache is None:
+            if cache is None and self.cache_miss_is_news(app, channel):
                 self._webhooks(app, {"name": "cache_miss", "channel": channel})
         self._subscription_count_changed(app, channel, channel_type)
         return JoinResult(presence, cache)
@@ -212,7 +214,22 @@ class LocalBroker(Broker):
     async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
         if classify(channel).cached:
             self._cache[(app.id, channel)] = (text, self._clock() + self._settings.cache_ttl_seconds)
+            self._cache_miss_reported_at.pop((app.id, channel), None)
         self.deliver(app.id, channel, text, except_socket_id)
+
+    def cache_miss_is_news(self, app: AppConfig, channel: str) -> bool:
+        """Whether a cache miss deserves a ``cache_miss`` webhook: once for a burst of subscribers to an empty cache
+        channel (Pusher deduplicates it across clients), again only after a publish or ``CACHE_MISS_WEBHOOK_INTERVAL``
+        later."""
+        key = (app.id, channel)
+        now = self._clock()
+        reported_at = self._cache_miss_reported_at.get(key)
+        if reported_at is not None and now - reported_at < CACHE_MISS_WEBHOOK_INTERVAL:
+            return False
+        if len(self._cache_miss_reported_at) > 10_000:  # bounded: forget old entries rather than grow
+            self._cache_miss_reported_at.clear()
+        self._cache_miss_reported_at[key] = now
+        return True
 
     def _cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         entry = self._cache.get((app.id, channel))

@@ -168,7 +168,7 @@ class RedisBroker(Broker):
                 cache = CacheEntry(*reply.cache) if reply.cache is not None else None
             else:
                 cache = await self._local.cache_entry(app, channel)
-            if cache is None:
+            if cache is None and self._local.cache_miss_is_news(app, channel):
                 self._webhooks(app, {"name": "cache_miss", "channel": channel})
         if reply is not None:
             await self.announce(reply.changes, except_socket_id=client.socket_id)
