@@ -199,12 +199,14 @@ async def churn(
     return failures, samples
 
 
-async def settle(target: Target, started: float, cycles: int, timeout: float = 30.0) -> Sample:
-    """Wait until no connection, channel or presence member is left (or the timeout), then sample."""
+async def settle(target: Target, started: float, cycles: int, baseline: Sample, timeout: float = 30.0) -> Sample:
+    """Wait until no connection, channel or presence member is left and the fds are back to the baseline (or the
+    timeout), then sample."""
     deadline = time.monotonic() + timeout
     while True:
         now = await sample(target, started, cycles)
-        if (now.connections == 0 and now.channels == 0 and now.members == 0) or time.monotonic() > deadline:
+        empty = now.connections == 0 and now.channels == 0 and now.members == 0 and now.fds <= baseline.fds
+        if empty or time.monotonic() > deadline:
             return now
         await asyncio.sleep(0.2)
 
@@ -276,7 +278,7 @@ async def run(args: argparse.Namespace, target: Target) -> None:
     print("baseline " + baseline.line(), flush=True)
     print(f"== churn: {args.connections} connections, {args.concurrency} at a time", flush=True)
     failures, samples = await churn(target, args.connections, args.concurrency, started, max(1, args.connections // 10))
-    settled = await settle(target, started, args.connections)
+    settled = await settle(target, started, args.connections, baseline)
     print("settled  " + settled.line(), flush=True)
     channels_listed = await asyncio.to_thread(occupied_channels, target)
     warm = samples[0] if samples else baseline
@@ -297,7 +299,7 @@ async def run(args: argparse.Namespace, target: Target) -> None:
             flush=True,
         )
         churned, soaked = await soak(target, args, started, args.connections)
-        final = await settle(target, started, args.connections + churned)
+        final = await settle(target, started, args.connections + churned, baseline)
         print("settled  " + final.line(), flush=True)
         half = soaked[len(soaked) // 2 :]
         if len(half) >= 2:
