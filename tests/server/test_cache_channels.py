@@ -6,9 +6,11 @@ import asyncio
 
 import pytest
 
+import pusherpy.server.broker.local as local_broker
 from pusherpy.protocol import signing
+from pusherpy.server.broker.local import LocalBroker
 from tests.conftest import ServerFactory
-from tests.helpers import PusherClient, RunningServer, connect, trigger
+from tests.helpers import PusherClient, RunningServer, connect, make_app, make_settings, trigger
 
 
 def subscribe_data(client: PusherClient, channel: str) -> dict[str, str]:
@@ -95,3 +97,16 @@ async def test_cached_event_expires_after_the_cache_ttl(server_factory: ServerFa
     async with connect(server) as late:
         await late.subscribe("cache-prices")
         assert (await late.receive())["event"] == "pusher:cache_miss"
+
+
+async def test_expired_entries_of_channels_nobody_reads_again_are_purged() -> None:
+    """A cache channel published once and never read again must not stay in memory after its TTL."""
+    now = [1000.0]
+    broker = LocalBroker(make_settings(cache_ttl_seconds=30), clock=lambda: now[0])
+    app = make_app()
+    for index in range(100):
+        await broker.publish(app, f"cache-once-{index}", '{"event":"e","channel":"c","data":"{}"}')
+    assert len(broker._cache) == 100
+    now[0] += 30 + local_broker.CACHE_PURGE_INTERVAL
+    await broker.publish(app, "cache-fresh", '{"event":"e","channel":"c","data":"{}"}')
+    assert list(broker._cache) == [(app.id, "cache-fresh")]

@@ -39,6 +39,7 @@ from .base import (
 )
 
 CACHE_MISS_WEBHOOK_INTERVAL = 10.0
+CACHE_PURGE_INTERVAL = 60.0
 SUBSCRIPTION_COUNT_THROTTLE_ABOVE = 100
 SUBSCRIPTION_COUNT_THROTTLE_SECONDS = 5.0
 
@@ -68,6 +69,7 @@ class LocalBroker(Broker):
         self._count_sent_at: dict[tuple[str, str], float] = {}
         self._count_timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._cache_miss_reported_at: dict[tuple[str, str], float] = {}
+        self._next_cache_purge = 0.0
 
     def registry(self, app: AppConfig) -> Registry[Client]:
         registry = self._registries.get(app.id)
@@ -213,9 +215,18 @@ class LocalBroker(Broker):
 
     async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
         if classify(channel).cached:
-            self._cache[(app.id, channel)] = (text, self._clock() + self._settings.cache_ttl_seconds)
+            now = self._clock()
+            if now >= self._next_cache_purge:
+                self._purge_expired_cache(now)
+            self._cache[(app.id, channel)] = (text, now + self._settings.cache_ttl_seconds)
             self._cache_miss_reported_at.pop((app.id, channel), None)
         self.deliver(app.id, channel, text, except_socket_id)
+
+    def _purge_expired_cache(self, now: float) -> None:
+        """Drop expired cache entries (reads drop them too, but a channel nobody reads again would stay)."""
+        for key in [key for key, (_, expires_at) in self._cache.items() if expires_at <= now]:
+            del self._cache[key]
+        self._next_cache_purge = now + CACHE_PURGE_INTERVAL
 
     def cache_miss_is_news(self, app: AppConfig, channel: str) -> bool:
         """Whether a cache miss deserves a ``cache_miss`` webhook: once for a burst of subscribers to an empty cache
