@@ -28,6 +28,7 @@ from bench.report import ServerResult, table, write_json
 from bench.scenarios import SCENARIO_FUNCS, Context
 from bench.servers import (
     ExternalServer,
+    PusherpyCluster,
     PusherpyServer,
     Server,
     SoketiServer,
@@ -37,11 +38,15 @@ from bench.servers import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+CLUSTER = "pusherpy-redis"
 
 EPILOG = """\
 servers:
   pusherpy                      start `python -m pusherpy serve` on a free port (the default target)
   soketi                        start the peer via /work/shared/peers/soketi.sh (127.0.0.1:6001)
+  pusherpy-redis[:N]            a private redis-server + N pusherpy nodes on it (default 2); subscribers
+                                round-robin over the nodes, HTTP publishes to the first node; not pinned
+                                unless --server-cpus is given (then every server of the run is)
   http://KEY:SECRET@127.0.0.1:PORT/apps/ID?pid=PID
                                 an already-running server (pid= enables CPU/RSS figures)
   127.0.0.1:PORT                with --app-id/--app-key/--app-secret/--pid (only for --target)
@@ -50,6 +55,7 @@ examples:
   python -m bench --quick                          pusherpy alone, every scenario, ~1 min
   python -m bench --vs soketi --quick              pusherpy, then soketi; table with ratios
   python -m bench --target soketi --scenarios fanout --subscribers 2000
+  python -m bench --target pusherpy-redis:2 --vs pusherpy --scenarios fanout   2 nodes vs 1
   python -m bench --target 127.0.0.1:6001 --app-id app-id --app-key app-key \\
       --app-secret app-secret --pid $(cat /tmp/soketi-peer/soketi.pid) --json out.json
 
@@ -153,6 +159,11 @@ def make_server(spec: str, args: argparse.Namespace, cpus: str | None, primary: 
         return PusherpyServer(args.python, cpus, args.startup_timeout, ROOT)
     if spec == "soketi":
         return SoketiServer(cpus)
+    if spec == CLUSTER or spec.startswith(f"{CLUSTER}:"):
+        _, _, count = spec.partition(":")
+        if count and not count.isdigit():
+            raise SystemExit(f"{CLUSTER}:N needs a node count, got {spec!r}")
+        return PusherpyCluster(int(count or 2), args.python, cpus, args.startup_timeout, ROOT)
     if spec.startswith(("http://", "ws://")):
         return ExternalServer(from_url(spec.replace("ws://", "http://", 1)))
     if primary and ":" in spec:
@@ -166,8 +177,16 @@ def make_server(spec: str, args: argparse.Namespace, cpus: str | None, primary: 
 
 
 def pinning(args: argparse.Namespace) -> tuple[str | None, set[int] | None]:
-    """Return (server CPU list for taskset, load-generator CPU set) per the flags and the host."""
+    """Return (server CPU list for taskset, load-generator CPU set) per the flags and the host.
+
+    A cluster in the run turns the default pinning off for every server and the load generator:
+    squeezing N nodes and Redis onto one core would measure the core, not scale-out, and the single
+    server it is compared with must run under the same conditions. Explicit CPU flags still win.
+    """
     if args.no_pin:
+        return None, None
+    cluster = any(s and s.split(":", 1)[0] == CLUSTER for s in (args.target, args.vs))
+    if cluster and args.server_cpus is None and not args.loadgen_cpus:
         return None, None
     cpus = sorted(os.sched_getaffinity(0))
     server = args.server_cpus
@@ -205,8 +224,15 @@ async def bench_server(
             "app_id": target.app_id,
             "pids": target.pids,
             "cpus": [affinity(p) for p in target.pids],
+            "ws_ports": target.sub_ports(),
+            "parts": target.parts,
         }
         log(f"{target.name} on {target.host}:{target.port} pids={target.pids} cpus={result.info['cpus']}")
+        if len(target.sub_ports()) > 1:
+            log(
+                f"  subscribers round-robin over ports {target.sub_ports()}; HTTP publishes all go to the "
+                f"first node (port {target.port}); server CPU/RSS = sum over {', '.join(target.parts)}"
+            )
         if not target.pids:
             log("  no server PID: CPU and RSS figures will be missing")
         fleet = make_fleet(target, cfg.connect_timeout, cfg.connect_concurrency, cfg.workers)

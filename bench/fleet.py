@@ -41,15 +41,21 @@ class LocalFleet:
         self.conns: list[PusherConn] = []
 
     async def connect(self, channels: list[str]) -> ConnectReport:
-        """Open one socket per entry of ``channels`` and subscribe it to that (public) channel."""
+        """Open one socket per entry of ``channels`` and subscribe it to that (public) channel.
+
+        With several server ports (a cluster's nodes) socket ``i`` goes to port ``i mod n``, so every
+        node holds the same share of every channel's subscribers.
+        """
         report = ConnectReport()
         sem = asyncio.Semaphore(self.concurrency)
         t = self.target
+        ports = t.sub_ports()
 
-        async def one(channel: str) -> None:
+        async def one(index: int, channel: str) -> None:
             async with sem:
                 try:
-                    conn = await open_conn(t.host, t.port, t.app_key, self.stats, self.timeout)
+                    port = ports[index % len(ports)]
+                    conn = await open_conn(t.host, port, t.app_key, self.stats, self.timeout)
                 except (OSError, TimeoutError) as exc:
                     report.errors += 1
                     if len(report.error_samples) < 5:
@@ -65,7 +71,7 @@ class LocalFleet:
                         report.error_samples.append(f"subscribe: {exc!r}")
 
         t0 = time.monotonic()
-        for res in await asyncio.gather(*(one(ch) for ch in channels), return_exceptions=True):
+        for res in await asyncio.gather(*(one(i, ch) for i, ch in enumerate(channels)), return_exceptions=True):
             if isinstance(res, BaseException):
                 report.errors += 1
                 if len(report.error_samples) < 5:

@@ -44,6 +44,8 @@ def _cpu_metrics(prefix: str, cpu: CpuWindow, deliveries: int) -> list[Metric]:
         Metric(f"{prefix}.server_cpu_us_per_delivery", per, "us", "lower"),
         Metric(f"{prefix}.loadgen_cpu_pct", cpu.loadgen_pct, "%core"),
         Metric(f"{prefix}.other_cpu_pct", cpu.other_pct, "%core"),
+        # a cluster's nodes and Redis one by one (the server_* figures above are their sum)
+        *(Metric(f"{prefix}.{name}_cpu_pct", cpu.part_pct(name), "%core") for name in cpu.parts),
     ]
 
 

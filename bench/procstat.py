@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CLK_TCK: float = float(os.sysconf("SC_CLK_TCK"))
 
@@ -97,6 +97,8 @@ class CpuWindow:
     server: float
     loadgen: float
     other: float  # busy CPU not spent by either (other programs, unattributed kernel work)
+    #: CPU seconds of each named part of the server (a cluster's nodes and Redis); sums to ``server``
+    parts: dict[str, float] = field(default_factory=dict)
 
     @property
     def server_pct(self) -> float:
@@ -113,6 +115,10 @@ class CpuWindow:
         """Load generator CPU as a percentage of one core."""
         return 100.0 * self.loadgen / self.wall if self.wall > 0 else 0.0
 
+    def part_pct(self, name: str) -> float:
+        """CPU of one named server part as a percentage of one core."""
+        return 100.0 * self.parts[name] / self.wall if self.wall > 0 else 0.0
+
 
 class CpuMeter:
     """Measure server and load-generator CPU between ``start()`` and ``stop()``.
@@ -121,11 +127,15 @@ class CpuMeter:
     receiver worker processes, passed explicitly.
     """
 
-    def __init__(self, server_pids: list[int], loadgen_pids: list[int]) -> None:
+    def __init__(
+        self, server_pids: list[int], loadgen_pids: list[int], parts: dict[str, list[int]] | None = None
+    ) -> None:
         self.server_pids = server_pids
         self.loadgen_pids = [os.getpid(), *loadgen_pids]
+        self.parts = parts or {}
         self._t0 = 0.0
         self._s0 = 0.0
+        self._p0: dict[str, float] = {}
         self._g0 = 0.0
         self._h0 = 0.0
 
@@ -136,12 +146,14 @@ class CpuMeter:
         """Take the starting sample."""
         self._t0 = time.monotonic()
         self._s0 = tree_cpu(self.server_pids)
+        self._p0 = {name: tree_cpu(pids) for name, pids in self.parts.items()}
         self._g0 = self._loadgen()
         self._h0 = host_busy_seconds()
 
     def stop(self) -> CpuWindow:
         """Take the end sample and return the deltas."""
         server = tree_cpu(self.server_pids) - self._s0
+        parts = {name: tree_cpu(pids) - self._p0[name] for name, pids in self.parts.items()}
         loadgen = self._loadgen() - self._g0
         other = max(0.0, host_busy_seconds() - self._h0 - server - loadgen)
-        return CpuWindow(wall=time.monotonic() - self._t0, server=server, loadgen=loadgen, other=other)
+        return CpuWindow(wall=time.monotonic() - self._t0, server=server, loadgen=loadgen, other=other, parts=parts)

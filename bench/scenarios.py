@@ -36,12 +36,22 @@ class Context:
 
     def meter(self) -> CpuMeter:
         """Return a CPU meter over the server's tree and the load generator's processes."""
-        return CpuMeter(self.target.pids, self.fleet.pids())
+        return CpuMeter(self.target.pids, self.fleet.pids(), self.target.parts)
 
     def publisher(self) -> Publisher:
         """Return a publisher for the target app."""
         t = self.target
         return Publisher(t.host, t.port, t.app_id, t.app_key, t.app_secret, self.cfg.http_pool)
+
+
+def _rss_metrics(ctx: Context, prefix: str) -> list[Metric]:
+    """Server RSS now (every PID summed), and each named part of a cluster on its own."""
+    t = ctx.target
+    if not t.pids:
+        return []
+    out = [Metric(f"{prefix}.server_rss_mib", tree_rss(t.pids) / 2**20, "MiB", "lower")]
+    out += [Metric(f"{prefix}.{name}_rss_mib", tree_rss(pids) / 2**20, "MiB") for name, pids in t.parts.items()]
+    return out
 
 
 async def _health(ctx: Context, prefix: str) -> list[Metric]:
@@ -88,6 +98,7 @@ async def connections(ctx: Context) -> list[Metric]:
             Metric(f"{p}.errors", float(rep.errors), "count", "lower"),
             Metric(f"{p}.server_rss_kib_per_conn", per_conn, "KiB", "lower"),
             Metric(f"{p}.server_rss_mib", rss1 / 2**20 if ctx.target.pids else float("nan"), "MiB", "lower"),
+            *(Metric(f"{p}.{name}_rss_mib", tree_rss(pids) / 2**20, "MiB") for name, pids in ctx.target.parts.items()),
             Metric(f"{p}.server_cpu_us_per_conn", cpu.server * 1e6 / rep.ok if rep.ok else float("nan"), "us", "lower"),
             Metric(f"{p}.loadgen_cpu_pct", cpu.loadgen_pct, "%core"),
             Metric(f"{p}.other_cpu_pct", cpu.other_pct, "%core"),
@@ -102,6 +113,7 @@ async def fanout(ctx: Context) -> list[Metric]:
     cfg = ctx.cfg
     channel = f"bench-{ctx.run_id}-fanout"
     out = await _connect(ctx, "fanout", [channel] * cfg.subscribers)
+    out += _rss_metrics(ctx, "fanout")
     publisher = ctx.publisher()
     pad = "x" * cfg.payload
     try:
@@ -241,11 +253,14 @@ async def client_events(ctx: Context) -> list[Metric]:
     oneway: list[int] = []
     pairs: list[_Pair] = []
 
+    ports = t.sub_ports()
+
     async def make_pair(i: int) -> None:
         channel = f"private-bench-{ctx.run_id}-ce-{i}"
-        a = await open_conn(t.host, t.port, t.app_key, stats, cfg.connect_timeout)
+        # on a cluster A and B sit on neighbouring nodes, so every ping crosses Redis
+        a = await open_conn(t.host, ports[i % len(ports)], t.app_key, stats, cfg.connect_timeout)
         conns.append(a)
-        b = await open_conn(t.host, t.port, t.app_key, stats, cfg.connect_timeout)
+        b = await open_conn(t.host, ports[(i + 1) % len(ports)], t.app_key, stats, cfg.connect_timeout)
         conns.append(b)
         for c in (a, b):
             auth = channel_auth(t.app_key, t.app_secret, c.socket_id, channel)

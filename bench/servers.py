@@ -1,8 +1,10 @@
 """Start, find and stop the servers under test; every one ends up as a ``Target``.
 
-Three kinds, one after the other under the same conditions:
+Four kinds, one after the other under the same conditions:
 - ``pusherpy``: spawned here (``python -m pusherpy serve``) on a free loopback port, optionally
   pinned with ``taskset``, stopped with SIGTERM then SIGKILL.
+- ``pusherpy-redis:N``: a private ``redis-server`` on a free loopback port plus N pusherpy nodes
+  sharing it (scale-out); subscribers are spread over the nodes, publishes go to the first one.
 - ``soketi``: only through ``/work/shared/peers/soketi.sh start|stop`` (pinned via SOKETI_CPUS).
 - an already-running server: ``http://KEY:SECRET@127.0.0.1:PORT/apps/ID?pid=PID`` or ``--target``
   plus credential flags. Nothing is started or stopped; CPU/RSS figures need its PID.
@@ -13,18 +15,22 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 SOKETI_SCRIPT = Path("/work/shared/peers/soketi.sh")
 SOKETI_PID_FILE = Path(os.environ.get("PEER_DIR", "/tmp/soketi-peer")) / "soketi.pid"
+REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
 @dataclass(slots=True)
@@ -38,6 +44,14 @@ class Target:
     app_key: str
     app_secret: str
     pids: list[int] = field(default_factory=list)
+    #: every port subscribers may use (a cluster's nodes); empty means just ``port``
+    ws_ports: list[int] = field(default_factory=list)
+    #: named PID groups inside ``pids`` (``node1``, ``redis``) for per-part CPU and RSS figures
+    parts: dict[str, list[int]] = field(default_factory=dict)
+
+    def sub_ports(self) -> list[int]:
+        """Ports subscribers connect to, round-robin; HTTP publishes always go to ``port``."""
+        return self.ws_ports or [self.port]
 
 
 def check_loopback(host: str) -> str:
@@ -80,15 +94,41 @@ class Server:
         raise NotImplementedError
 
 
+def _stop_proc(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
+    """SIGTERM, then after ``grace`` seconds SIGKILL of the process's own group (its session)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    _reap(proc, grace)
+
+
+def _reap(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Wait ``grace`` seconds for an already signalled process, then SIGKILL its own group."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # started with start_new_session: only its tree
+        proc.wait(timeout=5)
+
+
 class PusherpyServer(Server):
-    """pusherpy spawned as a child process with the bench's dev app."""
+    """pusherpy spawned as a child process with the bench's dev app (optionally one node of a cluster)."""
 
     name = "pusherpy"
 
-    def __init__(self, python: str, cpus: str | None, startup_timeout: float, cwd: Path) -> None:
+    def __init__(
+        self,
+        python: str,
+        cpus: str | None,
+        startup_timeout: float,
+        cwd: Path,
+        redis_url: str | None = None,
+        label: str = "",
+    ) -> None:
         self.python, self.cpus, self.timeout, self.cwd = python, cpus, startup_timeout, cwd
+        self.redis_url = redis_url
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}.log"
+        self.log = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}{label}.log"
 
     def start(self) -> Target:
         port = free_port()
@@ -108,6 +148,8 @@ class PusherpyServer(Server):
             "--app-secret",
             "bench-secret",
         ]
+        if self.redis_url:
+            cmd += ["--redis-url", self.redis_url]
         if self.cpus:
             cmd = ["taskset", "-c", self.cpus, *cmd]
         with open(self.log, "wb") as out:
@@ -129,14 +171,121 @@ class PusherpyServer(Server):
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
+        _stop_proc(proc, 10)
+
+
+def wait_healthy(port: int, deadline: float) -> None:
+    """Poll ``GET /up`` until it answers 200: a cluster node says 503 until it reaches Redis."""
+    last = "no answer"
+    while time.monotonic() < deadline:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # its own session: only its tree
-            proc.wait(timeout=5)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/up", timeout=1.0) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except OSError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    raise TimeoutError(f"127.0.0.1:{port}/up not healthy in time ({last})")
+
+
+class PusherpyCluster(Server):
+    """A private redis-server plus ``nodes`` pusherpy processes sharing it (docs/scale-out.md).
+
+    Why a private Redis: the system one on 6379 may hold someone's data, and a fresh one without
+    persistence measures only what scale-out costs. Every process runs in its own session, so
+    stopping kills nothing but what this class started. CPU and RSS figures cover every node and
+    Redis (``Target.pids``), and each one alone (``Target.parts``).
+    """
+
+    def __init__(self, nodes: int, python: str, cpus: str | None, startup_timeout: float, cwd: Path) -> None:
+        if nodes < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.nodes, self.python, self.cpus, self.timeout, self.cwd = nodes, python, cpus, startup_timeout, cwd
+        self.name = f"pusherpy-redis:{nodes}"
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.workdir: str | None = None
+        self.members: list[PusherpyServer] = []
+        self.log = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}-redis.log"
+
+    def _start_redis(self) -> int:
+        if not REDIS_SERVER.exists():
+            raise RuntimeError(f"{REDIS_SERVER} not found (apt-get install redis-server)")
+        port = free_port()
+        self.workdir = workdir = tempfile.mkdtemp(prefix="pusherpy-bench-redis-")
+        cmd = [
+            str(REDIS_SERVER),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            "--daemonize",
+            "no",
+        ]
+        if self.cpus:
+            cmd = ["taskset", "-c", self.cpus, *cmd]
+        with open(self.log, "wb") as out:
+            self.redis = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        wait_for_port("127.0.0.1", port, time.monotonic() + self.timeout, self.redis)
+        return port
+
+    def start(self) -> Target:
+        try:
+            redis_port = self._start_redis()
+            url = f"redis://127.0.0.1:{redis_port}/0"
+            targets = []
+            for i in range(self.nodes):
+                node = PusherpyServer(self.python, self.cpus, self.timeout, self.cwd, url, f"-node{i + 1}")
+                self.members.append(node)
+                targets.append(node.start())
+            deadline = time.monotonic() + self.timeout
+            for t in targets:
+                wait_healthy(t.port, deadline)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            tail = self.log.read_text(errors="replace")[-1000:] if self.log.exists() else ""
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start: {exc}\n{tail}") from exc
+        assert self.redis is not None
+        parts = {f"node{i + 1}": t.pids for i, t in enumerate(targets)}
+        parts["redis"] = [self.redis.pid]
+        first = targets[0]
+        return Target(
+            self.name,
+            "127.0.0.1",
+            first.port,
+            first.app_id,
+            first.app_key,
+            first.app_secret,
+            [p for pids in parts.values() for p in pids],
+            [t.port for t in targets],
+            parts,
+        )
+
+    def stop(self) -> None:
+        """Nodes first (a clean SIGTERM lets each remove its own state from Redis), then Redis."""
+        procs = [m.proc for m in self.members if m.proc is not None and m.proc.poll() is None]
+        for m in self.members:
+            m.proc = None
+        self.members = []
+        for proc in procs:  # all at once, so their shutdowns overlap
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            _reap(proc, 10)
+        redis, self.redis = self.redis, None
+        _stop_proc(redis, 5)
+        workdir, self.workdir = self.workdir, None
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 class SoketiServer(Server):
