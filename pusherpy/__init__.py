@@ -41,39 +41,6 @@ if TYPE_CHECKING:
         verify_webhook,
     )
 
-_PUBLISHER_NAMES = frozenset(
-    {
-        "AsyncPusher",
-        "AuthenticationError",
-        "BadRequest",
-        "BroadcastAuth",
-        "ChannelRules",
-        "ConnectionFailed",
-        "Forbidden",
-        "NotFound",
-        "PayloadTooLarge",
-        "Pusher",
-        "ReplyStream",
-        "Timeout",
-        "TooManyRequests",
-        "WebhookBatch",
-        "WebhookError",
-        "WebhookEvent",
-        "broadcasting_routes",
-        "verify_webhook",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the publisher library on first use, so ``import pusherpy.protocol`` stays free of aiohttp."""
-    if name in _PUBLISHER_NAMES:
-        from . import publisher
-
-        return getattr(publisher, name)
-    raise AttributeError(f"module 'pusherpy' has no attribute {name!r}")
-
-
 __version__ = "0.1.0"
 
 __all__ = [
@@ -104,3 +71,15 @@ __all__ = [
     "broadcasting_routes",
     "verify_webhook",
 ]
+
+_PUBLISHER_NAMES = frozenset(__all__) - set(globals())
+"""The names in ``__all__`` not defined yet: the publisher library's, imported on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    """Import the publisher library on first use, so ``import pusherpy.protocol`` stays free of aiohttp."""
+    if name in _PUBLISHER_NAMES:
+        from . import publisher
+
+        return getattr(publisher, name)
+    raise AttributeError(f"module 'pusherpy' has no attribute {name!r}")
