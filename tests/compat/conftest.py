@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,16 +214,15 @@ def node_modules() -> Path:
     return NODE_MODULES
 
 
-@pytest.fixture(scope="module")
-def compat_server(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CompatServer]:
-    """Start ``python -m pusherpy serve --port 0`` with the compat apps; stop it with SIGTERM afterwards.
+@contextmanager
+def running_server(directory: Path, config_toml: str) -> Iterator[CompatServer]:
+    """Run ``python -m pusherpy serve --port 0`` with ``config_toml``; stop it with SIGTERM on exit.
 
     The server's log is checked at the end: an ERROR line or a traceback means the server hit a bug while real
-    clients talked to it, and fails the module even if every scenario's assertions held.
+    clients talked to it, and fails the caller even if every scenario's assertions held.
     """
-    directory = tmp_path_factory.mktemp("compat-server")
     config = directory / "pusherpy.toml"
-    config.write_text(MAIN_APP.toml() + "\n" + QUIET_APP.toml())
+    config.write_text(config_toml)
     log_path = directory / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHERPY_", "REVERB_", "PUSHER_"))}
     command = [sys.executable, "-m", "pusherpy", "serve", "--host", "127.0.0.1", "--port", "0", "--config", str(config)]
@@ -250,3 +250,11 @@ def compat_server(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) 
     assert code == 0, f"pusherpy serve exited with {code} after SIGTERM; log:\n{log}"
     problems = [line for line in log.splitlines() if " ERROR " in line or line.startswith("Traceback")]
     assert not problems, "the server logged errors while real clients used it:\n" + log
+
+
+@pytest.fixture(scope="module")
+def compat_server(node_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CompatServer]:
+    """The compat apps on one ``pusherpy serve`` process per test module (see ``running_server``)."""
+    directory = tmp_path_factory.mktemp("compat-server")
+    with running_server(directory, MAIN_APP.toml() + "\n" + QUIET_APP.toml()) as server:
+        yield server

@@ -325,3 +325,47 @@ export async function signedIn(pusher, what = 'sign-in') {
   await subscribed(pusher.user.serverToUserChannel, `#server-to-user channel after ${what}`);
   return JSON.parse(JSON.stringify(pusher.user.user_data));
 }
+
+/**
+ * pusher-js options for an app whose auth endpoints live elsewhere (e.g. a Python backend under test), sending
+ * `headers` (say `Authorization: Bearer ...`) with every channel authorization and user authentication request.
+ * `endpoints` is `{channelEndpoint, userEndpoint}`.
+ */
+export function pusherOptionsWith(endpoints, headers = {}) {
+  const options = pusherOptions(endpoints);
+  options.channelAuthorization.headers = { ...headers };
+  options.userAuthentication.headers = { ...headers };
+  return options;
+}
+
+/** A Laravel Echo 2 instance (broadcaster "reverb") whose auth requests go to `endpoints` with `headers`. */
+export function echoWith(endpoints, headers = {}) {
+  return new Echo({
+    broadcaster: 'reverb',
+    Pusher,
+    key: config.key,
+    wsHost: config.host,
+    wsPort: config.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    disableStats: true,
+    authEndpoint: endpoints.channelEndpoint,
+    auth: { headers: { ...headers } },
+    userAuthentication: { endpoint: endpoints.userEndpoint, headers: { ...headers } },
+  });
+}
+
+/**
+ * Wait until an Echo channel either subscribes or is refused; resolves `{subscribed: true}` or
+ * `{subscribed: false, error}` with what Echo's `.error()` callback got, so a refusal is data, not a failure.
+ */
+export function echoOutcome(channel, what = channel.name) {
+  return deadline(
+    new Promise((resolve) => {
+      if (channel.subscription.subscribed) resolve({ subscribed: true });
+      channel.subscribed(() => resolve({ subscribed: true }));
+      channel.error((error) => resolve({ subscribed: false, error }));
+    }),
+    `Echo's subscribed() or error() for ${what}`,
+  );
+}
