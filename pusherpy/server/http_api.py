@@ -246,19 +246,33 @@ async def _trigger_info(state: ServerState, app: AppConfig, channel: str, attrib
     return result
 
 
-async def trigger_event(request: web.Request) -> web.Response:
-    """POST /apps/{app_id}/events"""
-    state = request.app[STATE]
-    app, body = await _signed_request(request)
+async def handle_events(
+    state: ServerState, app_id: str, method: str, path: str, query: dict[str, str], body: bytes, *, batch: bool
+) -> dict[str, Any]:
+    """Check and publish ``POST /apps/{app_id}/events`` (or ``batch_events``), whatever transport carried it.
+
+    Returns:
+        the JSON reply.
+
+    Raises:
+        ApiError: the refusal, with its status.
+    """
+    app = state.apps_by_id.get(app_id)
+    if app is None:
+        raise ApiError(404, "unknown app id")
+    verify_signature(app, method, path, query, body, time.time())
+    if not app.enabled:
+        raise ApiError(403, "this app is disabled")
+    _check_api_rate(state, app)
+    state.metrics.count(app.id, "api_requests")
+    if batch:
+        return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)
     info = await trigger.publish(state, app)
-    return web.json_response({"channels": info} if trigger.info else {})
+    return {"channels": info} if trigger.info else {}
 
 
-async def trigger_batch(request: web.Request) -> web.Response:
-    """POST /apps/{app_id}/batch_events"""
-    state = request.app[STATE]
-    app, body = await _signed_request(request)
+async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dict[str, Any]:
     batch = _json_object(body).get("batch")
     if not isinstance(batch, list) or not batch:
         raise ApiError(400, "batch must be a non-empty list of events")
@@ -269,10 +283,28 @@ async def trigger_batch(request: web.Request) -> web.Response:
     triggers = [_Trigger(app, item, single_channel=True) for item in batch]
     results = [await trigger.publish(state, app) for trigger in triggers]
     if not any(trigger.info for trigger in triggers):
-        return web.json_response({})
-    return web.json_response(
-        {"batch": [result.get(t.channels[0], {}) for t, result in zip(triggers, results, strict=True)]}
-    )
+        return {}
+    return {"batch": [result.get(t.channels[0], {}) for t, result in zip(triggers, results, strict=True)]}
+
+
+async def trigger_event(request: web.Request) -> web.Response:
+    """POST /apps/{app_id}/events (when it reaches aiohttp; the listener serves most of them itself)"""
+    return await _events(request, batch=False)
+
+
+async def trigger_batch(request: web.Request) -> web.Response:
+    """POST /apps/{app_id}/batch_events"""
+    return await _events(request, batch=True)
+
+
+async def _events(request: web.Request, *, batch: bool) -> web.Response:
+    state = request.app[STATE]
+    app_id = request.match_info["app_id"]
+    if app_id not in state.apps_by_id:
+        raise ApiError(404, "unknown app id")
+    body = await _read_body(state, request)
+    reply = await handle_events(state, app_id, request.method, request.path, _query(request), body, batch=batch)
+    return web.json_response(reply)
 
 
 # -- queries -----------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..protocol.connection import Connection, error_text
 from ..protocol.errors import ErrorCode
 from .client import Client
 from .frames import close_frame, text_frame
+from .publish_path import publish_route, serve_publish
 from .state import STATE, ServerState
 from .ws import new_socket_id, refusal
 
@@ -55,7 +56,7 @@ class Listener(asyncio.Protocol):
         http_factory: aiohttp's protocol factory (``runner.server``) for everything that is not a Pusher socket.
     """
 
-    __slots__ = ("_state", "_http_factory", "_transport", "_buffer", "_timer")
+    __slots__ = ("_state", "_http_factory", "_transport", "_buffer", "_timer", "_busy", "_awaiting_body")
 
     def __init__(self, state: ServerState, http_factory: Callable[[], asyncio.Protocol]) -> None:
         self._state = state
@@ -63,6 +64,10 @@ class Listener(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._timer: asyncio.TimerHandle | None = None
+        self._busy = False
+        self._awaiting_body = False
+        """True once a publish's head is in and its body deadline runs (armed once, not per packet)."""
+        """True while a publish is being served; reading is paused meanwhile, so requests are answered in order."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
@@ -76,7 +81,18 @@ class Listener(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._transport is None or self._transport.is_closing():
             return
+        if not self._buffer and self._timer is None:  # the first bytes of a request after a keep-alive pause
+            self._arm(self._state.settings.handshake_timeout, self._transport.abort)
         self._buffer += data
+        if not self._busy:
+            self._next_request()
+
+    def _arm(self, seconds: float, action: Callable[[], object]) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(seconds, action)
+
+    def _next_request(self) -> None:
         # The limits hold however the bytes arrive: a head sent in one packet is measured like a trickled one.
         if self._buffer.find(b"\r\n", 0, MAX_REQUEST_LINE_BYTES + 2) < 0:
             if len(self._buffer) >= MAX_REQUEST_LINE_BYTES + 2:
@@ -95,8 +111,69 @@ class Listener(asyncio.Protocol):
         parts = lines[0].split(" ")
         if len(parts) == 3 and parts[0] == "GET" and parts[1].startswith("/app/") and self._wants_websocket(lines):
             self._upgrade(parts[1], lines[1:], bytes(self._buffer[end + 4 :]))
-        else:
+            return
+        route = publish_route(parts[0], parts[1]) if len(parts) == 3 else None
+        if route is None or not self._take_publish(route, parts[2], lines[1:], end + 4):
             self._hand_to_aiohttp()
+
+    def _take_publish(
+        self, route: tuple[str, str, dict[str, str], bool], version: str, header_lines: list[str], body_start: int
+    ) -> bool:
+        """Serve a publish here once its body is in; False to leave an unusual request to aiohttp."""
+        headers = _parse_headers(header_lines)
+        if headers is None or "transfer-encoding" in headers or "expect" in headers:
+            return False
+        length_text = headers.get("content-length", "")
+        if not length_text.isdigit():
+            return False
+        settings = self._state.settings
+        length = int(length_text)
+        if length > settings.max_request_body_bytes:
+            self._refuse(
+                _http_error(
+                    413, "Payload Too Large", f"request body is larger than {settings.max_request_body_bytes} bytes"
+                )
+            )
+            return True
+        assert self._transport is not None
+        if len(self._buffer) < body_start + length:
+            if not self._awaiting_body:
+                self._awaiting_body = True
+                self._arm(settings.request_body_timeout, self._body_too_slow)
+            return True
+        self._awaiting_body = False
+        body = bytes(self._buffer[body_start : body_start + length])
+        del self._buffer[: body_start + length]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        connection = headers.get("connection", "").lower()
+        close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
+        self._busy = True
+        self._transport.pause_reading()
+        self._state.spawn(self._answer_publish(route, body, close))
+        return True
+
+    def _body_too_slow(self) -> None:
+        timeout = self._state.settings.request_body_timeout
+        self._refuse(_http_error(408, "Request Timeout", f"request body not received within {timeout:g} s"))
+
+    async def _answer_publish(self, route: tuple[str, str, dict[str, str], bool], body: bytes, close: bool) -> None:
+        transport = self._transport
+        assert transport is not None
+        reply = await serve_publish(self._state, route, body, close=close)
+        self._busy = False
+        if transport.is_closing():
+            return
+        transport.write(reply)
+        if close:
+            transport.close()
+            return
+        transport.resume_reading()
+        self._arm(self._state.settings.http_keepalive_timeout, transport.close)
+        if self._buffer:  # a pipelined request already arrived
+            self._arm(self._state.settings.handshake_timeout, transport.abort)
+            self._next_request()
 
     @staticmethod
     def _wants_websocket(lines: list[str]) -> bool:
@@ -124,13 +201,10 @@ class Listener(asyncio.Protocol):
         self._transport.close()
 
     def _upgrade(self, target: str, header_lines: list[str], rest: bytes) -> None:
-        headers: dict[str, str] = {}
-        for line in header_lines:
-            name, colon, value = line.partition(":")
-            if not colon:
-                self._refuse(_http_error(400, "Bad Request", "malformed header line"))
-                return
-            headers[name.strip().lower()] = value.strip()
+        headers = _parse_headers(header_lines)
+        if headers is None:
+            self._refuse(_http_error(400, "Bad Request", "malformed header line"))
+            return
         key = headers.get("sec-websocket-key", "")
         if headers.get("sec-websocket-version") != "13":
             version = "Sec-WebSocket-Version: 13\r\n"
@@ -165,6 +239,17 @@ class Listener(asyncio.Protocol):
         client.start()
         if rest:
             client.data_received(rest)
+
+
+def _parse_headers(lines: list[str]) -> dict[str, str] | None:
+    """Header lines as a dict with lowercased names; None when a line is malformed."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon:
+            return None
+        headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 def _now() -> float:
