@@ -22,7 +22,7 @@ from ..protocol.connection import Connection, error_text
 from ..protocol.errors import ErrorCode
 from .client import Client
 from .frames import close_frame, text_frame
-from .publish_path import publish_route, serve_publish
+from .publish_path import publish_route, response, serve_publish
 from .state import STATE, ServerState
 from .ws import new_socket_id, refusal
 
@@ -39,13 +39,9 @@ def accept_key(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + _WEBSOCKET_GUID).digest()).decode()  # noqa: S324
 
 
-def _http_error(status: int, reason: str, message: str, extra: str = "") -> bytes:
-    body = f'{{"error": "{message}"}}'.encode()
-    head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-        f"Connection: close\r\n{extra}\r\n"
-    )
-    return head.encode() + body
+def _http_error(status: int, message: str, extra: str = "") -> bytes:
+    """A refusal from the listener: JSON ``{"error": message}``, then the connection closes."""
+    return response(status, {"error": message}, close=True, extra=extra)
 
 
 class Listener(asyncio.Protocol):
@@ -96,17 +92,17 @@ class Listener(asyncio.Protocol):
         # The limits hold however the bytes arrive: a head sent in one packet is measured like a trickled one.
         if self._buffer.find(b"\r\n", 0, MAX_REQUEST_LINE_BYTES + 2) < 0:
             if len(self._buffer) >= MAX_REQUEST_LINE_BYTES + 2:
-                self._refuse(_http_error(414, "URI Too Long", "request line too long"))
+                self._refuse(_http_error(414, "request line too long"))
             return
         end = self._buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
         if end < 0:
             if len(self._buffer) >= MAX_HEAD_BYTES + 4:
-                self._refuse(_http_error(431, "Request Header Fields Too Large", "request head too large"))
+                self._refuse(_http_error(431, "request head too large"))
             return
         head = bytes(self._buffer[:end]).decode("latin-1")
         lines = head.split("\r\n")
         if len(lines) - 1 > MAX_HEADERS:
-            self._refuse(_http_error(431, "Request Header Fields Too Large", "too many headers"))
+            self._refuse(_http_error(431, "too many headers"))
             return
         parts = lines[0].split(" ")
         if len(parts) == 3 and parts[0] == "GET" and parts[1].startswith("/app/") and self._wants_websocket(lines):
@@ -129,11 +125,7 @@ class Listener(asyncio.Protocol):
         settings = self._state.settings
         length = int(length_text)
         if length > settings.max_request_body_bytes:
-            self._refuse(
-                _http_error(
-                    413, "Payload Too Large", f"request body is larger than {settings.max_request_body_bytes} bytes"
-                )
-            )
+            self._refuse(_http_error(413, f"request body is larger than {settings.max_request_body_bytes} bytes"))
             return True
         assert self._transport is not None
         if len(self._buffer) < body_start + length:
@@ -156,7 +148,7 @@ class Listener(asyncio.Protocol):
 
     def _body_too_slow(self) -> None:
         timeout = self._state.settings.request_body_timeout
-        self._refuse(_http_error(408, "Request Timeout", f"request body not received within {timeout:g} s"))
+        self._refuse(_http_error(408, f"request body not received within {timeout:g} s"))
 
     async def _answer_publish(self, route: tuple[str, str, dict[str, str], bool], body: bytes, close: bool) -> None:
         transport = self._transport
@@ -203,15 +195,15 @@ class Listener(asyncio.Protocol):
     def _upgrade(self, target: str, header_lines: list[str], rest: bytes) -> None:
         headers = _parse_headers(header_lines)
         if headers is None:
-            self._refuse(_http_error(400, "Bad Request", "malformed header line"))
+            self._refuse(_http_error(400, "malformed header line"))
             return
         key = headers.get("sec-websocket-key", "")
         if headers.get("sec-websocket-version") != "13":
             version = "Sec-WebSocket-Version: 13\r\n"
-            self._refuse(_http_error(426, "Upgrade Required", "WebSocket version 13 required", version))
+            self._refuse(_http_error(426, "WebSocket version 13 required", version))
             return
         if len(key) != 24 or "upgrade" not in headers.get("connection", "").lower():
-            self._refuse(_http_error(400, "Bad Request", "invalid WebSocket upgrade request"))
+            self._refuse(_http_error(400, "invalid WebSocket upgrade request"))
             return
         url = urlsplit(target)
         app_key = unquote(url.path[len("/app/") :]).strip("/")
