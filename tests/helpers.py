@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +23,7 @@ from pusherpy.server.listener import PusherSite
 from pusherpy.server.settings import Settings
 
 DEADLINE = 5.0
+RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -60,6 +61,20 @@ async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
     port = runner.addresses[0][1]
     try:
         yield RunningServer(settings, application, runner, port)
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def post_endpoint(path: str, handler: RouteHandler) -> AsyncIterator[str]:
+    """Serve one POST route on 127.0.0.1 and a free port (a backend's webhook receiver, say); yield its URL."""
+    application = web.Application()
+    application.router.add_post(path, handler)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
     finally:
         await runner.cleanup()
 

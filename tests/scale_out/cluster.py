@@ -29,7 +29,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from pusherpy.protocol.apps import AppConfig
-from tests.helpers import PusherClient, make_app
+from tests.helpers import PusherClient, make_app, post_endpoint
 
 MAIN_APP = make_app(enable_subscription_count=True)
 """id 4242: subscription_count on, webhooks to the cluster's receiver."""
@@ -198,17 +198,9 @@ class WebhookReceiver:
 @asynccontextmanager
 async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
     receiver = WebhookReceiver()
-    application = web.Application()
-    application.router.add_post("/hooks", receiver.handle)
-    runner = web.AppRunner(application)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hooks"
-    try:
+    async with post_endpoint("/hooks", receiver.handle) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 def cluster_config(redis_url: str, prefix: str, webhook_url: str) -> str:

@@ -23,7 +23,7 @@ from aiohttp import web
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig, WebhookTarget
 from tests.conftest import ServerFactory
-from tests.helpers import DEADLINE, RunningServer, connect, make_app, make_settings, serve, trigger
+from tests.helpers import DEADLINE, RunningServer, connect, make_app, make_settings, post_endpoint, serve, trigger
 
 QUICK = {"webhook_batch_interval": 0.05, "webhook_delay_seconds": 0.3, "webhook_retry_seconds": 5.0}
 """Settings that keep webhook tests fast: send 50 ms after the first event, hold vacated/removed for 300 ms."""
@@ -96,17 +96,9 @@ class Receiver:
 @asynccontextmanager
 async def receiving() -> AsyncIterator[Receiver]:
     receiver = Receiver()
-    application = web.Application()
-    application.router.add_post("/webhooks", receiver.handle)
-    runner = web.AppRunner(application)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    receiver.url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks"
-    try:
+    async with post_endpoint("/webhooks", receiver.handle) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture
