@@ -12,7 +12,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
@@ -134,13 +134,16 @@ def verify_signature(app: AppConfig, method: str, path: str, query: dict[str, st
         raise ApiError(401, "invalid signature")
 
 
-def _query(request: web.Request) -> dict[str, str]:
-    """The query as signed: repeated keys (``channels[]=``) are joined with commas."""
+def signed_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The query as signed: repeated keys (``channels[]=``) are joined with commas, in order."""
     query: dict[str, str] = {}
-    for key in request.query:
-        if key not in query:
-            query[key] = ",".join(request.query.getall(key))
+    for key, value in pairs:
+        query[key] = f"{query[key]},{value}" if key in query else value
     return query
+
+
+def _query(request: web.Request) -> dict[str, str]:
+    return signed_params(request.query.items())
 
 
 async def _signed_request(request: web.Request, app: AppConfig | None = None) -> tuple[AppConfig, bytes]:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..protocol import codec
 from ..protocol.errors import ApiError
-from .http_api import CORS_HEADERS, RateLimited, handle_events
+from .http_api import CORS_HEADERS, RateLimited, handle_events, signed_params
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -35,9 +35,7 @@ def publish_route(method: str, target: str) -> tuple[str, str, dict[str, str], b
     match = _ROUTE.match(path)
     if match is None:
         return None
-    query: dict[str, str] = {}
-    for key, value in parse_qsl(url.query, keep_blank_values=True):
-        query[key] = f"{query[key]},{value}" if key in query else value  # repeated keys as signed: joined
+    query = signed_params(parse_qsl(url.query, keep_blank_values=True))
     return match.group(1), path, query, match.group(2) == "batch_events"
 
 
