@@ -190,22 +190,21 @@ class LocalBroker(Broker):
                     loop = asyncio.get_running_loop()
                     self._count_timers[key] = loop.call_later(wait, self._send_trailing_count, app, channel)
                 return
-        self._send_count(app, channel, state.subscription_count)
-        asyncio.get_running_loop().call_soon(self.deliver, app.id, channel, self._count_text(channel, state))
+        text = self._send_count(app, channel, state)
+        asyncio.get_running_loop().call_soon(self.deliver, app.id, channel, text)
 
-    def _count_text(self, channel: str, state: ChannelState[Client]) -> str:
-        return codec.encode(SubscriptionCount(channel=channel, subscription_count=state.subscription_count))
-
-    def _send_count(self, app: AppConfig, channel: str, count: int) -> None:
+    def _send_count(self, app: AppConfig, channel: str, state: ChannelState[Client]) -> str:
+        """Record the send and emit the webhook; return the event text for the channel's subscribers."""
+        count = state.subscription_count
         self._count_sent_at[(app.id, channel)] = self._clock()
         self._webhooks(app, {"name": "subscription_count", "channel": channel, "subscription_count": count})
+        return codec.encode(SubscriptionCount(channel=channel, subscription_count=count))
 
     def _send_trailing_count(self, app: AppConfig, channel: str) -> None:
         self._count_timers.pop((app.id, channel), None)
         state = self.registry(app).channels.get(channel)
         if state is not None:
-            self._send_count(app, channel, state.subscription_count)
-            self.deliver(app.id, channel, self._count_text(channel, state))
+            self.deliver(app.id, channel, self._send_count(app, channel, state))
 
     def _forget_count(self, app: AppConfig, channel: str) -> None:
         self._count_sent_at.pop((app.id, channel), None)
