@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--app-key", help="the app's key, used by clients in ws://host:port/app/KEY")
     serve.add_argument("--app-secret", help="the app's secret, used to sign auth and HTTP API requests")
     serve.add_argument("--redis-url", help="share state with other nodes through this Redis (scale-out)")
+    serve.add_argument(
+        "--redis-cluster", action="store_true", help="--redis-url is a Redis Cluster node: use sharded pub/sub"
+    )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
     return parser
 
@@ -129,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "app_key": args.app_key,
                 "app_secret": args.app_secret,
                 "redis_url": args.redis_url,
+                "redis_cluster": True if args.redis_cluster else None,
                 "debug": True if args.debug else None,
             },
         )

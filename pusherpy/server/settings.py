@@ -30,6 +30,11 @@ class Settings:
     apps: tuple[AppConfig, ...] = (DEV_APP,)
     redis_url: str | None = None
     redis_prefix: str = "pusherpy"
+    """Namespace of every Redis key and bus channel; no braces (it becomes part of Redis Cluster hash tags)."""
+    redis_cluster: bool = False
+    """``redis_url`` names a node of a Redis Cluster: shard the state by app and the bus over sharded pub/sub."""
+    redis_bus_shards: int = 16
+    """Sharded bus channels on a Redis Cluster (each node subscribes to all of them: a constant number)."""
     debug: bool = False
     max_message_bytes: int = 100_000
     """Largest WebSocket message accepted; larger ones close the socket with 1009."""
@@ -209,6 +214,8 @@ _TOP_LEVEL: Final = {
     "port": "port",
     "redis_url": "str",
     "redis_prefix": "str",
+    "redis_cluster": "bool",
+    "redis_bus_shards": "int",
     "debug": "bool",
     "max_message_bytes": "int",
     "max_request_body_bytes": "int",
@@ -364,6 +371,8 @@ def load_settings(
         others = tuple(a for a in values.get("apps", ()) if a.id != app.id and a.key != app.key)
         values["apps"] = (app, *others)
     values["uses_dev_app"] = "apps" not in values
+    if any(brace in values.get("redis_prefix", "") for brace in "{}"):
+        raise ConfigError(f"redis_prefix={values['redis_prefix']!r} must not contain braces (Redis Cluster hash tags)")
     settings = Settings(**values)
     _check_unique(settings.apps)
     return settings

@@ -7,9 +7,12 @@ encoded frame to the local subscribers of a channel) with the shared state in Re
   online, the member limit, the connection quota) is one Lua script, so exactly one node sees each transition and
   announces it: it publishes member_added / member_removed / subscription_count to the channel and emits the
   webhook. Queries read the shared counters, never ask other nodes.
-- A broadcast is delivered to local subscribers at once, then crosses Redis once: one ``PUBLISH`` to the bus
-  channel ``{prefix}:bus`` carrying the encoded event, channel, app id, excluded socket id and sender node id.
-  Every node holds one subscription (to the bus) and delivers what other nodes sent with ``LocalBroker.deliver``.
+- A broadcast is delivered to local subscribers at once, then crosses Redis once: one message on the bus
+  (``redis_bus``: ``PUBLISH`` on one Redis, ``SPUBLISH`` to the channel's shard on a Redis Cluster) carrying the
+  encoded event, channel, app id, excluded socket id and sender node id. Every node holds a constant number of
+  bus subscriptions and delivers what other nodes sent with ``LocalBroker.deliver``.
+- ``subscription_count`` events carry the version their script gave the count; every node delivers a channel's
+  counts in version order and drops one that arrives after a newer one.
 - Faults (see ``redis_node``): nodes heartbeat; survivors reap a node that stopped. While Redis is unreachable the
   node serves its own sockets alone (``healthy`` is False), then re-registers its local state when Redis is back.
 """
@@ -41,9 +44,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EVENT, WATCHLIST, TERMINATE = "e", "w", "t"
-"""Bus message kinds: a channel event, a user going online/offline, a terminate_connections request (and "h",
-a node's heartbeat, which only its sender reads)."""
+EVENT, COUNT, WATCHLIST, TERMINATE = "e", "c", "w", "t"
+"""Bus message kinds: a channel event, a subscription_count event (with its version), a user going online/offline,
+a terminate_connections request (and "h", a node's heartbeat, which only its sender reads)."""
 
 
 def _full(app: AppConfig, channel: str) -> MemberLimitReached:
@@ -60,7 +63,7 @@ class RedisBroker(Broker):
     Args:
         settings: ``redis_url``, ``redis_prefix``, ``node_heartbeat_seconds``, ``node_ttl_seconds``, cache TTL.
         webhooks: receives the webhooks whose transition this node made.
-        node_id: this node's id in Redis (random by default).
+        node_id: this node's id in Redis and on the bus (random by default)
     """
 
     def __init__(self, settings: Settings, webhooks: WebhookSink = no_webhooks, *, node_id: str | None = None) -> None:
@@ -72,10 +75,20 @@ class RedisBroker(Broker):
         self._local = LocalBroker(settings)
         self.node_id = node_id or secrets.token_hex(6)
         timeout = max(0.5, min(2.0, settings.node_heartbeat_seconds * 2))
-        self._store = RedisStore(settings.redis_url, settings.redis_prefix, self.node_id, timeout=timeout)
+        self._store = RedisStore(
+            settings.redis_url,
+            settings.redis_prefix,
+            self.node_id,
+            self._apps,
+            timeout=timeout,
+            cluster=settings.redis_cluster,
+            shards=settings.redis_bus_shards,
+        )
         self._watchers = Watchers()
         self._node = NodeLifecycle(self, self._store, settings)
         self._count_sent_at: dict[tuple[str, str], float] = {}
+        self._count_versions: dict[tuple[str, str], int] = {}
+        """The newest subscription_count version delivered here, per channel with local subscribers."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -124,7 +137,7 @@ class RedisBroker(Broker):
         try:
             await self._local.remove_client(client)
             if shared:
-                await self._apply([Delta("conn", field_of(client.app.id, family="conn"), -1)])
+                await self._apply(client.app.id, [Delta("conn", field_of(client.app.id, family="conn"), -1)])
         finally:
             self._node.end(shared)
 
@@ -196,7 +209,7 @@ class RedisBroker(Broker):
                 deltas = [Delta("chan", field_of(app.id, channel, family="chan"), -1)]
                 if member is not None:
                     deltas.insert(0, Delta("member", field_of(app.id, channel, member.user_id, family="member"), -1))
-                changes = await self._apply(deltas)
+                changes = await self._apply(app.id, deltas)
         finally:
             self._node.end(shared)
         await self.announce(changes)
@@ -213,14 +226,9 @@ class RedisBroker(Broker):
     ) -> None:
         """Deliver here at once, then send one bus message for the other nodes."""
         self._local.deliver(app_id, channel, text, except_socket_id)
-        if not self._node.healthy:
-            return
         message = bus_message(EVENT, self.node_id, app_id, channel, except_socket_id or "", text)
-        cache = (app_id, channel, text, cache_ttl) if cache_ttl is not None else None
-        try:
-            await self._store.publish(message, cache=cache)
-        except OUTAGE_ERRORS as error:
-            self._node.outage(error)
+        cache = self._store.cache_write(app_id, channel, text, cache_ttl) if cache_ttl is not None else None
+        await self._send_bus(message, channel, cache=cache)
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         async def shared() -> CacheEntry | None:
@@ -245,7 +253,7 @@ class RedisBroker(Broker):
             if shared:
                 try:
                     if not again:
-                        changes = await self._store.apply([Delta("user", _user_field(app, user), 1)])
+                        changes = await self._store.apply(app.id, [Delta("user", _user_field(app, user), 1)])
                     online = await self._store.users_online(app.id, user.watchlist)
                 except OUTAGE_ERRORS as error:
                     self._node.outage(error)
@@ -268,14 +276,14 @@ class RedisBroker(Broker):
         try:
             registry.sign_out(user.id, client)
             if shared:
-                changes = await self._apply([Delta("user", _user_field(app, user), -1)])
+                changes = await self._apply(app.id, [Delta("user", _user_field(app, user), -1)])
         finally:
             self._node.end(shared)
         await self.announce(changes)
 
     async def terminate_user(self, app: AppConfig, user_id: str) -> None:
         await self._local.terminate_user(app, user_id)
-        await self._send_bus(bus_message(TERMINATE, self.node_id, app.id, user_id, ""))
+        await self._send_bus(bus_message(TERMINATE, self.node_id, app.id, user_id, ""), "#" + user_id)
 
     # -- queries ---------------------------------------------------------------------------------------------------
 
@@ -313,9 +321,9 @@ class RedisBroker(Broker):
 
     # -- announcing transitions ------------------------------------------------------------------------------------
 
-    async def _apply(self, deltas: list[Delta]) -> list[Change]:
+    async def _apply(self, app_id: str, deltas: list[Delta]) -> list[Change]:
         try:
-            return await self._store.apply(deltas)
+            return await self._store.apply(app_id, deltas)
         except OUTAGE_ERRORS as error:
             self._node.outage(error)
             return []
@@ -334,7 +342,7 @@ class RedisBroker(Broker):
                     self._webhooks(app, {"name": "channel_vacated", "channel": change.channel})
                     self._count_sent_at.pop((app.id, change.channel), None)
                 if change.after > 0 and change.after != change.before:
-                    self._subscription_count_changed(app, change.channel, change.after)
+                    self._subscription_count_changed(app, change.channel, change.after, change.version)
             elif change.family == "member" and (first or last):
                 await self._announce_member(app, change, first, except_socket_id)
             elif change.family == "user" and (first or last):
@@ -351,7 +359,7 @@ class RedisBroker(Broker):
             await self._broadcast(app.id, channel, codec.encode(MemberRemoved(channel=channel, user_id=user_id)), None)
             self._webhooks(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
 
-    def _subscription_count_changed(self, app: AppConfig, channel: str, count: int) -> None:
+    def _subscription_count_changed(self, app: AppConfig, channel: str, count: int, version: int) -> None:
         """Send the cluster-wide ``subscription_count`` (opt-in, non-presence), at most every 5 s above 100.
 
         Sent on the next loop turn, so a new subscriber gets its subscription_succeeded first.
@@ -364,18 +372,35 @@ class RedisBroker(Broker):
                 return
         self._count_sent_at[key] = now
         text = codec.encode(SubscriptionCount(channel=channel, subscription_count=count))
-        self._spawn(self._broadcast(app.id, channel, text, None))
+        self._spawn(self._broadcast_count(app.id, channel, text, version))
         self._webhooks(app, {"name": "subscription_count", "channel": channel, "subscription_count": count})
+
+    async def _broadcast_count(self, app_id: str, channel: str, text: str, version: int) -> None:
+        self._deliver_count(app_id, channel, text, version)
+        await self._send_bus(bus_message(COUNT, self.node_id, app_id, channel, str(version), text), channel)
+
+    def _deliver_count(self, app_id: str, channel: str, text: str, version: int) -> None:
+        """Deliver a subscription_count unless a newer one for the channel was delivered here already."""
+        key = (app_id, channel)
+        app = self._apps.get(app_id)
+        if app is None or not self._local.registry(app).subscribers(channel):
+            self._count_versions.pop(key, None)  # nobody here to tell; keeps the map as small as the channels
+            return
+        if version < self._count_versions.get(key, 0):
+            return
+        self._count_versions[key] = version
+        self._local.deliver(app_id, channel, text, None)
 
     async def watchlist_change(self, app_id: str, user_id: str, state: str) -> None:
         self._watchers.notify(app_id, user_id, state)
-        await self._send_bus(bus_message(WATCHLIST, self.node_id, app_id, user_id, state))
+        await self._send_bus(bus_message(WATCHLIST, self.node_id, app_id, user_id, state), "#" + user_id)
 
-    async def _send_bus(self, message: str) -> None:
+    async def _send_bus(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
+        """Send one message to the other nodes, on the bus channel for ``key`` (a channel or ``#user``)."""
         if not self._node.healthy:
             return
         try:
-            await self._store.publish(message)
+            await self._node.bus.publish(message, key, cache=cache)
         except OUTAGE_ERRORS as error:
             self._node.outage(error)
 
@@ -396,6 +421,8 @@ class RedisBroker(Broker):
             return
         if kind == EVENT:
             self._local.deliver(app_id, first, body, second or None)
+        elif kind == COUNT:
+            self._deliver_count(app_id, first, body, int(second))
         elif kind == WATCHLIST:
             self._watchers.notify(app_id, first, second)
         elif kind == TERMINATE:
@@ -404,13 +431,12 @@ class RedisBroker(Broker):
                 for client in list(self._local.registry(app).user_sockets(first)):
                     client.close(ErrorCode.UNAUTHORIZED, "connection terminated by the app")
 
-    def local_records(self) -> dict[str, dict[str, tuple[int, str]]]:
-        """What this node contributes, family -> field -> (count, user_info JSON), read from its local state."""
-        records: dict[str, dict[str, tuple[int, str]]] = {"member": {}, "chan": {}, "user": {}, "conn": {}}
-        for client in self._local.local_clients():
-            key = field_of(client.app.id, family="conn")
-            records["conn"][key] = (records["conn"].get(key, (0, ""))[0] + 1, "")
+    def local_records(self) -> dict[str, dict[str, dict[str, tuple[int, str]]]]:
+        """What this node contributes, app -> family -> field -> (count, user_info JSON), from its local state."""
+        all_records: dict[str, dict[str, dict[str, tuple[int, str]]]] = {}
         for app in self._settings.apps:
+            records: dict[str, dict[str, tuple[int, str]]] = {"member": {}, "chan": {}, "user": {}, "conn": {}}
+            all_records[app.id] = records
             registry = self._local.registry(app)
             for channel, state in registry.channels.items():
                 records["chan"][field_of(app.id, channel, family="chan")] = (state.subscription_count, "")
@@ -419,4 +445,8 @@ class RedisBroker(Broker):
                     records["member"][key] = (len(presence_user.sockets), codec.dumps(presence_user.user_info))
             for user_id, sockets in registry.users.items():
                 records["user"][field_of(app.id, "", user_id, family="user")] = (len(sockets), "")
-        return records
+        for client in self._local.local_clients():
+            records = all_records.setdefault(client.app.id, {"member": {}, "chan": {}, "user": {}, "conn": {}})
+            key = field_of(client.app.id, family="conn")
+            records["conn"][key] = (records["conn"].get(key, (0, ""))[0] + 1, "")
+        return all_records

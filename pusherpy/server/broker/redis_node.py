@@ -1,6 +1,6 @@
-"""A node's life in the cluster: joining, heartbeats, reaping dead nodes, the bus reader, and outages.
+"""A node's life in the cluster: joining, heartbeats, reaping dead nodes, the bus, and outages.
 
-Health: the node is ``healthy`` while it can use Redis. Any outage error (a failed command, the bus connection
+Health: the node is ``healthy`` while it can use Redis. Any outage error (a failed command, a bus connection
 dropping, a heartbeat finding this node missing) makes it unhealthy: from then on the broker serves this node's
 sockets alone, without touching Redis, and one recovery task reconnects with capped exponential backoff.
 
@@ -8,9 +8,14 @@ Recovery re-registers the node: it waits until no shared operation is in flight,
 Redis to what its local state holds now (``RedisStore.apply`` of the differences, so it is right whether Redis kept
 its data, lost it, or another node reaped this one), repeating while local state changed meanwhile, and only then
 marks the node healthy, without an ``await`` between the last check and the switch. Transitions found on the way
-are announced when Redis kept its data (the same ``epoch``); after Redis lost everything, every node restores what
-the clients already saw, so nothing is announced. Nothing is replayed: an event published during the outage
-reached this node's sockets only, and no command is sent twice, so recovery never delivers a duplicate.
+are announced for each app whose data Redis kept (the same ``epoch``); after Redis lost an app's data, every node
+restores what the clients already saw, so nothing is announced. Nothing is replayed: an event published during the
+outage reached this node's sockets only, and no command is sent twice, so recovery never delivers a duplicate.
+
+Dead nodes: a node whose heartbeat is older than the TTL is moved to the registry's dead set (once, atomically),
+then its records are removed app by app by whoever sees it there, which is safe to repeat. A dead id is never
+registered again: a node that finds itself reaped (or forgotten by Redis) takes a new id and re-registers under it,
+so a reaper still working through the old id's apps cannot remove what the node just restored.
 """
 
 from __future__ import annotations
@@ -21,9 +26,8 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from redis.asyncio.client import PubSub
-
 from ..settings import Settings
+from .redis_bus import Bus
 from .redis_scripts import FAMILIES
 from .redis_store import OUTAGE_ERRORS, Change, Delta, Family, RedisStore
 
@@ -35,11 +39,9 @@ MAX_BACKOFF_SECONDS = 5.0
 class ClusterMember(Protocol):
     """What the lifecycle needs from the broker."""
 
-    node_id: str
-
     async def receive_bus_message(self, data: str) -> None: ...
 
-    def local_records(self) -> dict[str, dict[str, tuple[int, str]]]: ...
+    def local_records(self) -> dict[str, dict[str, dict[str, tuple[int, str]]]]: ...
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None: ...
 
@@ -59,14 +61,13 @@ class NodeLifecycle:
         self._idle.set()
         self._generation = 0
         """Bumped by every local change made while unhealthy, so recovery knows its snapshot went stale."""
-        self._epoch: str | None = None
+        self._epochs: dict[str, str] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._heartbeats: asyncio.Task[None] | None = None
-        self._pubsub: PubSub | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._bus: Bus = store.bus(broker.receive_bus_message, self.outage)
+        self._registered = False
         self._stopping = False
         self._healthy_since = 0.0
-        self._bus_heard_at = 0.0
 
     # -- shared operations -----------------------------------------------------------------------------------------
 
@@ -88,6 +89,10 @@ class NodeLifecycle:
             if not self._in_flight:
                 self._idle.set()
 
+    @property
+    def bus(self) -> Bus:
+        return self._bus
+
     def outage(self, reason: object) -> None:
         """Stop using Redis until recovery has re-registered this node."""
         if self._stopping:
@@ -107,7 +112,7 @@ class NodeLifecycle:
         except OUTAGE_ERRORS as error:
             self.outage(error)
         else:
-            logger.info("joined the cluster as node %s", self._broker.node_id)
+            logger.info("joined the cluster as node %s", self._store.node_id)
         self._heartbeats = asyncio.get_running_loop().create_task(self._beat(), name="pusherpy-node-heartbeat")
 
     async def stop(self) -> None:
@@ -118,10 +123,11 @@ class NodeLifecycle:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self._close_bus()
+        await self._bus.close()
         if self.healthy:
             try:
-                changes = await self._store.reap(self._broker.node_id, self._ttl_seconds, retire=True)
+                await self._store.mark_dead(self._store.node_id, None)
+                changes = await self._store.reap(self._store.node_id)
                 await self._broker.announce(changes)
             except OUTAGE_ERRORS as error:
                 logger.warning("could not leave the cluster cleanly (%s); other nodes will reap this one", error)
@@ -140,20 +146,20 @@ class NodeLifecycle:
             except Exception:  # pragma: no cover - recovery must outlive a bug, or the node stays degraded
                 logger.exception("re-registering with Redis failed")
             else:
-                logger.warning("Redis is back: node %s re-registered its state", self._broker.node_id)
+                logger.warning("Redis is back: node %s re-registered its state", self._store.node_id)
                 return
             backoff = min(backoff * 2, self._max_backoff)
 
     async def _join_cluster(self) -> None:
         await self._store.reset_connections()
-        epoch = await self._store.epoch()
-        kept_data = self._epoch is None or epoch == self._epoch
-        self._epoch = epoch
-        if self._reader is None or self._reader.done():
-            # A bus connection that survived (Redis paused, not restarted) is kept: it missed nothing.
-            await self._close_bus()
-            await self._open_bus()
-        await self._store.heartbeat(self._ttl_seconds)
+        await self._register()
+        epochs = await self._store.epochs()
+        kept = {app_id for app_id, epoch in epochs.items() if self._epochs is None or self._epochs.get(app_id) == epoch}
+        self._epochs = epochs
+        if not self._bus.open_now:
+            # A bus that survived (Redis paused, not restarted) is kept: it missed nothing.
+            await self._bus.close()
+            await self._bus.open()
         await self._idle.wait()
         changes: list[Change] = []
         while True:
@@ -164,70 +170,45 @@ class NodeLifecycle:
         self._recovery = None
         self.healthy = True
         self._healthy_since = asyncio.get_running_loop().time()
-        if kept_data:
-            await self._broker.announce(changes)
+        await self._broker.announce(change for change in changes if change.app_id in kept)
+
+    async def _register(self) -> None:
+        """Keep this node's id if Redis still has it registered; else retire it and register a new one."""
+        registered, _, _ = await self._store.heartbeat(self._ttl_seconds, register=not self._registered)
+        if registered:
+            self._registered = True
+            return
+        old = self._store.node_id
+        # The old id may still have records (Redis kept them, or lost only the registry): mark it for reaping.
+        await self._store.mark_dead(old, None)
+        new = self._store.new_node_id()
+        logger.warning("node %s was reaped or forgotten by Redis: re-registering as %s", old, new)
+        registered, _, _ = await self._store.heartbeat(self._ttl_seconds, register=True)
+        if not registered:
+            raise RuntimeError(f"Redis refused to register node {new}")
+        self._registered = True
 
     async def _resync(self) -> list[Change]:
         """Set this node's records in Redis to its local state; return the transitions that made."""
         wanted = self._broker.local_records()
         have = await self._store.node_records()
-        removals: list[Delta] = []
-        additions: list[Delta] = []
-        for family in FAMILIES:
-            family_name: Family = family
-            for field in have[family].keys() | wanted[family].keys():
-                count, info = wanted[family].get(field, (0, ""))
-                delta = count - have[family].get(field, 0)
-                if delta < 0:
-                    removals.append(Delta(family_name, field, delta))
-                elif delta > 0:
-                    additions.append(Delta(family_name, field, delta, info))
-        # Members leave before their channel empties; channels fill before their members arrive.
-        return await self._store.apply([*removals, *reversed(additions)])
-
-    # -- the bus ---------------------------------------------------------------------------------------------------
-
-    async def _open_bus(self) -> None:
-        """Subscribe to the bus and wait for Redis to confirm, so no message sent after this returns is missed."""
-        pubsub = self._store.redis.pubsub()
-        self._pubsub = pubsub
-        await pubsub.subscribe(self._store.bus_channel)
-        while True:
-            message = await pubsub.get_message(timeout=self._store.timeout)
-            if message is None:
-                raise TimeoutError("no confirmation of the bus subscription")
-            if message["type"] == "subscribe":
-                break
-        self._bus_heard_at = asyncio.get_running_loop().time()
-        self._reader = asyncio.get_running_loop().create_task(self._read_bus(pubsub), name="pusherpy-bus-reader")
-
-    async def _close_bus(self) -> None:
-        reader, pubsub = self._reader, self._pubsub
-        self._reader = self._pubsub = None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        if pubsub is not None:
-            with contextlib.suppress(*OUTAGE_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-    async def _read_bus(self, pubsub: PubSub) -> None:
-        heartbeat, loop = self._store.heartbeat_message, asyncio.get_running_loop()
-        try:
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
-                if message is None or message["type"] != "message":
-                    continue
-                if message["data"] == heartbeat:
-                    self._bus_heard_at = loop.time()
-                    continue
-                try:
-                    await self._broker.receive_bus_message(message["data"])
-                except Exception:
-                    logger.exception("bug while handling a bus message")
-        except OUTAGE_ERRORS as error:
-            self.outage(error)
+        changes: list[Change] = []
+        for app_id in self._store.app_ids:
+            removals: list[Delta] = []
+            additions: list[Delta] = []
+            for family in FAMILIES:
+                family_name: Family = family
+                app_have, app_wanted = have[app_id][family], wanted.get(app_id, {}).get(family, {})
+                for field in app_have.keys() | app_wanted.keys():
+                    count, info = app_wanted.get(field, (0, ""))
+                    delta = count - app_have.get(field, 0)
+                    if delta < 0:
+                        removals.append(Delta(family_name, field, delta))
+                    elif delta > 0:
+                        additions.append(Delta(family_name, field, delta, info))
+            # Members leave before their channel empties; channels fill before their members arrive.
+            changes.extend(await self._store.apply(app_id, [*removals, *reversed(additions)]))
+        return changes
 
     # -- heartbeats ------------------------------------------------------------------------------------------------
 
@@ -237,13 +218,15 @@ class NodeLifecycle:
             if not self.healthy:
                 continue
             try:
-                registered, expired = await self._store.heartbeat(self._ttl_seconds)
+                registered, expired, dead = await self._store.heartbeat(self._ttl_seconds)
+                await self._bus.heartbeat()
                 now = asyncio.get_running_loop().time()
                 if not registered:
+                    self._registered = False
                     self.outage("this node was missing from Redis (reaped, or Redis lost its data)")
                     continue
-                if now - self._bus_heard_at > self._ttl_seconds:
-                    await self._close_bus()
+                if now - self._bus.heard_at > self._ttl_seconds:
+                    await self._bus.close()
                     self.outage("the bus subscription went silent")
                     continue
                 if now - self._healthy_since < self._ttl_seconds:
@@ -251,10 +234,11 @@ class NodeLifecycle:
                     # to come back before taking their sockets out of the cluster.
                     continue
                 for node_id in expired:
-                    changes = await self._store.reap(node_id, self._ttl_seconds)
-                    if changes:
-                        logger.warning("node %s stopped heartbeating: removed its sockets from the cluster", node_id)
-                    await self._broker.announce(changes)
+                    if await self._store.mark_dead(node_id, self._ttl_seconds):
+                        logger.warning("node %s stopped heartbeating: removing its sockets from the cluster", node_id)
+                        dead.append(node_id)
+                for node_id in dict.fromkeys(dead):
+                    await self._broker.announce(await self._store.reap(node_id))
             except OUTAGE_ERRORS as error:
                 self.outage(error)
             except Exception:  # pragma: no cover - the heartbeat must survive a bug

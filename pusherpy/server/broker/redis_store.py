@@ -1,9 +1,12 @@
-"""One node's view of the cluster state in Redis: the atomic scripts, the queries and the message bus.
+"""One node's view of the cluster state in Redis: the atomic scripts, the queries and the node registry.
 
 Knows nothing of sockets: it takes app ids, channel names and user ids, and returns ``Change`` records (a cluster
 total before and after a script moved it) for ``RedisBroker`` to announce. Commands are never retried by the client
 library: a script or a ``PUBLISH`` that might have run must not run twice (a retried ``PUBLISH`` is a duplicate
 event, a retried increment a wrong count); after an error the broker re-registers its state instead.
+
+The same keys and scripts serve one Redis and a Redis Cluster (``cluster=True``): each app's keys share a hash tag
+(see ``redis_scripts``), so every script touches one slot, and a node's records are kept per app.
 """
 
 from __future__ import annotations
@@ -15,21 +18,27 @@ from typing import Any, Final, Literal, TypeAlias
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...protocol import codec
 from ...protocol.connection import Member
 from . import redis_scripts
+from .redis_bus import DEFAULT_SHARDS, Bus, OnMessage, OnOutage, ShardedBus, SingleBus
 
 OUTAGE_ERRORS: Final = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
     redis_errors.BusyLoadingError,
     redis_errors.ReadOnlyError,
+    redis_errors.ClusterError,
+    redis_errors.TryAgainError,
+    redis_errors.AskError,
+    redis_errors.RedisClusterException,
     OSError,
 )
-"""Errors that mean "Redis is unreachable or not ready", not "pusherpy has a bug"."""
+"""Errors that mean "Redis is unreachable or not ready" (or a cluster is failing over), not "pusherpy has a bug"."""
 
 Family: TypeAlias = Literal["member", "chan", "user", "conn"]
 APPLY_CHUNK: Final = 500
@@ -47,6 +56,8 @@ class Change:
     user_id: str
     before: int
     after: int
+    version: int = 0
+    """For ``chan``: the version of the new subscription count, increasing per channel (see ``redis_scripts``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +91,8 @@ def field_of(app_id: str, channel: str = "", user_id: str = "", *, family: Famil
 
 def parse_changes(flat: Sequence[Any]) -> list[Change]:
     changes = []
-    for index in range(0, len(flat), 4):
-        family, field, before, after = flat[index : index + 4]
+    for index in range(0, len(flat), redis_scripts.CHANGE_WIDTH):
+        family, field, before, after, version = flat[index : index + redis_scripts.CHANGE_WIDTH]
         app_id, _, rest = field.partition("\n")
         channel, user_id = "", ""
         if family == "chan":
@@ -90,7 +101,7 @@ def parse_changes(flat: Sequence[Any]) -> list[Change]:
             channel, _, user_id = rest.partition("\n")
         elif family == "user":
             user_id = rest
-        changes.append(Change(family, app_id, channel, user_id, int(before), int(after)))
+        changes.append(Change(family, app_id, channel, user_id, int(before), int(after), int(version)))
     return changes
 
 
@@ -112,92 +123,163 @@ class RedisStore:
     """The shared state for one node.
 
     Args:
-        url: ``redis://`` / ``rediss://`` / ``unix://`` URL.
-        prefix: namespace of every key and of the bus channel; deployments with different prefixes share nothing.
-        node_id: this node's id in the node records.
+        url: ``redis://`` / ``rediss://`` / ``unix://`` URL (of any primary, for a cluster).
+        prefix: namespace of every key and of the bus; deployments with different prefixes share nothing.
+        node_id: this node's id in the registry; ``register_new_id`` replaces it after the node was reaped.
+        app_ids: the apps every node serves (a dead node's records are removed app by app).
         timeout: seconds before a command or a connection attempt counts as an outage.
+        cluster: use Redis Cluster, with the bus on sharded pub/sub over ``shards`` channels.
     """
 
-    def __init__(self, url: str, prefix: str, node_id: str, *, timeout: float) -> None:
-        self.redis: Redis = Redis.from_url(
-            url,
-            decode_responses=True,
-            retry=Retry(NoBackoff(), 0),
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        node_id: str,
+        app_ids: Iterable[str],
+        *,
+        timeout: float,
+        cluster: bool = False,
+        shards: int = DEFAULT_SHARDS,
+    ) -> None:
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "retry": Retry(NoBackoff(), 0),
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        self.redis: Redis | RedisCluster = (
+            RedisCluster.from_url(url, **options) if cluster else Redis.from_url(url, **options)
         )
+        self.url = url
+        self.cluster = cluster
+        self.shards = shards
         self.prefix = prefix
         self.node_id = node_id
+        self.app_ids = list(app_ids)
         self.timeout = timeout
-        self.bus_channel = f"{prefix}:bus"
+        self._incarnation = 0
         self.heartbeat_message = bus_message("h", node_id, "", "", "")
-        """Published with each heartbeat; hearing it back proves the bus subscription alive."""
+        """Published with each heartbeat; hearing it back proves the bus subscriptions alive."""
+        self._nodes_key, self._dead_key = f"{{{prefix}}}:nodes", f"{{{prefix}}}:dead"
         self._apply = self.redis.register_script(redis_scripts.APPLY)
         self._connect = self.redis.register_script(redis_scripts.CONNECT)
         self._join = self.redis.register_script(redis_scripts.JOIN)
-        self._heartbeat = self.redis.register_script(redis_scripts.HEARTBEAT)
         self._reap = self.redis.register_script(redis_scripts.REAP)
+        self._heartbeat = self.redis.register_script(redis_scripts.HEARTBEAT)
+        self._mark_dead = self.redis.register_script(redis_scripts.MARK_DEAD)
+
+    def base(self, app_id: str) -> str:
+        """The hash-tagged stem of every key of an app: one slot per app."""
+        return f"{{{self.prefix}:{app_id}}}"
 
     def _app_key(self, app_id: str, *parts: str) -> str:
-        return ":".join((self.prefix, "app", app_id, *parts))
+        return ":".join((self.base(app_id), *parts))
+
+    def bus(self, on_message: OnMessage, on_outage: OnOutage) -> Bus:
+        """A new bus for this store's Redis (not yet open)."""
+        if isinstance(self.redis, RedisCluster):
+            return ShardedBus(
+                self.redis,
+                self.url,
+                self.prefix,
+                self.shards,
+                self.heartbeat_message,
+                on_message,
+                on_outage,
+                self.timeout,
+            )
+        return SingleBus(self.redis, self.prefix, self.heartbeat_message, on_message, on_outage, self.timeout)
 
     async def close(self) -> None:
         await self.redis.aclose()
 
     async def reset_connections(self) -> None:
         """Drop idle pooled connections (after Redis restarted, each would fail once); the bus keeps its own."""
-        await self.redis.connection_pool.disconnect(inuse_connections=False)
+        if isinstance(self.redis, RedisCluster):
+            # Re-read the slot map too: the primaries may have changed meanwhile.
+            await self.redis.initialize()
+        else:
+            await self.redis.connection_pool.disconnect(inuse_connections=False)
 
     # -- node lifecycle --------------------------------------------------------------------------------------------
 
-    async def epoch(self) -> str:
-        """The id of Redis's current data set: created by the first node to see it, lost when Redis loses its data."""
-        key = f"{self.prefix}:epoch"
-        await self.redis.set(key, secrets.token_hex(8), nx=True)
-        value = await self.redis.get(key)
-        return str(value)
-
-    async def heartbeat(self, ttl_seconds: float) -> tuple[bool, list[str]]:
-        """Mark this node alive; return (whether it was still registered, the expired nodes)."""
-        known, expired = await self._heartbeat(
-            args=[self.prefix, self.node_id, int(ttl_seconds * 1000), self.heartbeat_message]
-        )
-        return bool(known), [node for node in expired if node != self.node_id]
-
-    async def reap(self, node_id: str, ttl_seconds: float, *, retire: bool = False) -> list[Change]:
-        """Remove a node that stopped heartbeating (or this node, ``retire``) and all it contributed, once."""
-        flat = await self._reap(args=[self.prefix, node_id, int(ttl_seconds * 1000), "1" if retire else "0"])
-        return parse_changes(flat)
-
-    async def node_records(self) -> dict[str, dict[str, int]]:
-        """This node's records, family -> field -> count, as Redis has them now."""
+    async def epochs(self) -> dict[str, str]:
+        """The id of each app's current data set: made by the first node to see it, lost when Redis loses the app's
+        keys (a restart without persistence; on a cluster, of the shard that holds the app)."""
+        token = secrets.token_hex(8)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for family in redis_scripts.FAMILIES:
-                pipe.hgetall(f"{self.prefix}:node:{self.node_id}:{family}")
+            for app_id in self.app_ids:
+                pipe.set(self._app_key(app_id, "epoch"), token, nx=True)
+                pipe.get(self._app_key(app_id, "epoch"))
             results = await pipe.execute()
+        return {app_id: str(results[2 * index + 1]) for index, app_id in enumerate(self.app_ids)}
+
+    async def heartbeat(self, ttl_seconds: float, *, register: bool = False) -> tuple[bool, list[str], list[str]]:
+        """Mark this node alive (``register``: also when it is new); return (whether it is registered, the nodes
+        whose heartbeat expired, the nodes being reaped)."""
+        registered, expired, dead = await self._heartbeat(
+            keys=[self._nodes_key, self._dead_key],
+            args=[self.node_id, int(ttl_seconds * 1000), "1" if register else "0"],
+        )
+        return bool(registered), [node for node in expired if node != self.node_id], list(dead)
+
+    def new_node_id(self) -> str:
+        """Take a new id for this node: the old one was reaped (or lost) and is never registered again."""
+        self._incarnation += 1
+        root = self.node_id.partition(".")[0]
+        self.node_id = f"{root}.{self._incarnation}"
+        return self.node_id
+
+    async def mark_dead(self, node_id: str, ttl_seconds: float | None) -> bool:
+        """Move a node whose heartbeat is older than ``ttl_seconds`` (``None``: any node) to the dead set, once."""
+        ttl = 0 if ttl_seconds is None else max(int(ttl_seconds * 1000), 1)
+        return bool(await self._mark_dead(keys=[self._nodes_key, self._dead_key], args=[node_id, ttl]))
+
+    async def reap(self, node_id: str) -> list[Change]:
+        """Remove everything a dead node contributed, app by app, then forget it. Safe to repeat, from any node."""
+        changes: list[Change] = []
+        for app_id in self.app_ids:
+            changes.extend(parse_changes(await self._reap(keys=[self.base(app_id)], args=[node_id])))
+        await self.redis.srem(self._dead_key, node_id)
+        return changes
+
+    async def node_records(self) -> dict[str, dict[str, dict[str, int]]]:
+        """This node's records as Redis has them now: app -> family -> field -> count."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for app_id in self.app_ids:
+                for family in redis_scripts.FAMILIES:
+                    pipe.hgetall(self._app_key(app_id, "node", self.node_id, family))
+            results = iter(await pipe.execute())
         return {
-            family: {field: int(count) for field, count in result.items()}
-            for family, result in zip(redis_scripts.FAMILIES, results, strict=True)
+            app_id: {
+                family: {field: int(count) for field, count in next(results).items()}
+                for family in redis_scripts.FAMILIES
+            }
+            for app_id in self.app_ids
         }
 
     # -- changes ---------------------------------------------------------------------------------------------------
 
-    async def apply(self, deltas: Iterable[Delta]) -> list[Change]:
-        """Add each delta to this node's record and to the cluster total, atomically per chunk."""
+    async def apply(self, app_id: str, deltas: Iterable[Delta]) -> list[Change]:
+        """Add each delta (all of one app) to this node's record and to the app's total, atomically per chunk."""
         changes: list[Change] = []
         args: list[str | int] = []
         for delta in deltas:
             args.extend((delta.family, delta.field, delta.delta, delta.info))
             if len(args) >= APPLY_CHUNK * 4:
-                changes.extend(parse_changes(await self._apply(args=[self.prefix, self.node_id, *args])))
+                changes.extend(await self._apply_chunk(app_id, args))
                 args = []
         if args:
-            changes.extend(parse_changes(await self._apply(args=[self.prefix, self.node_id, *args])))
+            changes.extend(await self._apply_chunk(app_id, args))
         return changes
+
+    async def _apply_chunk(self, app_id: str, args: list[str | int]) -> list[Change]:
+        return parse_changes(await self._apply(keys=[self.base(app_id)], args=[self.node_id, *args]))
 
     async def connect(self, app_id: str, max_connections: int) -> bool:
         """Count a connection unless the app is at its cluster-wide quota."""
-        return bool(await self._connect(args=[self.prefix, self.node_id, app_id, max_connections]))
+        return bool(await self._connect(keys=[self.base(app_id)], args=[self.node_id, app_id, max_connections]))
 
     async def join(
         self, app_id: str, channel: str, member: Member | None, member_limit: int, *, read_cache: bool
@@ -206,7 +288,8 @@ class RedisStore:
         user_id, info = ("", "") if member is None else (member.user_id, codec.dumps(member.user_info))
         limit = member_limit if member is not None else 0
         reply = await self._join(
-            args=[self.prefix, self.node_id, app_id, channel, user_id, info, limit, "1" if read_cache else "0"]
+            keys=[self.base(app_id)],
+            args=[self.node_id, app_id, channel, user_id, info, limit, "1" if read_cache else "0"],
         )
         if not reply[0]:
             return None
@@ -215,19 +298,9 @@ class RedisStore:
         cache_entry = (cache[0], max(int(cache[1]), 0) / 1000) if cache else None
         return JoinReply(parse_changes(flat), members, cache_entry)
 
-    async def publish(self, message: str, *, cache: tuple[str, str, str, float] | None = None) -> None:
-        """Send one bus message; with ``cache`` (app id, channel, text, ttl), also keep a cache channel's last event.
-
-        Both go in one round trip.
-        """
-        if cache is None:
-            await self.redis.publish(self.bus_channel, message)
-            return
-        app_id, channel, text, ttl = cache
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self._app_key(app_id, "cache", channel), text, px=max(int(ttl * 1000), 1))
-            pipe.publish(self.bus_channel, message)
-            await pipe.execute()
+    def cache_write(self, app_id: str, channel: str, text: str, ttl: float) -> tuple[str, str, int]:
+        """What the bus sets beside a cache channel's event: (key, last event, ms to keep it)."""
+        return self._app_key(app_id, "cache", channel), text, max(int(ttl * 1000), 1)
 
     # -- queries ---------------------------------------------------------------------------------------------------
 

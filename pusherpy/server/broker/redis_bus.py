@@ -1,0 +1,263 @@
+"""The message bus between nodes: a constant number of Redis pub/sub subscriptions per node, whatever it serves.
+
+Two shapes, one interface:
+
+- ``SingleBus`` (one Redis): one channel, ``{prefix}:bus``; ``PUBLISH`` to send, one ``SUBSCRIBE`` per node.
+- ``ShardedBus`` (Redis Cluster): ``shards`` channels spread over the cluster's slots, ``SPUBLISH`` to send and one
+  ``SSUBSCRIBE`` per shard channel on the primary that owns it. A message goes to the shard of its Pusher channel,
+  so one channel's events keep their order while the pub/sub load spreads over the cluster's primaries (classic
+  ``PUBLISH`` in a cluster is copied to every primary; sharded pub/sub stays on one shard).
+
+Every message of one node is heard back by that node too: heartbeats published to every subscription prove each
+one alive. Losing a subscription's connection, or Redis moving a shard channel elsewhere (``sunsubscribe``), is
+reported as an outage; the node re-opens the bus when it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, Protocol
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import SlotNotCoveredError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SHARDS: Final = 16
+
+OnMessage = Callable[[str], Awaitable[None]]
+OnOutage = Callable[[object], None]
+
+
+class Bus(Protocol):
+    """What the node needs from the bus."""
+
+    @property
+    def heard_at(self) -> float:
+        """Loop time when the quietest subscription last heard something."""
+
+    async def open(self) -> None:
+        """Subscribe and wait for Redis to confirm, so no message sent after this returns is missed."""
+
+    async def close(self) -> None: ...
+
+    @property
+    def open_now(self) -> bool:
+        """True while every subscription's reader is running."""
+
+    def channel_for(self, key: str) -> str:
+        """The bus channel that carries messages about ``key`` (a Pusher channel or user)."""
+
+    async def heartbeat(self) -> None:
+        """Publish the heartbeat message on every subscription, so each is heard from."""
+
+    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
+        """Send ``message`` on the channel for ``key``; with ``cache`` (key, value, ms), also set that key, in the
+        same round trip."""
+
+
+class _Subscription:
+    """One pub/sub connection and the task reading it."""
+
+    def __init__(self, pubsub: PubSub, channels: list[str], sharded: bool, owner: Redis | None = None) -> None:
+        self.pubsub = pubsub
+        self.owner = owner
+        """A client made for this subscription alone, closed with it."""
+        self.channels = channels
+        self.sharded = sharded
+        self.reader: asyncio.Task[None] | None = None
+        self.heard_at = 0.0
+
+    async def subscribe(self, timeout: float) -> None:
+        for channel in self.channels:
+            # One command per channel: a sharded subscription may not span slots.
+            if self.sharded:
+                await self.pubsub.ssubscribe(channel)
+            else:
+                await self.pubsub.subscribe(channel)
+        confirmed = 0
+        while confirmed < len(self.channels):
+            message = await self.pubsub.get_message(timeout=timeout)
+            if message is None:
+                raise TimeoutError("no confirmation of the bus subscription")
+            if message["type"] in ("subscribe", "ssubscribe"):
+                confirmed += 1
+        self.heard_at = asyncio.get_running_loop().time()
+
+    async def read(self, on_message: OnMessage, on_outage: OnOutage, heartbeat: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                message = await self.pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                kind = message["type"]
+                if kind in ("sunsubscribe", "unsubscribe"):
+                    on_outage(f"Redis ended the bus subscription to {message['channel']} (slot moved?)")
+                    return
+                if kind not in ("message", "smessage"):
+                    continue
+                self.heard_at = loop.time()
+                if message["data"] == heartbeat:
+                    continue
+                try:
+                    await on_message(message["data"])
+                except Exception:
+                    logger.exception("bug while handling a bus message")
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a dropped connection, in whatever form the client library reports it
+            on_outage(error)
+
+    async def close(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.reader
+        with contextlib.suppress(Exception):
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.owner.aclose()
+
+
+class _BusBase:
+    def __init__(self, heartbeat: str, on_message: OnMessage, on_outage: OnOutage, timeout: float) -> None:
+        self._heartbeat = heartbeat
+        self._on_message = on_message
+        self._on_outage = on_outage
+        self._timeout = timeout
+        self._subscriptions: list[_Subscription] = []
+
+    @property
+    def heard_at(self) -> float:
+        return min((subscription.heard_at for subscription in self._subscriptions), default=0.0)
+
+    @property
+    def open_now(self) -> bool:
+        return bool(self._subscriptions) and all(
+            subscription.reader is not None and not subscription.reader.done() for subscription in self._subscriptions
+        )
+
+    async def _start(self, subscriptions: list[_Subscription]) -> None:
+        self._subscriptions = subscriptions
+        try:
+            for subscription in subscriptions:
+                await subscription.subscribe(self._timeout)
+        except BaseException:
+            await self.close()
+            raise
+        loop = asyncio.get_running_loop()
+        for subscription in subscriptions:
+            subscription.reader = loop.create_task(
+                subscription.read(self._on_message, self._on_outage, self._heartbeat),
+                name="pusherpy-bus-reader",
+            )
+
+    async def close(self) -> None:
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for subscription in subscriptions:
+            await subscription.close()
+
+
+class SingleBus(_BusBase):
+    """One channel on one Redis."""
+
+    def __init__(
+        self, redis: Redis, prefix: str, heartbeat: str, on_message: OnMessage, on_outage: OnOutage, timeout: float
+    ) -> None:
+        super().__init__(heartbeat, on_message, on_outage, timeout)
+        self._redis = redis
+        self.channel = f"{prefix}:bus"
+
+    async def open(self) -> None:
+        await self._start([_Subscription(self._redis.pubsub(), [self.channel], sharded=False)])
+
+    def channel_for(self, key: str) -> str:
+        return self.channel
+
+    async def heartbeat(self) -> None:
+        await self._redis.publish(self.channel, self._heartbeat)
+
+    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
+        if cache is None:
+            await self._redis.publish(self.channel, message)
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(cache[0], cache[1], px=cache[2])
+            pipe.publish(self.channel, message)
+            await pipe.execute()
+
+
+class ShardedBus(_BusBase):
+    """``shards`` sharded channels on a Redis Cluster, each read on the primary that owns its slot."""
+
+    def __init__(
+        self,
+        cluster: RedisCluster,
+        url: str,
+        prefix: str,
+        shards: int,
+        heartbeat: str,
+        on_message: OnMessage,
+        on_outage: OnOutage,
+        timeout: float,
+    ) -> None:
+        super().__init__(heartbeat, on_message, on_outage, timeout)
+        self._cluster = cluster
+        self._url = url
+        # The whole name is the hash tag, so the shards land on different slots (and primaries).
+        self.channels = [f"{{{prefix}:bus:{index}}}" for index in range(shards)]
+
+    async def open(self) -> None:
+        await self._cluster.initialize()
+        by_node: dict[str, tuple[Any, list[str]]] = {}
+        for channel in self.channels:
+            node = self._cluster.get_node_from_key(channel)
+            if node is None:
+                raise SlotNotCoveredError(f"no primary serves the slot of {channel}")
+            by_node.setdefault(node.name, (node, []))[1].append(channel)
+        subscriptions = []
+        for node, channels in by_node.values():
+            client = self._node_client(node)
+            subscriptions.append(_Subscription(client.pubsub(), channels, sharded=True, owner=client))
+        await self._start(subscriptions)
+
+    def _node_client(self, node: Any) -> Redis:
+        parts = urlsplit(self._url)
+        return Redis(
+            host=node.host,
+            port=node.port,
+            username=parts.username or None,
+            password=parts.password or None,
+            ssl=parts.scheme == "rediss",
+            decode_responses=True,
+            socket_connect_timeout=self._timeout,
+        )
+
+    def channel_for(self, key: str) -> str:
+        # crc32, not hash(): every process must pick the same shard for a channel.
+        return self.channels[zlib.crc32(key.encode()) % len(self.channels)]
+
+    async def heartbeat(self) -> None:
+        async with self._cluster.pipeline(transaction=False) as pipe:
+            for channel in self.channels:
+                pipe.spublish(channel, self._heartbeat)
+            await pipe.execute()
+
+    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
+        channel = self.channel_for(key)
+        if cache is None:
+            await self._cluster.spublish(channel, message)
+            return
+        async with self._cluster.pipeline(transaction=False) as pipe:
+            pipe.set(cache[0], cache[1], px=cache[2])
+            pipe.spublish(channel, message)
+            await pipe.execute()
