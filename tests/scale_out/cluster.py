@@ -1,4 +1,5 @@
-"""Real clusters for the scale-out tests: a ``redis-server`` and several ``pusherpy serve`` processes.
+"""Real clusters for the scale-out tests: Redis (one ``redis-server``, or a 3-shard Redis Cluster of them) and
+several ``pusherpy serve`` processes.
 
 Each node is started as a user would (``python -m pusherpy serve --port 0 --config cluster.toml``) and found by
 the "pusherpy listening on http://127.0.0.1:PORT" line it prints. A ``Node`` has what ``tests.helpers``'
@@ -27,6 +28,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from pusherpy.protocol.apps import AppConfig
 from tests.helpers import PusherClient, make_app, post_endpoint
@@ -35,6 +37,8 @@ MAIN_APP = make_app(enable_subscription_count=True)
 """id 4242: subscription_count on, webhooks to the cluster's receiver."""
 QUOTA_APP = make_app(id="4343", key="quota-key", secret="quota-secret", max_connections=3)
 SMALL_ROOM_APP = make_app(id="4444", key="small-room-key", secret="small-room-secret", max_presence_members=2)
+BUS_SHARDS = 8
+"""Sharded bus channels on a Redis Cluster (fewer than the default 16, to keep the tests' Redis small)."""
 HEARTBEAT_SECONDS = 0.5
 TTL_SECONDS = 3.0  # a node starved of CPU for 2 s on a loaded CI machine must not look dead
 START_DEADLINE = 15.0
@@ -87,6 +91,8 @@ def named(messages: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
 class RedisServer:
     """A throwaway ``redis-server`` without persistence: a restart loses every key, as a crash would."""
 
+    is_cluster = False
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
@@ -133,6 +139,134 @@ class RedisServer:
 
     def client(self) -> Redis:
         return Redis.from_url(self.url, decode_responses=True)
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    while True:
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
+class RedisClusterServer:
+    """A throwaway 3-primary Redis Cluster without persistence (each shard forgets its keys when restarted, but keeps
+    its slots: ``nodes.conf``). Offers ``RedisServer``'s methods, which act on every shard."""
+
+    is_cluster = True
+    shard_count = 3
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.ports = [free_cluster_port() for _ in range(self.shard_count)]
+        self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self.created = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def port(self) -> int:
+        """The port a node is pointed at (any primary would do)."""
+        return self.ports[0]
+
+    @property
+    def process(self) -> asyncio.subprocess.Process | None:
+        """A shard's process while any runs (what the fixtures' teardown checks)."""
+        return next(iter(self.processes.values()), None)
+
+    async def start_shard(self, port: int) -> None:
+        directory = self.workdir / f"shard-{port}"
+        directory.mkdir(exist_ok=True)
+        process = await asyncio.create_subprocess_exec(
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "5000",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        _STARTED.append(process)
+        self.processes[port] = process
+        assert process.stdout is not None
+        await _read_until(process.stdout, re.compile("Ready to accept connections"), f"redis cluster shard {port}")
+
+    async def start(self) -> None:
+        """Start every shard; the first time, join them into one cluster. Returns once the cluster serves."""
+        await asyncio.gather(*(self.start_shard(port) for port in self.ports if port not in self.processes))
+        if not self.created:
+            create = await asyncio.create_subprocess_exec(
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-yes",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            output, _ = await create.communicate()
+            assert create.returncode == 0, output.decode()
+            self.created = True
+        await self.wait_ready()
+
+    async def wait_ready(self) -> None:
+        async def ok() -> bool:
+            for port in self.ports:
+                client = Redis(host="127.0.0.1", port=port, decode_responses=True)
+                try:
+                    if (await client.execute_command("CLUSTER INFO")).get("cluster_state") != "ok":
+                        return False
+                except OSError:
+                    return False
+                except Exception:  # noqa: BLE001 - not ready yet, in whatever form redis-py reports it
+                    return False
+                finally:
+                    await client.aclose()
+            return True
+
+        await eventually(ok, timeout=START_DEADLINE, what="the Redis Cluster reporting cluster_state:ok")
+
+    async def kill_shard(self, port: int) -> None:
+        process = self.processes.pop(port)
+        process.kill()
+        await process.wait()
+
+    async def kill(self) -> None:
+        for port in list(self.processes):
+            await self.kill_shard(port)
+
+    def pause(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGCONT)
+
+    def client(self) -> RedisCluster:
+        return RedisCluster.from_url(self.url, decode_responses=True)
+
+    def shard_client(self, port: int) -> Redis:
+        return Redis(host="127.0.0.1", port=port, decode_responses=True)
 
 
 @dataclass
@@ -203,8 +337,10 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
         yield receiver
 
 
-def cluster_config(redis_url: str, prefix: str, webhook_url: str) -> str:
+def cluster_config(redis_url: str, prefix: str, webhook_url: str, *, redis_cluster: bool = False) -> str:
+    sharding = f"redis_cluster = true\nredis_bus_shards = {BUS_SHARDS}" if redis_cluster else ""
     return f"""
+{sharding}
 redis_url = "{redis_url}"
 redis_prefix = "{prefix}"
 node_heartbeat_seconds = {HEARTBEAT_SECONDS}
@@ -254,7 +390,7 @@ async def _read_until(stream: asyncio.StreamReader, pattern: re.Pattern[str], wh
 
 @dataclass
 class Cluster:
-    redis: RedisServer
+    redis: RedisServer | RedisClusterServer
     webhooks: WebhookReceiver
     prefix: str
     config: Path
@@ -297,10 +433,11 @@ class Cluster:
 
 
 @asynccontextmanager
-async def running_cluster(workdir: Path, nodes: int = 3) -> AsyncIterator[Cluster]:
-    """A fresh Redis and ``nodes`` pusherpy processes on it, started in parallel."""
+async def running_cluster(workdir: Path, nodes: int = 3, *, redis_cluster: bool = False) -> AsyncIterator[Cluster]:
+    """A fresh Redis (``redis_cluster``: a 3-shard Redis Cluster) and ``nodes`` pusherpy processes on it, started in
+    parallel."""
     async with AsyncExitStack() as stack:
-        redis = RedisServer(workdir)
+        redis: RedisServer | RedisClusterServer = RedisClusterServer(workdir) if redis_cluster else RedisServer(workdir)
         await redis.start()
 
         async def stop_redis() -> None:
@@ -312,7 +449,7 @@ async def running_cluster(workdir: Path, nodes: int = 3) -> AsyncIterator[Cluste
         receiver = await stack.enter_async_context(webhook_receiver())
         config = workdir / "cluster.toml"
         prefix = f"test-{secrets.token_hex(4)}"
-        config.write_text(cluster_config(redis.url, prefix, receiver.url))
+        config.write_text(cluster_config(redis.url, prefix, receiver.url, redis_cluster=redis_cluster))
         cluster = Cluster(redis, receiver, prefix, config, workdir)
         await stack.enter_async_context(cluster.stack)
         await asyncio.gather(*(cluster.start_node() for _ in range(nodes)))

@@ -1,4 +1,9 @@
-"""Fixtures for the scale-out tests: one shared 3-node cluster, and fresh clusters for the fault tests."""
+"""Fixtures for the scale-out tests: one shared 3-node cluster, and fresh clusters for the fault tests.
+
+Each runs twice: on one ``redis-server`` ("redis") and on a 3-shard Redis Cluster with sharded pub/sub
+("redis-cluster"). A test about one of them asks for it: ``@pytest.mark.parametrize("cluster", ["redis"],
+indirect=True)``.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,19 @@ import pytest_asyncio
 
 from tests.scale_out.cluster import Cluster, running_cluster
 
+BACKENDS = ["redis", "redis-cluster"]
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session", params=BACKENDS)
+async def cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
     """Three nodes on one Redis, shared by the tests that break nothing (each uses its own channel names)."""
-    async with running_cluster(tmp_path_factory.mktemp("cluster")) as running:
+    workdir = tmp_path_factory.mktemp(request.param)
+    async with running_cluster(workdir, redis_cluster=request.param == "redis-cluster") as running:
         yield running
 
 
-@pytest.fixture
-async def fresh_cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+@pytest.fixture(params=BACKENDS)
+async def fresh_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
     """Three nodes on a Redis of their own, for tests that kill a node or Redis."""
-    async with running_cluster(tmp_path) as running:
+    async with running_cluster(tmp_path, redis_cluster=request.param == "redis-cluster") as running:
         yield running

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+import zlib
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 
 from pusherpy.protocol import codec
 from tests.helpers import PusherClient, api_request, connect, trigger
-from tests.scale_out.cluster import TTL_SECONDS, Cluster, drain, named
+from tests.scale_out.cluster import BUS_SHARDS, TTL_SECONDS, Cluster, RedisClusterServer, drain, named
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -79,6 +84,7 @@ async def test_a_cache_channels_last_event_is_served_by_every_node(cluster: Clus
     assert 0 < body["cache"]["ttl"] <= 1800
 
 
+@pytest.mark.parametrize("cluster", ["redis"], indirect=True)
 async def test_a_node_holds_one_bus_subscription_however_many_channels_it_serves(cluster: Cluster) -> None:
     redis = cluster.redis.client()
     try:
@@ -94,35 +100,109 @@ async def test_a_node_holds_one_bus_subscription_however_many_channels_it_serves
         await redis.aclose()
 
 
-async def test_a_broadcast_crosses_redis_once_carrying_the_encoded_event(cluster: Cluster) -> None:
+def _shard_channels(cluster: Cluster) -> list[str]:
+    return [f"{{{cluster.prefix}:bus:{index}}}" for index in range(BUS_SHARDS)]
+
+
+async def _shard_subscriptions(cluster: Cluster) -> dict[str, int]:
+    """Every primary's sharded subscriptions under the cluster's prefix: channel -> subscribers."""
+    assert isinstance(cluster.redis, RedisClusterServer)
+    found: dict[str, int] = {}
+    for port in cluster.redis.ports:
+        shard = cluster.redis.shard_client(port)
+        try:
+            assert await shard.execute_command("PUBSUB CHANNELS") == []  # no classic pub/sub at all
+            for channel in await shard.execute_command("PUBSUB SHARDCHANNELS", f"{{{cluster.prefix}:*"):
+                [(_, subscribers)] = await shard.pubsub_shardnumsub(channel)
+                found[channel] = int(subscribers)
+        finally:
+            await shard.aclose()
+    return found
+
+
+@pytest.mark.parametrize("cluster", ["redis-cluster"], indirect=True)
+async def test_on_redis_cluster_a_node_holds_one_sharded_subscription_per_bus_shard(cluster: Cluster) -> None:
+    expected = dict.fromkeys(_shard_channels(cluster), 3)
+    assert await _shard_subscriptions(cluster) == expected
+    async with connect(cluster.nodes[0]) as client:
+        for index in range(20):
+            await client.subscribe(f"many-sharded-{index}")
+        assert await _shard_subscriptions(cluster) == expected
     redis = cluster.redis.client()
-    pubsub = redis.pubsub()
     try:
+        await redis.initialize()
+        owners = {redis.get_node_from_key(channel).name for channel in expected}  # type: ignore[union-attr]
+    finally:
+        await redis.aclose()
+    assert len(owners) >= 2, "the bus shards should spread over the cluster's primaries"
+
+
+async def _bus_messages_carrying(cluster: Cluster, word: str, publish: Callable[[], Awaitable[None]]) -> list[Any]:
+    """(bus channel, header, body) of every bus message whose body holds ``word``, read from Redis itself while
+    ``publish`` runs."""
+    listeners: list[Redis] = []
+    pubsubs: list[PubSub] = []
+    if isinstance(cluster.redis, RedisClusterServer):
+        router = cluster.redis.client()
+        try:
+            await router.initialize()
+            for channel in _shard_channels(cluster):
+                node = router.get_node_from_key(channel)
+                assert node is not None
+                listener = Redis(host=node.host, port=node.port, decode_responses=True)
+                pubsub = listener.pubsub()
+                await pubsub.ssubscribe(channel)
+                listeners.append(listener)
+                pubsubs.append(pubsub)
+        finally:
+            await router.aclose()
+    else:
+        listener = Redis.from_url(cluster.redis.url, decode_responses=True)
+        pubsub = listener.pubsub()
         await pubsub.subscribe(f"{cluster.prefix}:bus")
-        await pubsub.get_message(timeout=5)  # the subscribe confirmation
-        async with AsyncExitStack() as stack:
-            clients: list[PusherClient] = [await stack.enter_async_context(connect(node)) for node in cluster.nodes]
-            for client in clients:
-                await client.subscribe("news-once")
-            await trigger(cluster.nodes[0], "news-once", "bulletin", {"n": 3})
-            for client in clients:
-                await client.expect("bulletin")
-            carried = []
-            deadline = time.monotonic() + 0.5  # heartbeats keep the bus busy: read for a fixed window
-            while (remaining := deadline - time.monotonic()) > 0:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=remaining)
+        listeners.append(listener)
+        pubsubs.append(pubsub)
+    try:
+        for pubsub in pubsubs:
+            await pubsub.get_message(timeout=5)  # the subscribe confirmation
+        await publish()
+        carried = []
+        deadline = time.monotonic() + 0.5  # heartbeats keep the bus busy: read for a fixed window
+        while deadline > time.monotonic():
+            for pubsub in pubsubs:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.01)
                 if message is None:
                     continue
                 header, _, body = message["data"].partition("\n")
-                if "bulletin" in body:
-                    carried.append((json.loads(header), body))
-        assert len(carried) == 1
-        (kind, _node, app_id, channel, except_socket_id), body = carried[0]
-        assert (kind, app_id, channel, except_socket_id) == ("e", "4242", "news-once", "")
-        assert codec.loads(body) == {"event": "bulletin", "channel": "news-once", "data": '{"n": 3}'}
+                if word in body:
+                    carried.append((message["channel"], json.loads(header), body))
+        return carried
     finally:
-        await pubsub.aclose()
-        await redis.aclose()
+        for pubsub in pubsubs:
+            await pubsub.aclose()
+        for listener in listeners:
+            await listener.aclose()
+
+
+async def test_a_broadcast_crosses_redis_once_carrying_the_encoded_event(cluster: Cluster) -> None:
+    async with AsyncExitStack() as stack:
+        clients: list[PusherClient] = [await stack.enter_async_context(connect(node)) for node in cluster.nodes]
+        for client in clients:
+            await client.subscribe("news-once")
+
+        async def publish() -> None:
+            await trigger(cluster.nodes[0], "news-once", "bulletin", {"n": 3})
+            for client in clients:
+                await client.expect("bulletin")
+
+        carried = await _bus_messages_carrying(cluster, "bulletin", publish)
+    assert len(carried) == 1
+    bus_channel, (kind, _node, app_id, channel, except_socket_id), body = carried[0]
+    assert (kind, app_id, channel, except_socket_id) == ("e", "4242", "news-once", "")
+    assert codec.loads(body) == {"event": "bulletin", "channel": "news-once", "data": '{"n": 3}'}
+    if cluster.redis.is_cluster:
+        # The channel's shard, the same on every node: its events stay in order on one shard channel.
+        assert bus_channel == _shard_channels(cluster)[zlib.crc32(b"news-once") % BUS_SHARDS]
 
 
 async def test_deployments_with_different_prefixes_share_nothing(cluster: Cluster) -> None:
@@ -151,6 +231,7 @@ async def test_a_node_configured_from_a_laravel_env_joins_the_cluster(cluster: C
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": str(cluster.redis.port),
         "PUSHERPY_REDIS_PREFIX": cluster.prefix,
+        "PUSHERPY_REDIS_CLUSTER": "true" if cluster.redis.is_cluster else "false",
         "REVERB_APP_ID": "4242",
         "REVERB_APP_KEY": "test-key",
         "REVERB_APP_SECRET": "test-secret",

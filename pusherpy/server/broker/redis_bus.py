@@ -213,11 +213,24 @@ class ShardedBus(_BusBase):
         super().__init__(heartbeat, on_message, on_outage, timeout)
         self._cluster = cluster
         self._url = url
+        self._prefix = prefix
+        self._shards_key = f"{{{prefix}}}:bus-shards"
+        self.channels = self._channels(shards)
+
+    def _channels(self, shards: int) -> list[str]:
         # The whole name is the hash tag, so the shards land on different slots (and primaries).
-        self.channels = [f"{{{prefix}:bus:{index}}}" for index in range(shards)]
+        return [f"{{{self._prefix}:bus:{index}}}" for index in range(shards)]
 
     async def open(self) -> None:
         await self._cluster.initialize()
+        # Every node must pick the same shard for a channel: the first node's shard count is the cluster's.
+        await self._cluster.set(self._shards_key, len(self.channels), nx=True)
+        shards = int(await self._cluster.get(self._shards_key) or len(self.channels))
+        if shards != len(self.channels):
+            logger.warning(
+                "redis_bus_shards is %d here but %d in the cluster: using %d", len(self.channels), shards, shards
+            )
+            self.channels = self._channels(shards)
         by_node: dict[str, tuple[Any, list[str]]] = {}
         for channel in self.channels:
             node = self._cluster.get_node_from_key(channel)
