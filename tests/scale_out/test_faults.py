@@ -6,11 +6,16 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import pytest
+from redis.asyncio.cluster import RedisCluster
+
 from tests.helpers import PusherClient, api_request, connect, trigger
 from tests.scale_out.cluster import (
+    MAIN_APP,
     TTL_SECONDS,
     Cluster,
     Node,
+    RedisClusterServer,
     RedisServer,
     WebhookReceiver,
     cluster_config,
@@ -165,3 +170,60 @@ async def test_a_node_started_before_redis_serves_its_own_sockets_then_joins_whe
                 assert await _channel(node, "room-alone") == {"occupied": True, "subscription_count": 1}
             finally:
                 await redis.kill()
+
+
+async def _slot_owner(cluster: Cluster, key: str) -> int:
+    router: RedisCluster = cluster.redis.client()  # type: ignore[assignment]
+    try:
+        await router.initialize()
+        node = router.get_node_from_key(key)
+        assert node is not None
+        return int(node.port)
+    finally:
+        await router.aclose()
+
+
+@pytest.mark.parametrize("fresh_cluster", ["redis-cluster"], indirect=True)
+async def test_a_shard_that_restarts_empty_gets_its_apps_state_back_with_nothing_announced_twice(
+    fresh_cluster: Cluster,
+) -> None:
+    cluster = fresh_cluster
+    assert isinstance(cluster.redis, RedisClusterServer)
+    node0, node1, node2 = cluster.nodes
+    async with AsyncExitStack() as stack:
+        listeners: list[PusherClient] = []
+        for node in cluster.nodes:
+            listener = await stack.enter_async_context(connect(node))
+            await listener.subscribe("room-shard")
+            listeners.append(listener)
+        ann = await stack.enter_async_context(connect(node0))
+        await ann.subscribe("presence-shard", user_id="ann")
+        bob = await stack.enter_async_context(connect(node1))
+        await bob.subscribe("presence-shard", user_id="bob")
+        assert (await ann.expect("pusher_internal:member_added"))["data"]["user_id"] == "bob"
+
+        shard = await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}")
+        await cluster.redis.kill_shard(shard)
+        await cluster.redis.start_shard(shard)
+        await cluster.redis.wait_ready()
+
+        async def restored() -> bool:
+            return await _channel(node2, "room-shard") == {"occupied": True, "subscription_count": 3}
+
+        await eventually(restored, timeout=10, what="the restarted shard holding the app's counts again")
+        await cluster.wait_all_healthy()
+        assert await _channel(node2, "presence-shard") == {"occupied": True, "user_count": 2, "subscription_count": 2}
+        for member in (ann, bob):
+            received = await drain(member)
+            assert named(received, "pusher_internal:member_added") == []
+            assert named(received, "pusher_internal:member_removed") == []
+
+        await trigger(node1, "room-shard", "after-shard-restart", {})
+        for listener in listeners:
+            assert len(named(await drain(listener), "after-shard-restart")) == 1
+        cat = await stack.enter_async_context(connect(node2))
+        reply = await cat.subscribe("presence-shard", user_id="cat")
+        assert sorted(reply["data"]["presence"]["ids"]) == ["ann", "bob", "cat"]
+        for member in (ann, bob):
+            added = named(await drain(member), "pusher_internal:member_added")
+            assert [message["data"]["user_id"] for message in added] == ["cat"]

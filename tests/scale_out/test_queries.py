@@ -3,13 +3,14 @@ events answer for the whole cluster, whichever node is asked."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
 
 from tests.helpers import PusherClient, api_request, connect, decode, trigger
-from tests.scale_out.cluster import QUOTA_APP, Cluster, Node, eventually
+from tests.scale_out.cluster import QUOTA_APP, Cluster, Node, drain, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -105,3 +106,22 @@ async def test_subscription_count_events_carry_the_cluster_wide_count(cluster: C
         await second.send("pusher:unsubscribe", {"channel": "counted"})
         for client in (first, third):
             assert (await client.expect("pusher_internal:subscription_count"))["data"] == {"subscription_count": 2}
+
+
+async def test_subscription_counts_announced_by_different_nodes_reach_every_socket_in_order(cluster: Cluster) -> None:
+    """Nodes announce counts at different moments, so one can overtake a newer one on its way; none may arrive
+    after a newer one, so each socket's counts only grow and end at the cluster's total."""
+    per_node = 8
+    total = per_node * len(cluster.nodes)
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(node)) for node in cluster.nodes for _ in range(per_node)]
+        await asyncio.gather(*(client.subscribe("counted-race") for client in clients))
+        for client in clients:
+            seen: list[int] = []
+            while not seen or seen[-1] != total:
+                message = await client.expect("pusher_internal:subscription_count")
+                seen.append(message["data"]["subscription_count"])
+            late = [message["data"]["subscription_count"] for message in await drain(client, 0.05)]
+            counts = seen + late
+            assert counts == sorted(set(counts)), f"counts out of order: {counts}"
+            assert counts[-1] == total

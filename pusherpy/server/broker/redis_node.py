@@ -225,6 +225,10 @@ class NodeLifecycle:
                     self._registered = False
                     self.outage("this node was missing from Redis (reaped, or Redis lost its data)")
                     continue
+                if self._epochs is not None and await self._store.current_epochs() != self._epochs:
+                    # On a Redis Cluster one shard can restart empty while the registry's shard keeps its data.
+                    self.outage("Redis lost the data of some apps (a shard restarted?)")
+                    continue
                 if now - self._bus.heard_at > self._ttl_seconds:
                     await self._bus.close()
                     self.outage("the bus subscription went silent")

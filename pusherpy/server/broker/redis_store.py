@@ -215,6 +215,14 @@ class RedisStore:
             results = await pipe.execute()
         return {app_id: str(results[2 * index + 1]) for index, app_id in enumerate(self.app_ids)}
 
+    async def current_epochs(self) -> dict[str, str | None]:
+        """Each app's epoch as Redis has it now (None: its data is gone), without making new ones."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for app_id in self.app_ids:
+                pipe.get(self._app_key(app_id, "epoch"))
+            results = await pipe.execute()
+        return dict(zip(self.app_ids, results, strict=True))
+
     async def heartbeat(self, ttl_seconds: float, *, register: bool = False) -> tuple[bool, list[str], list[str]]:
         """Mark this node alive (``register``: also when it is new); return (whether it is registered, the nodes
         whose heartbeat expired, the nodes being reaped)."""

@@ -1,0 +1,39 @@
+"""Scale-out on a Redis Cluster: each app's state lives in one slot, so every script stays atomic.
+
+(Every other scale-out test also runs on a Redis Cluster: see ``conftest``; a shard restarting empty is in
+``test_faults``.)
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.helpers import connect, trigger
+from tests.scale_out.cluster import MAIN_APP, Cluster, RedisClusterServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.mark.parametrize("cluster", ["redis-cluster"], indirect=True)
+async def test_every_key_carries_the_hash_tag_of_its_app_or_of_the_node_registry(cluster: Cluster) -> None:
+    assert isinstance(cluster.redis, RedisClusterServer)
+    async with connect(cluster.nodes[1]) as client:
+        await client.subscribe("presence-tagged", user_id="tagged")
+        await client.subscribe("cache-tagged")
+        await trigger(cluster.nodes[0], "cache-tagged", "kept", {})
+        await client.expect("kept")
+        keys: list[str] = []
+        for port in cluster.redis.ports:
+            shard = cluster.redis.shard_client(port)
+            try:
+                keys.extend([key async for key in shard.scan_iter(match=f"*{cluster.prefix}*")])
+            finally:
+                await shard.aclose()
+    prefix = re.escape(cluster.prefix)
+    untagged = [key for key in keys if not re.match(rf"^\{{{prefix}(:\d+)?\}}:", key)]
+    assert untagged == []
+    app_keys = [key for key in keys if key.startswith(f"{{{cluster.prefix}:{MAIN_APP.id}}}:")]
+    assert any(":presence:presence-tagged" in key for key in app_keys)
+    assert any(":cache:cache-tagged" in key for key in app_keys)
