@@ -39,3 +39,30 @@ async def test_every_key_carries_the_hash_tag_of_its_app_or_of_the_node_registry
     app_keys = [key for key in keys if key.startswith(f"{{{cluster.prefix}:{MAIN_APP.id}}}:")]
     assert any(":presence:presence-tagged" in key for key in app_keys)
     assert any(":cache:cache-tagged" in key for key in app_keys)
+
+
+async def test_a_node_set_for_the_wrong_kind_of_redis_stays_out_and_says_which_setting_to_fix(
+    cluster: Cluster,
+) -> None:
+    """One Redis addressed as a cluster, or a cluster node addressed as one Redis, is refused (the keys would land
+    on whatever slots that node owns): the node serves its own sockets alone, /up says 503, and its log says why."""
+    wrong = cluster.workdir / "wrong-mode.toml"
+    text = cluster.config.read_text()
+    if cluster.redis.is_cluster:
+        wrong.write_text(text.replace("redis_cluster = true", "redis_cluster = false"))
+        reason = "is a Redis Cluster node: set redis_cluster = true"
+    else:
+        wrong.write_text("redis_cluster = true\n" + text)
+        reason = "Cluster mode is not enabled"
+    node = await cluster.start_node(config=wrong)
+    try:
+        async with connect(node) as client:
+            await client.subscribe("wrong-mode")
+            await trigger(node, "wrong-mode", "local", {})
+            await client.expect("local")
+        assert await node.health() == 503
+        log = cluster.workdir / f"{node.name}.log"
+        assert reason in log.read_text()
+    finally:
+        await node.stop()
+        cluster.nodes.remove(node)

@@ -29,7 +29,7 @@ from typing import Protocol
 from ..settings import Settings
 from .redis_bus import Bus
 from .redis_scripts import FAMILIES
-from .redis_store import OUTAGE_ERRORS, Change, Delta, Family, RedisStore
+from .redis_store import OUTAGE_ERRORS, Change, Delta, Family, RedisStore, WrongRedisMode
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class NodeLifecycle:
         try:
             await self._join_cluster()
         except OUTAGE_ERRORS as error:
+            logger.warning("cannot use Redis yet (%s): serving this node's sockets alone until it can", error)
             self.outage(error)
         else:
             logger.info("joined the cluster as node %s", self._store.node_id)
@@ -137,10 +138,15 @@ class NodeLifecycle:
 
     async def _recover(self) -> None:
         backoff = 0.05
+        told: set[str] = set()
         while True:
             await asyncio.sleep(backoff)
             try:
                 await self._join_cluster()
+            except WrongRedisMode as error:
+                if str(error) not in told:  # a setting to fix, not a passing outage: say it loudly, once
+                    told.add(str(error))
+                    logger.error("%s", error)
             except OUTAGE_ERRORS as error:
                 logger.debug("Redis still unavailable: %s", error)
             except Exception:  # pragma: no cover - recovery must outlive a bug, or the node stays degraded
@@ -152,6 +158,7 @@ class NodeLifecycle:
 
     async def _join_cluster(self) -> None:
         await self._store.reset_connections()
+        await self._store.check_mode()
         await self._register()
         epochs = await self._store.epochs()
         kept = {app_id for app_id, epoch in epochs.items() if self._epochs is None or self._epochs.get(app_id) == epoch}

@@ -40,6 +40,12 @@ OUTAGE_ERRORS: Final = (
 )
 """Errors that mean "Redis is unreachable or not ready" (or a cluster is failing over), not "pusherpy has a bug"."""
 
+
+class WrongRedisMode(redis_errors.ConnectionError):
+    """``redis_url`` names a Redis Cluster node but ``redis_cluster`` is off (or the reverse): the node cannot use
+    it, so it serves alone, as in an outage, and says why."""
+
+
 Family: TypeAlias = Literal["member", "chan", "user", "conn"]
 APPLY_CHUNK: Final = 500
 """Deltas per script call when re-registering a node, so one call never blocks Redis for long."""
@@ -201,6 +207,17 @@ class RedisStore:
             await self.redis.initialize()
         else:
             await self.redis.connection_pool.disconnect(inuse_connections=False)
+
+    async def check_mode(self) -> None:
+        """Refuse a Redis Cluster node addressed as one Redis: keys would land on whatever slot its node owns."""
+        if isinstance(self.redis, RedisCluster):
+            return  # a plain Redis addressed as a cluster fails in initialize(): "Cluster mode is not enabled"
+        info = await self.redis.info("cluster")
+        if info.get("cluster_enabled"):
+            raise WrongRedisMode(
+                f"the Redis at {self.url} is a Redis Cluster node: set redis_cluster = true (--redis-cluster, "
+                "PUSHERPY_REDIS_CLUSTER=true)"
+            )
 
     # -- node lifecycle --------------------------------------------------------------------------------------------
 
