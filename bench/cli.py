@@ -39,6 +39,7 @@ from bench.servers import (
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "pusherpy-redis"
+REDIS_CLUSTER = "pusherpy-redis-cluster"
 
 EPILOG = """\
 servers:
@@ -47,6 +48,7 @@ servers:
   pusherpy-redis[:N]            a private redis-server + N pusherpy nodes on it (default 2); subscribers
                                 round-robin over the nodes, HTTP publishes to the first node; not pinned
                                 unless --server-cpus is given (then every server of the run is)
+  pusherpy-redis-cluster[:N]    the same on a private 3-primary Redis Cluster (sharded pub/sub)
   http://KEY:SECRET@127.0.0.1:PORT/apps/ID?pid=PID
                                 an already-running server (pid= enables CPU/RSS figures)
   127.0.0.1:PORT                with --app-id/--app-key/--app-secret/--pid (only for --target)
@@ -159,11 +161,12 @@ def make_server(spec: str, args: argparse.Namespace, cpus: str | None, primary: 
         return PusherpyServer(args.python, cpus, args.startup_timeout, ROOT)
     if spec == "soketi":
         return SoketiServer(cpus)
-    if spec == CLUSTER or spec.startswith(f"{CLUSTER}:"):
-        _, _, count = spec.partition(":")
+    kind, _, count = spec.partition(":")
+    if kind in (CLUSTER, REDIS_CLUSTER):
         if count and not count.isdigit():
-            raise SystemExit(f"{CLUSTER}:N needs a node count, got {spec!r}")
-        return PusherpyCluster(int(count or 2), args.python, cpus, args.startup_timeout, ROOT)
+            raise SystemExit(f"{kind}:N needs a node count, got {spec!r}")
+        shards = 3 if kind == REDIS_CLUSTER else 0
+        return PusherpyCluster(int(count or 2), args.python, cpus, args.startup_timeout, ROOT, shards=shards)
     if spec.startswith(("http://", "ws://")):
         return ExternalServer(from_url(spec.replace("ws://", "http://", 1)))
     if primary and ":" in spec:
@@ -185,7 +188,7 @@ def pinning(args: argparse.Namespace) -> tuple[str | None, set[int] | None]:
     """
     if args.no_pin:
         return None, None
-    cluster = any(s and s.split(":", 1)[0] == CLUSTER for s in (args.target, args.vs))
+    cluster = any(s and s.split(":", 1)[0] in (CLUSTER, REDIS_CLUSTER) for s in (args.target, args.vs))
     if cluster and args.server_cpus is None and not args.loadgen_cpus:
         return None, None
     cpus = sorted(os.sched_getaffinity(0))

@@ -124,9 +124,11 @@ class PusherpyServer(Server):
         cwd: Path,
         redis_url: str | None = None,
         label: str = "",
+        redis_cluster: bool = False,
     ) -> None:
         self.python, self.cpus, self.timeout, self.cwd = python, cpus, startup_timeout, cwd
         self.redis_url = redis_url
+        self.redis_cluster = redis_cluster
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}{label}.log"
 
@@ -150,6 +152,8 @@ class PusherpyServer(Server):
         ]
         if self.redis_url:
             cmd += ["--redis-url", self.redis_url]
+        if self.redis_cluster:
+            cmd += ["--redis-cluster"]
         if self.cpus:
             cmd = ["taskset", "-c", self.cpus, *cmd]
         with open(self.log, "wb") as out:
@@ -192,7 +196,8 @@ def wait_healthy(port: int, deadline: float) -> None:
 
 
 class PusherpyCluster(Server):
-    """A private redis-server plus ``nodes`` pusherpy processes sharing it (docs/scale-out.md).
+    """A private redis-server (``shards`` > 0: a Redis Cluster of that many primaries) plus ``nodes`` pusherpy
+    processes sharing it (docs/scale-out.md).
 
     Why a private Redis: the system one on 6379 may hold someone's data, and a fresh one without
     persistence measures only what scale-out costs. Every process runs in its own session, so
@@ -200,12 +205,16 @@ class PusherpyCluster(Server):
     Redis (``Target.pids``), and each one alone (``Target.parts``).
     """
 
-    def __init__(self, nodes: int, python: str, cpus: str | None, startup_timeout: float, cwd: Path) -> None:
+    def __init__(
+        self, nodes: int, python: str, cpus: str | None, startup_timeout: float, cwd: Path, shards: int = 0
+    ) -> None:
         if nodes < 1:
             raise ValueError("a cluster needs at least one node")
         self.nodes, self.python, self.cpus, self.timeout, self.cwd = nodes, python, cpus, startup_timeout, cwd
-        self.name = f"pusherpy-redis:{nodes}"
+        self.shards = shards
+        self.name = f"pusherpy-redis-cluster:{nodes}" if shards else f"pusherpy-redis:{nodes}"
         self.redis: subprocess.Popen[bytes] | None = None
+        self.shard_procs: list[subprocess.Popen[bytes]] = []
         self.workdir: str | None = None
         self.members: list[PusherpyServer] = []
         self.log = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}-redis.log"
@@ -213,8 +222,43 @@ class PusherpyCluster(Server):
     def _start_redis(self) -> int:
         if not REDIS_SERVER.exists():
             raise RuntimeError(f"{REDIS_SERVER} not found (apt-get install redis-server)")
+        self.workdir = tempfile.mkdtemp(prefix="pusherpy-bench-redis-")
+        if self.shards:
+            return self._start_redis_cluster(self.workdir)
         port = free_port()
-        self.workdir = workdir = tempfile.mkdtemp(prefix="pusherpy-bench-redis-")
+        self.redis = self._redis_process(port, self.workdir, [])
+        return port
+
+    def _start_redis_cluster(self, workdir: str) -> int:
+        """``shards`` primaries joined by ``redis-cli --cluster create``; returns the first one's port."""
+        ports: list[int] = []
+        while len(ports) < self.shards:
+            port = free_port()
+            if port + 10000 <= 65535 and port not in ports:  # the cluster bus listens on port + 10000
+                ports.append(port)
+        for port in ports:
+            shard_dir = Path(workdir) / str(port)
+            shard_dir.mkdir()
+            extra = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+            self.shard_procs.append(self._redis_process(port, str(shard_dir), extra))
+        self.redis = self.shard_procs[0]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in ports), "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=self.timeout,
+        )
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                ["redis-cli", "-p", str(ports[0]), "cluster", "info"], capture_output=True, text=True, check=False
+            ).stdout
+            if "cluster_state:ok" in info:
+                return ports[0]
+            time.sleep(0.1)
+        raise TimeoutError("the Redis Cluster did not reach cluster_state:ok")
+
+    def _redis_process(self, port: int, workdir: str, extra: list[str]) -> subprocess.Popen[bytes]:
         cmd = [
             str(REDIS_SERVER),
             "--port",
@@ -229,15 +273,16 @@ class PusherpyCluster(Server):
             workdir,
             "--daemonize",
             "no",
+            *extra,
         ]
         if self.cpus:
             cmd = ["taskset", "-c", self.cpus, *cmd]
-        with open(self.log, "wb") as out:
-            self.redis = subprocess.Popen(
+        with open(self.log, "ab") as out:
+            process = subprocess.Popen(
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        wait_for_port("127.0.0.1", port, time.monotonic() + self.timeout, self.redis)
-        return port
+        wait_for_port("127.0.0.1", port, time.monotonic() + self.timeout, process)
+        return process
 
     def start(self) -> Target:
         try:
@@ -245,7 +290,15 @@ class PusherpyCluster(Server):
             url = f"redis://127.0.0.1:{redis_port}/0"
             targets = []
             for i in range(self.nodes):
-                node = PusherpyServer(self.python, self.cpus, self.timeout, self.cwd, url, f"-node{i + 1}")
+                node = PusherpyServer(
+                    self.python,
+                    self.cpus,
+                    self.timeout,
+                    self.cwd,
+                    url,
+                    f"-node{i + 1}",
+                    redis_cluster=bool(self.shards),
+                )
                 self.members.append(node)
                 targets.append(node.start())
             deadline = time.monotonic() + self.timeout
@@ -257,7 +310,7 @@ class PusherpyCluster(Server):
             raise RuntimeError(f"{self.name} did not start: {exc}\n{tail}") from exc
         assert self.redis is not None
         parts = {f"node{i + 1}": t.pids for i, t in enumerate(targets)}
-        parts["redis"] = [self.redis.pid]
+        parts["redis"] = [process.pid for process in self.shard_procs] or [self.redis.pid]
         first = targets[0]
         return Target(
             self.name,
@@ -282,7 +335,9 @@ class PusherpyCluster(Server):
         for proc in procs:
             _reap(proc, 10)
         redis, self.redis = self.redis, None
-        _stop_proc(redis, 5)
+        shards, self.shard_procs = self.shard_procs, []
+        for process in shards or [redis]:
+            _stop_proc(process, 5)
         workdir, self.workdir = self.workdir, None
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)

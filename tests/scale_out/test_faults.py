@@ -3,6 +3,7 @@ nodes to local service, then they re-register by themselves, with no duplicate e
 
 from __future__ import annotations
 
+import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -227,3 +228,53 @@ async def test_a_shard_that_restarts_empty_gets_its_apps_state_back_with_nothing
         for member in (ann, bob):
             added = named(await drain(member), "pusher_internal:member_added")
             assert [message["data"]["user_id"] for message in added] == ["cat"]
+
+
+async def test_a_node_frozen_past_its_ttl_is_reaped_then_rejoins_under_a_new_id_with_exact_counts(
+    fresh_cluster: Cluster,
+) -> None:
+    """A node stopped (SIGSTOP) longer than its TTL looks dead and is reaped; when it wakes it finds itself gone,
+    takes a new id and restores its sockets: announced again, counted once."""
+    cluster = fresh_cluster
+    node0, node1, node2 = cluster.nodes
+    async with connect(node0) as ann, connect(node1) as listener, connect(node2) as zed:
+        await ann.subscribe("presence-frozen", user_id="ann")
+        await zed.subscribe("presence-frozen", user_id="zed")
+        await zed.subscribe("room-frozen")
+        await listener.subscribe("room-frozen")
+        await ann.expect("pusher_internal:member_added")
+
+        node2.process.send_signal(signal.SIGSTOP)
+        try:
+            removed = await ann.expect("pusher_internal:member_removed", timeout=TTL_SECONDS + 3)
+            assert removed["data"] == {"user_id": "zed"}
+            assert await _channel(node0, "room-frozen") == {"occupied": True, "subscription_count": 1}
+        finally:
+            node2.process.send_signal(signal.SIGCONT)
+
+        added = await ann.expect("pusher_internal:member_added", timeout=TTL_SECONDS + 3)
+        assert added["data"]["user_id"] == "zed"
+        await cluster.wait_all_healthy()
+        assert await _channel(node1, "room-frozen") == {"occupied": True, "subscription_count": 2}
+        assert await _channel(node1, "presence-frozen") == {
+            "occupied": True,
+            "user_count": 2,
+            "subscription_count": 2,
+        }
+        assert named(await drain(ann), "pusher_internal:member_added") == []
+        await trigger(node0, "room-frozen", "after-thaw", {})
+        for client in (listener, zed):
+            assert len(named(await drain(client), "after-thaw")) == 1
+
+    redis = cluster.redis.client()
+    try:
+        registered = await redis.zrange(f"{{{cluster.prefix}}}:nodes", 0, -1)
+        assert len(registered) == 3
+        assert sum("." in node_id for node_id in registered) == 1, registered  # "<id>.<incarnation>"
+
+        async def reaped() -> bool:
+            return await redis.scard(f"{{{cluster.prefix}}}:dead") == 0
+
+        await eventually(reaped, timeout=TTL_SECONDS, what="the old id reaped and forgotten")
+    finally:
+        await redis.aclose()

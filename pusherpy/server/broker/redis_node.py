@@ -159,6 +159,8 @@ class NodeLifecycle:
     async def _join_cluster(self) -> None:
         await self._store.reset_connections()
         await self._store.check_mode()
+        # Operations begun before the outage finish first, under the id they started with.
+        await self._idle.wait()
         await self._register()
         epochs = await self._store.epochs()
         kept = {app_id for app_id, epoch in epochs.items() if self._epochs is None or self._epochs.get(app_id) == epoch}
@@ -167,7 +169,6 @@ class NodeLifecycle:
             # A bus that survived (Redis paused, not restarted) is kept: it missed nothing.
             await self._bus.close()
             await self._bus.open()
-        await self._idle.wait()
         changes: list[Change] = []
         while True:
             generation = self._generation
@@ -180,13 +181,18 @@ class NodeLifecycle:
         await self._broker.announce(change for change in changes if change.app_id in kept)
 
     async def _register(self) -> None:
-        """Keep this node's id if Redis still has it registered; else retire it and register a new one."""
+        """Keep this node's id if Redis still has it registered; else retire it and register a new one.
+
+        An id that Redis stopped knowing is never registered again, even once its reaping is over: another node may
+        still be reaping it from an older heartbeat's dead list, and would remove what this node restored.
+        """
         registered, _, _ = await self._store.heartbeat(self._ttl_seconds, register=not self._registered)
         if registered:
             self._registered = True
             return
         old = self._store.node_id
-        # The old id may still have records (Redis kept them, or lost only the registry): mark it for reaping.
+        # The old id may still have records (Redis kept them, lost only the registry, or an operation in flight
+        # wrote some after it was reaped): mark it for reaping, again if need be.
         await self._store.mark_dead(old, None)
         new = self._store.new_node_id()
         logger.warning("node %s was reaped or forgotten by Redis: re-registering as %s", old, new)
@@ -229,7 +235,6 @@ class NodeLifecycle:
                 await self._bus.heartbeat()
                 now = asyncio.get_running_loop().time()
                 if not registered:
-                    self._registered = False
                     self.outage("this node was missing from Redis (reaped, or Redis lost its data)")
                     continue
                 if self._epochs is not None and await self._store.current_epochs() != self._epochs:
