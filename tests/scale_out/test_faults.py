@@ -39,6 +39,36 @@ async def _all_unhealthy(cluster: Cluster) -> None:
     await eventually(degraded, timeout=5, what="every node reporting /up 503")
 
 
+async def _listeners_and_two_members(
+    stack: AsyncExitStack, cluster: Cluster, name: str
+) -> tuple[list[PusherClient], PusherClient, PusherClient]:
+    """A listener on room-NAME on every node, and ann (node 0) and bob (node 1) on presence-NAME."""
+    listeners: list[PusherClient] = []
+    for node in cluster.nodes:
+        listener = await stack.enter_async_context(connect(node))
+        await listener.subscribe(f"room-{name}")
+        listeners.append(listener)
+    ann = await stack.enter_async_context(connect(cluster.nodes[0]))
+    await ann.subscribe(f"presence-{name}", user_id="ann")
+    bob = await stack.enter_async_context(connect(cluster.nodes[1]))
+    await bob.subscribe(f"presence-{name}", user_id="bob")
+    assert (await ann.expect("pusher_internal:member_added"))["data"]["user_id"] == "bob"
+    return listeners, ann, bob
+
+
+async def _a_third_member_is_announced_once(
+    stack: AsyncExitStack, node: Node, channel: str, ann: PusherClient, bob: PusherClient
+) -> PusherClient:
+    """cat joins ``channel`` on ``node``: she sees all three, ann and bob see her added once."""
+    cat = await stack.enter_async_context(connect(node))
+    reply = await cat.subscribe(channel, user_id="cat")
+    assert sorted(reply["data"]["presence"]["ids"]) == ["ann", "bob", "cat"]
+    for member in (ann, bob):
+        added = named(await drain(member), "pusher_internal:member_added")
+        assert [message["data"]["user_id"] for message in added] == ["cat"]
+    return cat
+
+
 async def test_a_killed_nodes_members_and_subscriptions_leave_the_cluster_within_its_ttl(
     fresh_cluster: Cluster,
 ) -> None:
@@ -76,16 +106,7 @@ async def test_a_redis_restart_mid_traffic_degrades_then_recovers_with_no_duplic
     cluster = fresh_cluster
     node0, node1, node2 = cluster.nodes
     async with AsyncExitStack() as stack:
-        listeners: list[PusherClient] = []
-        for node in cluster.nodes:
-            listener = await stack.enter_async_context(connect(node))
-            await listener.subscribe("room-restart")
-            listeners.append(listener)
-        ann = await stack.enter_async_context(connect(node0))
-        await ann.subscribe("presence-restart", user_id="ann")
-        bob = await stack.enter_async_context(connect(node1))
-        await bob.subscribe("presence-restart", user_id="bob")
-        assert (await ann.expect("pusher_internal:member_added"))["data"]["user_id"] == "bob"
+        listeners, ann, bob = await _listeners_and_two_members(stack, cluster, "restart")
         await trigger(node2, "room-restart", "before", {})
         for listener in listeners:
             assert len(named(await drain(listener), "before")) == 1
@@ -110,12 +131,7 @@ async def test_a_redis_restart_mid_traffic_degrades_then_recovers_with_no_duplic
             "subscription_count": 2,
         }
 
-        cat = await stack.enter_async_context(connect(node2))
-        reply = await cat.subscribe("presence-restart", user_id="cat")
-        assert sorted(reply["data"]["presence"]["ids"]) == ["ann", "bob", "cat"]
-        for member in (ann, bob):
-            added = named(await drain(member), "pusher_internal:member_added")
-            assert [message["data"]["user_id"] for message in added] == ["cat"]
+        cat = await _a_third_member_is_announced_once(stack, node2, "presence-restart", ann, bob)
         await bob.close()
         for member in (ann, cat):
             removed = await member.expect("pusher_internal:member_removed")
@@ -192,16 +208,7 @@ async def test_a_shard_that_restarts_empty_gets_its_apps_state_back_with_nothing
     assert isinstance(cluster.redis, RedisClusterServer)
     node0, node1, node2 = cluster.nodes
     async with AsyncExitStack() as stack:
-        listeners: list[PusherClient] = []
-        for node in cluster.nodes:
-            listener = await stack.enter_async_context(connect(node))
-            await listener.subscribe("room-shard")
-            listeners.append(listener)
-        ann = await stack.enter_async_context(connect(node0))
-        await ann.subscribe("presence-shard", user_id="ann")
-        bob = await stack.enter_async_context(connect(node1))
-        await bob.subscribe("presence-shard", user_id="bob")
-        assert (await ann.expect("pusher_internal:member_added"))["data"]["user_id"] == "bob"
+        listeners, ann, bob = await _listeners_and_two_members(stack, cluster, "shard")
 
         shard = await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}")
         await cluster.redis.kill_shard(shard)
@@ -222,12 +229,7 @@ async def test_a_shard_that_restarts_empty_gets_its_apps_state_back_with_nothing
         await trigger(node1, "room-shard", "after-shard-restart", {})
         for listener in listeners:
             assert len(named(await drain(listener), "after-shard-restart")) == 1
-        cat = await stack.enter_async_context(connect(node2))
-        reply = await cat.subscribe("presence-shard", user_id="cat")
-        assert sorted(reply["data"]["presence"]["ids"]) == ["ann", "bob", "cat"]
-        for member in (ann, bob):
-            added = named(await drain(member), "pusher_internal:member_added")
-            assert [message["data"]["user_id"] for message in added] == ["cat"]
+        await _a_third_member_is_announced_once(stack, node2, "presence-shard", ann, bob)
 
 
 async def test_a_node_frozen_past_its_ttl_is_reaped_then_rejoins_under_a_new_id_with_exact_counts(
