@@ -157,14 +157,19 @@ def free_cluster_port() -> int:
 
 class RedisClusterServer:
     """A throwaway 3-primary Redis Cluster without persistence (each shard forgets its keys when restarted, but keeps
-    its slots: ``nodes.conf``). Offers ``RedisServer``'s methods, which act on every shard."""
+    its slots: ``nodes.conf``), with ``replicas`` replicas per primary. Offers ``RedisServer``'s methods, which act on
+    every shard."""
 
     is_cluster = True
     shard_count = 3
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, replicas: int = 0) -> None:
         self.workdir = workdir
-        self.ports = [free_cluster_port() for _ in range(self.shard_count)]
+        self.replicas = replicas
+        # A replica takes over 2 s after its primary fails; without replicas, a shard may be down for 5 s before Redis
+        # declares the whole cluster down.
+        self.node_timeout_ms = 2000 if replicas else 5000
+        self.ports = [free_cluster_port() for _ in range(self.shard_count * (1 + replicas))]
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.created = False
 
@@ -196,7 +201,7 @@ class RedisClusterServer:
             "--cluster-config-file",
             "nodes.conf",
             "--cluster-node-timeout",
-            "5000",
+            str(self.node_timeout_ms),
             "--save",
             "",
             "--appendonly",
@@ -219,6 +224,8 @@ class RedisClusterServer:
                 "--cluster",
                 "create",
                 *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                str(self.replicas),
                 "--cluster-yes",
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -230,11 +237,14 @@ class RedisClusterServer:
 
     async def wait_ready(self) -> None:
         async def ok() -> bool:
-            for port in self.ports:
+            for port in self.processes:
                 client = Redis(host="127.0.0.1", port=port, decode_responses=True)
                 try:
                     if (await client.execute_command("CLUSTER INFO")).get("cluster_state") != "ok":
                         return False
+                    replication = await client.info("replication")
+                    if replication.get("role") == "slave" and replication.get("master_link_status") != "up":
+                        return False  # a replica that never synced could not take over
                 except OSError:
                     return False
                 except Exception:  # noqa: BLE001 - not ready yet, in whatever form redis-py reports it
@@ -263,7 +273,10 @@ class RedisClusterServer:
             process.send_signal(signal.SIGCONT)
 
     def client(self) -> RedisCluster:
-        return RedisCluster.from_url(self.url, decode_responses=True)
+        """A cluster client that starts from a running shard (the nodes were pointed at the first one, which a test
+        may have killed)."""
+        port = next(iter(self.processes), self.ports[0])
+        return RedisCluster(host="127.0.0.1", port=port, decode_responses=True)
 
     def shard_client(self, port: int) -> Redis:
         return Redis(host="127.0.0.1", port=port, decode_responses=True)
@@ -433,11 +446,15 @@ class Cluster:
 
 
 @asynccontextmanager
-async def running_cluster(workdir: Path, nodes: int = 3, *, redis_cluster: bool = False) -> AsyncIterator[Cluster]:
-    """A fresh Redis (``redis_cluster``: a 3-shard Redis Cluster) and ``nodes`` pusherpy processes on it, started in
-    parallel."""
+async def running_cluster(
+    workdir: Path, nodes: int = 3, *, redis_cluster: bool = False, replicas: int = 0
+) -> AsyncIterator[Cluster]:
+    """A fresh Redis (``redis_cluster``: a 3-shard Redis Cluster, with ``replicas`` per primary) and ``nodes``
+    pusherpy processes on it, started in parallel."""
     async with AsyncExitStack() as stack:
-        redis: RedisServer | RedisClusterServer = RedisClusterServer(workdir) if redis_cluster else RedisServer(workdir)
+        redis: RedisServer | RedisClusterServer = (
+            RedisClusterServer(workdir, replicas=replicas) if redis_cluster else RedisServer(workdir)
+        )
         await redis.start()
 
         async def stop_redis() -> None:

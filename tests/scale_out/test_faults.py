@@ -23,6 +23,7 @@ from tests.scale_out.cluster import (
     drain,
     eventually,
     named,
+    running_cluster,
 )
 
 
@@ -280,3 +281,41 @@ async def test_a_node_frozen_past_its_ttl_is_reaped_then_rejoins_under_a_new_id_
         await eventually(reaped, timeout=TTL_SECONDS, what="the old id reaped and forgotten")
     finally:
         await redis.aclose()
+
+
+async def test_a_primary_failing_over_to_its_replica_is_ridden_out_with_state_kept_and_nothing_repeated(
+    tmp_path: Path,
+) -> None:
+    """Redis Cluster with a replica per primary: the primary holding the app is killed, its replica takes over with
+    the data; every node re-reads the slot map, re-subscribes the bus shards that moved, and carries on."""
+    async with running_cluster(tmp_path, redis_cluster=True, replicas=1) as cluster:
+        assert isinstance(cluster.redis, RedisClusterServer)
+        node0, node1, node2 = cluster.nodes
+        async with AsyncExitStack() as stack:
+            listeners, ann, bob = await _listeners_and_two_members(stack, cluster, "failover")
+            primary = await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}")
+            await cluster.redis.kill_shard(primary)
+            await cluster.redis.wait_ready()
+
+            async def replica_promoted() -> bool:
+                return await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}") != primary
+
+            await eventually(replica_promoted, timeout=10, what="the replica taking over the app's slot")
+            await cluster.wait_all_healthy(timeout=15)
+            assert await _channel(node2, "room-failover") == {"occupied": True, "subscription_count": 3}
+            assert await _channel(node0, "presence-failover") == {
+                "occupied": True,
+                "user_count": 2,
+                "subscription_count": 2,
+            }
+            for member in (ann, bob):
+                received = await drain(member)
+                assert named(received, "pusher_internal:member_added") == []
+                assert named(received, "pusher_internal:member_removed") == []
+            for index, node in enumerate(cluster.nodes):
+                await trigger(node, "room-failover", f"after-failover-{index}", {})
+            for listener in listeners:
+                received = await drain(listener)
+                for index in range(len(cluster.nodes)):
+                    assert len(named(received, f"after-failover-{index}")) == 1
+            await _a_third_member_is_announced_once(stack, node2, "presence-failover", ann, bob)
