@@ -20,10 +20,12 @@ examples:
   pusherpy serve                                   dev app on 127.0.0.1:8080, credentials printed
   pusherpy serve --config pusherpy.toml            several apps from a TOML file
   pusherpy serve --app-id 1 --app-key k --app-secret s --port 6001
+  pusherpy serve --redis-url redis://127.0.0.1:6379/0      one node of several sharing one Redis
+  pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
 
 environment (command-line options win over it, and it wins over the config file):
   PUSHERPY_HOST, PUSHERPY_PORT, PUSHERPY_CONFIG, PUSHERPY_APP_ID, PUSHERPY_APP_KEY, PUSHERPY_APP_SECRET,
-  PUSHERPY_REDIS_URL, and PUSHERPY_<SETTING> for any top-level setting (PUSHERPY_WEBHOOK_DELAY_SECONDS=1)
+  PUSHERPY_REDIS_URL, PUSHERPY_REDIS_CLUSTER, and PUSHERPY_<SETTING> for any top-level setting (PUSHERPY_WEBHOOK_DELAY_SECONDS=1)
   a Laravel .env as it is: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET, REVERB_SERVER_HOST,
   REVERB_SERVER_PORT, REVERB_SCALING_ENABLED (with REDIS_*), or PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET
 """

@@ -53,7 +53,16 @@ class TestHelp:
     async def test_serve_help_explains_every_option_and_the_environment(self) -> None:
         code, stdout, _ = await run_cli("serve", "--help")
         assert code == 0
-        for option in ("--host", "--port", "--config", "--app-id", "--app-key", "--app-secret", "--redis-url"):
+        for option in (
+            "--host",
+            "--port",
+            "--config",
+            "--app-id",
+            "--app-key",
+            "--app-secret",
+            "--redis-url",
+            "--redis-cluster",
+        ):
             assert option in stdout
         for variable in ("PUSHERPY_PORT", "REVERB_APP_ID", "REVERB_SERVER_PORT", "PUSHER_APP_ID"):
             assert variable in stdout

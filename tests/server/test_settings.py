@@ -4,6 +4,7 @@ and a ``ConfigError`` naming the key and the value for every bad input."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,42 @@ class TestEnvironment:
         settings = load(tmp_path, env={"PUSHERPY_PORT": "", "REVERB_APP_ID": ""})
         assert settings.port == 8080
         assert settings.uses_dev_app
+
+
+class TestRedisCluster:
+    """Scale-out on a Redis Cluster is one switch, from any source; the shard count and the prefix are checked."""
+
+    def test_off_by_default_with_sixteen_bus_shards(self, tmp_path: Path) -> None:
+        settings = load(tmp_path)
+        assert (settings.redis_cluster, settings.redis_bus_shards, settings.redis_prefix) == (False, 16, "pusherpy")
+
+    def test_from_the_file(self, tmp_path: Path) -> None:
+        settings = load(tmp_path, 'redis_url = "redis://10.0.0.5:7000"\nredis_cluster = true\nredis_bus_shards = 32\n')
+        assert (settings.redis_url, settings.redis_cluster, settings.redis_bus_shards) == (
+            "redis://10.0.0.5:7000",
+            True,
+            32,
+        )
+
+    def test_from_the_environment_and_the_command_line(self, tmp_path: Path) -> None:
+        env = {"PUSHERPY_REDIS_CLUSTER": "true", "PUSHERPY_REDIS_BUS_SHARDS": "8"}
+        assert (load(tmp_path, env=env).redis_cluster, load(tmp_path, env=env).redis_bus_shards) == (True, 8)
+        assert load(tmp_path, cli={"redis_cluster": True}).redis_cluster is True
+        assert (
+            load(tmp_path, env={"PUSHERPY_REDIS_CLUSTER": "true"}, cli={"redis_cluster": False}).redis_cluster is False
+        )
+
+    @pytest.mark.parametrize(
+        ("env", "named"),
+        [
+            ({"PUSHERPY_REDIS_CLUSTER": "maybe"}, "PUSHERPY_REDIS_CLUSTER='maybe' is not a boolean"),
+            ({"PUSHERPY_REDIS_BUS_SHARDS": "0"}, "PUSHERPY_REDIS_BUS_SHARDS='0' must be at least 1"),
+            ({"PUSHERPY_REDIS_PREFIX": "app{1}"}, "redis_prefix='app{1}' must not contain braces"),
+        ],
+    )
+    def test_bad_values_are_named(self, tmp_path: Path, env: dict[str, str], named: str) -> None:
+        with pytest.raises(ConfigError, match=re.escape(named)):
+            load(tmp_path, env=env)
 
 
 class TestPrecedence:
