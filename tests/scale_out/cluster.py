@@ -278,6 +278,26 @@ class RedisClusterServer:
         port = next(iter(self.processes), self.ports[0])
         return RedisCluster(host="127.0.0.1", port=port, decode_responses=True)
 
+    @staticmethod
+    def bus_channels(prefix: str) -> list[str]:
+        """The sharded bus channels pusherpy nodes with this prefix use (``BUS_SHARDS`` of them)."""
+        return [f"{{{prefix}:bus:{index}}}" for index in range(BUS_SHARDS)]
+
+    async def shard_subscriptions(self, prefix: str) -> dict[str, int]:
+        """Every running shard's sharded subscriptions under ``prefix``: channel -> subscribers. Checks on the way
+        that no shard has a classic pub/sub subscription at all."""
+        found: dict[str, int] = {}
+        for port in self.processes:
+            shard = self.shard_client(port)
+            try:
+                assert await shard.execute_command("PUBSUB CHANNELS") == []
+                for channel in await shard.execute_command("PUBSUB SHARDCHANNELS", f"{{{prefix}:*"):
+                    [(_, subscribers)] = await shard.pubsub_shardnumsub(channel)
+                    found[channel] = found.get(channel, 0) + int(subscribers)
+            finally:
+                await shard.aclose()
+        return found
+
     def shard_client(self, port: int) -> Redis:
         return Redis(host="127.0.0.1", port=port, decode_responses=True)
 

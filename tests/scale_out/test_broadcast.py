@@ -100,34 +100,15 @@ async def test_a_node_holds_one_bus_subscription_however_many_channels_it_serves
         await redis.aclose()
 
 
-def _shard_channels(cluster: Cluster) -> list[str]:
-    return [f"{{{cluster.prefix}:bus:{index}}}" for index in range(BUS_SHARDS)]
-
-
-async def _shard_subscriptions(cluster: Cluster) -> dict[str, int]:
-    """Every primary's sharded subscriptions under the cluster's prefix: channel -> subscribers."""
-    assert isinstance(cluster.redis, RedisClusterServer)
-    found: dict[str, int] = {}
-    for port in cluster.redis.ports:
-        shard = cluster.redis.shard_client(port)
-        try:
-            assert await shard.execute_command("PUBSUB CHANNELS") == []  # no classic pub/sub at all
-            for channel in await shard.execute_command("PUBSUB SHARDCHANNELS", f"{{{cluster.prefix}:*"):
-                [(_, subscribers)] = await shard.pubsub_shardnumsub(channel)
-                found[channel] = int(subscribers)
-        finally:
-            await shard.aclose()
-    return found
-
-
 @pytest.mark.parametrize("cluster", ["redis-cluster"], indirect=True)
 async def test_on_redis_cluster_a_node_holds_one_sharded_subscription_per_bus_shard(cluster: Cluster) -> None:
-    expected = dict.fromkeys(_shard_channels(cluster), 3)
-    assert await _shard_subscriptions(cluster) == expected
+    assert isinstance(cluster.redis, RedisClusterServer)
+    expected = dict.fromkeys(cluster.redis.bus_channels(cluster.prefix), 3)
+    assert await cluster.redis.shard_subscriptions(cluster.prefix) == expected
     async with connect(cluster.nodes[0]) as client:
         for index in range(20):
             await client.subscribe(f"many-sharded-{index}")
-        assert await _shard_subscriptions(cluster) == expected
+        assert await cluster.redis.shard_subscriptions(cluster.prefix) == expected
     redis = cluster.redis.client()
     try:
         await redis.initialize()
@@ -146,7 +127,7 @@ async def _bus_messages_carrying(cluster: Cluster, word: str, publish: Callable[
         router = cluster.redis.client()
         try:
             await router.initialize()
-            for channel in _shard_channels(cluster):
+            for channel in cluster.redis.bus_channels(cluster.prefix):
                 node = router.get_node_from_key(channel)
                 assert node is not None
                 listener = Redis(host=node.host, port=node.port, decode_responses=True)
@@ -200,9 +181,9 @@ async def test_a_broadcast_crosses_redis_once_carrying_the_encoded_event(cluster
     bus_channel, (kind, _node, app_id, channel, except_socket_id), body = carried[0]
     assert (kind, app_id, channel, except_socket_id) == ("e", "4242", "news-once", "")
     assert codec.loads(body) == {"event": "bulletin", "channel": "news-once", "data": '{"n": 3}'}
-    if cluster.redis.is_cluster:
+    if isinstance(cluster.redis, RedisClusterServer):
         # The channel's shard, the same on every node: its events stay in order on one shard channel.
-        assert bus_channel == _shard_channels(cluster)[zlib.crc32(b"news-once") % BUS_SHARDS]
+        assert bus_channel == cluster.redis.bus_channels(cluster.prefix)[zlib.crc32(b"news-once") % BUS_SHARDS]
 
 
 async def test_deployments_with_different_prefixes_share_nothing(cluster: Cluster) -> None:

@@ -319,3 +319,5 @@ async def test_a_primary_failing_over_to_its_replica_is_ridden_out_with_state_ke
                 for index in range(len(cluster.nodes)):
                     assert len(named(received, f"after-failover-{index}")) == 1
             await _a_third_member_is_announced_once(stack, node2, "presence-failover", ann, bob)
+        bus = cluster.redis.bus_channels(cluster.prefix)
+        assert await cluster.redis.shard_subscriptions(cluster.prefix) == dict.fromkeys(bus, 3)
