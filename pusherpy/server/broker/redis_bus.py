@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import SlotNotCoveredError
 
 logger = logging.getLogger(__name__)
@@ -253,6 +255,9 @@ class ShardedBus(_BusBase):
             ssl=parts.scheme == "rediss",
             decode_responses=True,
             socket_connect_timeout=self._timeout,
+            # No silent reconnect: after a failover the node behind this address is gone or a replica, so a dropped
+            # subscription must be reported at once and re-made from a fresh slot map.
+            retry=Retry(NoBackoff(), 0),
         )
 
     def channel_for(self, key: str) -> str:

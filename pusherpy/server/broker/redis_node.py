@@ -148,7 +148,10 @@ class NodeLifecycle:
                     told.add(str(error))
                     logger.error("%s", error)
             except OUTAGE_ERRORS as error:
-                logger.debug("Redis still unavailable: %s", error)
+                reason = f"{type(error).__name__}: {error}"
+                if reason not in told:  # each new reason once, so a stuck recovery says why without flooding
+                    told.add(reason)
+                    logger.info("Redis still unavailable: %s", reason)
             except Exception:  # pragma: no cover - recovery must outlive a bug, or the node stays degraded
                 logger.exception("re-registering with Redis failed")
             else:
@@ -241,7 +244,8 @@ class NodeLifecycle:
                     # On a Redis Cluster one shard can restart empty while the registry's shard keeps its data.
                     self.outage("Redis lost the data of some apps (a shard restarted?)")
                     continue
-                if now - self._bus.heard_at > self._ttl_seconds:
+                # Heard-from times stand still during an outage (no heartbeats are sent): count from the recovery.
+                if now - max(self._bus.heard_at, self._healthy_since) > self._ttl_seconds:
                     await self._bus.close()
                     self.outage("the bus subscription went silent")
                     continue

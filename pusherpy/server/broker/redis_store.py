@@ -165,6 +165,7 @@ class RedisStore:
         self.app_ids = list(app_ids)
         self.timeout = timeout
         self._incarnation = 0
+        self._cluster_ready = False
         self.heartbeat_message = bus_message("h", node_id, "", "", "")
         """Published with each heartbeat; hearing it back proves the bus subscriptions alive."""
         self._nodes_key, self._dead_key = f"{{{prefix}}}:nodes", f"{{{prefix}}}:dead"
@@ -203,8 +204,13 @@ class RedisStore:
     async def reset_connections(self) -> None:
         """Drop idle pooled connections (after Redis restarted, each would fail once); the bus keeps its own."""
         if isinstance(self.redis, RedisCluster):
-            # Re-read the slot map too: the primaries may have changed meanwhile.
-            await self.redis.initialize()
+            # Re-read the slot map: the primaries may have changed meanwhile (a failover). initialize() does that
+            # only the first time; after that the nodes manager must be asked directly.
+            if self._cluster_ready:
+                await self.redis.nodes_manager.initialize()
+            else:
+                await self.redis.initialize()
+                self._cluster_ready = True
         else:
             await self.redis.connection_pool.disconnect(inuse_connections=False)
 
