@@ -3,6 +3,9 @@ nodes to local service, then they re-register by themselves, with no duplicate e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -25,6 +28,7 @@ from tests.scale_out.cluster import (
     named,
     running_cluster,
 )
+from tests.scale_out.echo_fleet import echo_fleet
 
 
 async def _channel(node: Node, channel: str) -> dict[str, object]:
@@ -321,3 +325,95 @@ async def test_a_primary_failing_over_to_its_replica_is_ridden_out_with_state_ke
             await _a_third_member_is_announced_once(stack, node2, "presence-failover", ann, bob)
         bus = cluster.redis.bus_channels(cluster.prefix)
         assert await cluster.redis.shard_subscriptions(cluster.prefix) == dict.fromkeys(bus, 3)
+
+
+async def test_laravel_echo_clients_ride_out_a_node_kill_and_a_redis_restart_in_the_middle_of_traffic(
+    fresh_cluster: Cluster,
+) -> None:
+    """Real Laravel Echo clients on three nodes, with events streaming all along: a node is SIGKILLed, then Redis
+    restarts. The survivors see the dead node's user leave once, never a stray join or leave, no event twice, every
+    event published while the cluster was whole, and their connections never drop."""
+    cluster = fresh_cluster
+    node0, node1, node2 = cluster.nodes
+    async with echo_fleet(MAIN_APP) as fleet:
+        for client, node in (("ann", node0), ("bob", node1), ("zed", node2)):
+            await fleet.connect(client, node.port)
+            await fleet.listen(client, "fleet-ticks", "tick")
+            await fleet.join(client, "fleet-room")
+        for client in ("ann", "bob"):
+            await fleet.wait_for(
+                lambda r, c=client: r["client"] == c and r["type"] == "joining" and r["user"] == "zed",
+                f"{client} seeing zed join",
+            )
+
+        stream_sent: list[int] = []
+
+        async def stream() -> None:
+            """Background traffic through the two surviving nodes, whatever state the cluster is in."""
+            for n in itertools.count():
+                status, _ = await trigger((node0, node1)[n % 2], "fleet-ticks", "tick", {"stream": n})
+                if status == 200:
+                    stream_sent.append(n)
+                await asyncio.sleep(0.02)
+
+        async def whole_cluster_delivers(phase: str, clients: tuple[str, ...]) -> None:
+            for n in range(5):
+                status, _ = await trigger((node0, node1)[n % 2], "fleet-ticks", "tick", {"phase": phase, "n": n})
+                assert status == 200
+            for client in clients:
+                await fleet.wait_for(
+                    lambda r, c=client: r["client"] == c and r.get("data") == {"phase": phase, "n": 4},
+                    f"{client} receiving the last {phase} event",
+                )
+                got = [data["n"] for data in fleet.events(client, "tick") if data.get("phase") == phase]
+                assert sorted(got) == list(range(5)), f"{client} got {got} of the {phase} events"
+
+        traffic = asyncio.get_running_loop().create_task(stream())
+        try:
+            await whole_cluster_delivers("before", ("ann", "bob", "zed"))
+            await node2.kill()
+            for client in ("ann", "bob"):
+                await fleet.wait_for(
+                    lambda r, c=client: r["client"] == c and r["type"] == "leaving" and r["user"] == "zed",
+                    f"{client} seeing zed leave",
+                    timeout=TTL_SECONDS + 3,
+                )
+            await whole_cluster_delivers("after-kill", ("ann", "bob"))
+
+            await cluster.redis.kill()
+            await eventually(
+                lambda: _all_status(cluster.nodes[:2], 503), timeout=5, what="the survivors reporting /up 503"
+            )
+            await cluster.redis.start()
+            await eventually(
+                lambda: _all_status(cluster.nodes[:2], 200), timeout=10, what="the survivors reporting /up 200"
+            )
+            await whole_cluster_delivers("after-restart", ("ann", "bob"))
+        finally:
+            traffic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await traffic
+
+        for client in ("ann", "bob"):
+            streamed = [data["stream"] for data in fleet.events(client, "tick") if "stream" in data]
+            assert len(streamed) == len(set(streamed)), f"{client} got a streamed event twice"
+            assert set(streamed) <= set(stream_sent)
+            assert [r["user"] for r in fleet.reports(client, "leaving")] == ["zed"]
+            joined = sorted(r["user"] for r in fleet.reports(client, "joining"))
+            assert joined == (["bob", "zed"] if client == "ann" else ["zed"])
+            states = [r["current"] for r in fleet.reports(client, "state")]
+            assert states == ["connected"], f"{client}'s connection went {states}"
+        assert len(stream_sent) > 20, "the traffic did not flow through the faults"
+
+        await fleet.connect("cat", node1.port)
+        assert await fleet.join("cat", "fleet-room") == ["ann", "bob", "cat"]
+        for client in ("ann", "bob"):
+            await fleet.wait_for(
+                lambda r, c=client: r["client"] == c and r["type"] == "joining" and r["user"] == "cat",
+                f"{client} seeing cat join",
+            )
+            assert [r["user"] for r in fleet.reports(client, "joining")].count("cat") == 1
+
+
+async def _all_status(nodes: list[Node], status: int) -> bool:
+    return all([await node.health() == status for node in nodes])
