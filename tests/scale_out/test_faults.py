@@ -194,11 +194,12 @@ async def test_a_node_started_before_redis_serves_its_own_sockets_then_joins_whe
                 await redis.kill()
 
 
-async def _slot_owner(cluster: Cluster, key: str) -> int:
+async def _app_primary(cluster: Cluster) -> int:
+    """The port of the Redis Cluster primary that holds the main app's slot now."""
     router: RedisCluster = cluster.redis.client()  # type: ignore[assignment]
     try:
         await router.initialize()
-        node = router.get_node_from_key(key)
+        node = router.get_node_from_key(f"{{{cluster.prefix}:{MAIN_APP.id}}}")
         assert node is not None
         return int(node.port)
     finally:
@@ -215,7 +216,7 @@ async def test_a_shard_that_restarts_empty_gets_its_apps_state_back_with_nothing
     async with AsyncExitStack() as stack:
         listeners, ann, bob = await _listeners_and_two_members(stack, cluster, "shard")
 
-        shard = await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}")
+        shard = await _app_primary(cluster)
         await cluster.redis.kill_shard(shard)
         await cluster.redis.start_shard(shard)
         await cluster.redis.wait_ready()
@@ -297,12 +298,12 @@ async def test_a_primary_failing_over_to_its_replica_is_ridden_out_with_state_ke
         node0, node1, node2 = cluster.nodes
         async with AsyncExitStack() as stack:
             listeners, ann, bob = await _listeners_and_two_members(stack, cluster, "failover")
-            primary = await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}")
+            primary = await _app_primary(cluster)
             await cluster.redis.kill_shard(primary)
             await cluster.redis.wait_ready()
 
             async def replica_promoted() -> bool:
-                return await _slot_owner(cluster, f"{{{cluster.prefix}:{MAIN_APP.id}}}") != primary
+                return await _app_primary(cluster) != primary
 
             await eventually(replica_promoted, timeout=10, what="the replica taking over the app's slot")
             await cluster.wait_all_healthy(timeout=15)
