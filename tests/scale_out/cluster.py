@@ -88,6 +88,26 @@ def named(messages: list[dict[str, Any]], event: str) -> list[dict[str, Any]]:
     return [message for message in messages if message["event"] == event]
 
 
+async def dump_keys(clients: list[Redis], prefix: str) -> dict[str, Any]:
+    """Every key of the deployment with this prefix (not of one whose prefix merely starts with it), with its
+    contents: a string, a hash as a dict, a set or sorted set as a sorted list."""
+    found: dict[str, Any] = {}
+    for client in clients:
+        async for key in client.scan_iter(match=f"*{prefix}*"):
+            if f"{prefix}-" in key:
+                continue
+            kind = await client.type(key)
+            if kind == "hash":
+                found[key] = await client.hgetall(key)
+            elif kind == "set":
+                found[key] = sorted(await client.smembers(key))
+            elif kind == "zset":
+                found[key] = sorted(await client.zrange(key, 0, -1))
+            else:
+                found[key] = await client.get(key)
+    return found
+
+
 class RedisServer:
     """A throwaway ``redis-server`` without persistence: a restart loses every key, as a crash would."""
 
@@ -139,6 +159,14 @@ class RedisServer:
 
     def client(self) -> Redis:
         return Redis.from_url(self.url, decode_responses=True)
+
+    async def dump(self, prefix: str) -> dict[str, Any]:
+        """Every key pusherpy keeps under ``prefix``, with its contents."""
+        client = self.client()
+        try:
+            return await dump_keys([client], prefix)
+        finally:
+            await client.aclose()
 
 
 def free_cluster_port() -> int:
@@ -300,6 +328,15 @@ class RedisClusterServer:
 
     def shard_client(self, port: int) -> Redis:
         return Redis(host="127.0.0.1", port=port, decode_responses=True)
+
+    async def dump(self, prefix: str) -> dict[str, Any]:
+        """Every key pusherpy keeps under ``prefix`` on any running shard, with its contents."""
+        clients = [self.shard_client(port) for port in self.processes]
+        try:
+            return await dump_keys(clients, prefix)
+        finally:
+            for client in clients:
+                await client.aclose()
 
 
 @dataclass

@@ -1,38 +1,29 @@
-"""Scale-out on a Redis Cluster: each app's state lives in one slot, so every script stays atomic.
+"""What pusherpy keeps in Redis: each app's state under one hash tag (one Redis Cluster slot, so every script stays
+atomic), and nothing of a channel or a user once the last of their sockets is gone.
 
-(Every other scale-out test also runs on a Redis Cluster: see ``conftest``; a shard restarting empty is in
-``test_faults``.)
+(Every scale-out test also runs on a Redis Cluster: see ``conftest``; a shard restarting empty is in ``test_faults``.)
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from tests.helpers import connect, trigger
-from tests.scale_out.cluster import MAIN_APP, Cluster, RedisClusterServer
+from tests.scale_out.cluster import MAIN_APP, Cluster, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-@pytest.mark.parametrize("cluster", ["redis-cluster"], indirect=True)
 async def test_every_key_carries_the_hash_tag_of_its_app_or_of_the_node_registry(cluster: Cluster) -> None:
-    assert isinstance(cluster.redis, RedisClusterServer)
     async with connect(cluster.nodes[1]) as client:
         await client.subscribe("presence-tagged", user_id="tagged")
         await client.subscribe("cache-tagged")
         await trigger(cluster.nodes[0], "cache-tagged", "kept", {})
         await client.expect("kept")
-        keys: list[str] = []
-        for port in cluster.redis.ports:
-            shard = cluster.redis.shard_client(port)
-            try:
-                found = [key async for key in shard.scan_iter(match=f"*{cluster.prefix}*")]
-                # Not the other deployment a test starts beside this one, under the prefix with "-other" added.
-                keys.extend(key for key in found if f"{cluster.prefix}-" not in key)
-            finally:
-                await shard.aclose()
+        keys = list(await cluster.redis.dump(cluster.prefix))
     prefix = re.escape(cluster.prefix)
     untagged = [key for key in keys if not re.match(rf"^\{{{prefix}(:\d+)?\}}:", key)]
     assert untagged == []
@@ -66,3 +57,22 @@ async def test_a_node_set_for_the_wrong_kind_of_redis_stays_out_and_says_which_s
     finally:
         await node.stop()
         cluster.nodes.remove(node)
+
+
+async def test_nothing_of_a_channel_or_user_stays_in_redis_once_their_last_socket_left(cluster: Cluster) -> None:
+    async with connect(cluster.nodes[0]) as ann, connect(cluster.nodes[1]) as bob, connect(cluster.nodes[2]) as cat:
+        for client, user_id in ((ann, "leaky-ann"), (bob, "leaky-bob"), (cat, "leaky-ann")):
+            await client.subscribe("presence-leaky-room", user_id=user_id)
+            await client.subscribe("leaky-news")
+            await client.sign_in(user_id)
+        await trigger(cluster.nodes[0], "leaky-news", "hello", {})
+        await cat.expect("hello")
+        during = json.dumps(await cluster.redis.dump(cluster.prefix))
+        for name in ("presence-leaky-room", "leaky-news", "leaky-ann", "leaky-bob"):
+            assert name in during  # the check below would see a leak
+
+    async def forgotten() -> bool:
+        state = json.dumps(await cluster.redis.dump(cluster.prefix))
+        return "leaky" not in state
+
+    await eventually(forgotten, what="every key and field of the channels and users gone from Redis")
