@@ -37,6 +37,7 @@ from ..settings import Settings
 from .base import Broker, CacheEntry, ChannelInfo, JoinResult, MemberLimitReached, WebhookSink, no_webhooks
 from .local import SUBSCRIPTION_COUNT_THROTTLE_ABOVE, SUBSCRIPTION_COUNT_THROTTLE_SECONDS, LocalBroker
 from .redis_node import NodeLifecycle
+from .redis_scripts import FAMILIES
 from .redis_store import OUTAGE_ERRORS, Change, Delta, RedisStore, bus_message, field_of, parse_bus_message
 from .redis_watchers import Watchers, initial_state
 
@@ -63,7 +64,7 @@ class RedisBroker(Broker):
     Args:
         settings: ``redis_url``, ``redis_prefix``, ``node_heartbeat_seconds``, ``node_ttl_seconds``, cache TTL.
         webhooks: receives the webhooks whose transition this node made.
-        node_id: this node's id in Redis and on the bus (random by default)
+        node_id: this node's id in Redis and on the bus (random by default).
     """
 
     def __init__(self, settings: Settings, webhooks: WebhookSink = no_webhooks, *, node_id: str | None = None) -> None:
@@ -435,7 +436,7 @@ class RedisBroker(Broker):
         """What this node contributes, app -> family -> field -> (count, user_info JSON), from its local state."""
         all_records: dict[str, dict[str, dict[str, tuple[int, str]]]] = {}
         for app in self._settings.apps:
-            records: dict[str, dict[str, tuple[int, str]]] = {"member": {}, "chan": {}, "user": {}, "conn": {}}
+            records: dict[str, dict[str, tuple[int, str]]] = {family: {} for family in FAMILIES}
             all_records[app.id] = records
             registry = self._local.registry(app)
             for channel, state in registry.channels.items():
@@ -445,8 +446,8 @@ class RedisBroker(Broker):
                     records["member"][key] = (len(presence_user.sockets), codec.dumps(presence_user.user_info))
             for user_id, sockets in registry.users.items():
                 records["user"][field_of(app.id, "", user_id, family="user")] = (len(sockets), "")
-        for client in self._local.local_clients():
-            records = all_records.setdefault(client.app.id, {"member": {}, "chan": {}, "user": {}, "conn": {}})
+        for client in self._local.local_clients():  # every client's app is one of the settings' apps
+            connections = all_records[client.app.id]["conn"]
             key = field_of(client.app.id, family="conn")
-            records["conn"][key] = (records["conn"].get(key, (0, ""))[0] + 1, "")
+            connections[key] = (connections.get(key, (0, ""))[0] + 1, "")
         return all_records

@@ -2,11 +2,13 @@
 
 Two shapes, one interface:
 
-- ``SingleBus`` (one Redis): one channel, ``{prefix}:bus``; ``PUBLISH`` to send, one ``SUBSCRIBE`` per node.
-- ``ShardedBus`` (Redis Cluster): ``shards`` channels spread over the cluster's slots, ``SPUBLISH`` to send and one
-  ``SSUBSCRIBE`` per shard channel on the primary that owns it. A message goes to the shard of its Pusher channel,
-  so one channel's events keep their order while the pub/sub load spreads over the cluster's primaries (classic
-  ``PUBLISH`` in a cluster is copied to every primary; sharded pub/sub stays on one shard).
+- ``SingleBus`` (one Redis): one channel, ``pusherpy:bus`` (the prefix, then ``:bus``); ``PUBLISH`` to send, one
+  ``SUBSCRIBE`` per node.
+- ``ShardedBus`` (Redis Cluster): ``shards`` channels ``{pusherpy:bus:N}`` spread over the cluster's slots,
+  ``SPUBLISH`` to send and one ``SSUBSCRIBE`` per shard channel on the primary that owns it. A message goes to the
+  shard of its Pusher channel, so one channel's events keep their order while the pub/sub load spreads over the
+  cluster's primaries (classic ``PUBLISH`` in a cluster is copied to every primary; sharded pub/sub stays on one
+  shard).
 
 Every message of one node is heard back by that node too: heartbeats published to every subscription prove each
 one alive. Losing a subscription's connection, or Redis moving a shard channel elsewhere (``sunsubscribe``), is
@@ -131,7 +133,21 @@ class _Subscription:
 
 
 class _BusBase:
-    def __init__(self, heartbeat: str, on_message: OnMessage, on_outage: OnOutage, timeout: float) -> None:
+    """Subscriptions, heartbeats and publishing, for either shape: ``channels`` and ``_sharded`` say which."""
+
+    channels: list[str]
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        sharded: bool,
+        heartbeat: str,
+        on_message: OnMessage,
+        on_outage: OnOutage,
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self._sharded = sharded
         self._heartbeat = heartbeat
         self._on_message = on_message
         self._on_outage = on_outage
@@ -168,6 +184,32 @@ class _BusBase:
         for subscription in subscriptions:
             await subscription.close()
 
+    def channel_for(self, key: str) -> str:
+        if len(self.channels) == 1:
+            return self.channels[0]  # the publish hot path on one Redis: no hashing
+        # crc32, not hash(): every process must pick the same shard for a channel.
+        return self.channels[zlib.crc32(key.encode()) % len(self.channels)]
+
+    def _send(self, target: Any, channel: str, message: str) -> Any:
+        """Queue or run a ``PUBLISH`` (``SPUBLISH`` when sharded) on a client or a pipeline."""
+        return (target.spublish if self._sharded else target.publish)(channel, message)
+
+    async def heartbeat(self) -> None:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for channel in self.channels:
+                self._send(pipe, channel, self._heartbeat)
+            await pipe.execute()
+
+    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
+        channel = self.channel_for(key)
+        if cache is None:
+            await self._send(self._client, channel, message)
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(cache[0], cache[1], px=cache[2])
+            self._send(pipe, channel, message)
+            await pipe.execute()
+
 
 class SingleBus(_BusBase):
     """One channel on one Redis."""
@@ -175,27 +217,12 @@ class SingleBus(_BusBase):
     def __init__(
         self, redis: Redis, prefix: str, heartbeat: str, on_message: OnMessage, on_outage: OnOutage, timeout: float
     ) -> None:
-        super().__init__(heartbeat, on_message, on_outage, timeout)
+        super().__init__(redis, False, heartbeat, on_message, on_outage, timeout)
         self._redis = redis
-        self.channel = f"{prefix}:bus"
+        self.channels = [f"{prefix}:bus"]
 
     async def open(self) -> None:
-        await self._start([_Subscription(self._redis.pubsub(), [self.channel], sharded=False)])
-
-    def channel_for(self, key: str) -> str:
-        return self.channel
-
-    async def heartbeat(self) -> None:
-        await self._redis.publish(self.channel, self._heartbeat)
-
-    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
-        if cache is None:
-            await self._redis.publish(self.channel, message)
-            return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(cache[0], cache[1], px=cache[2])
-            pipe.publish(self.channel, message)
-            await pipe.execute()
+        await self._start([_Subscription(self._redis.pubsub(), self.channels, sharded=False)])
 
 
 class ShardedBus(_BusBase):
@@ -212,7 +239,7 @@ class ShardedBus(_BusBase):
         on_outage: OnOutage,
         timeout: float,
     ) -> None:
-        super().__init__(heartbeat, on_message, on_outage, timeout)
+        super().__init__(cluster, True, heartbeat, on_message, on_outage, timeout)
         self._cluster = cluster
         self._url = url
         self._prefix = prefix
@@ -259,23 +286,3 @@ class ShardedBus(_BusBase):
             # subscription must be reported at once and re-made from a fresh slot map.
             retry=Retry(NoBackoff(), 0),
         )
-
-    def channel_for(self, key: str) -> str:
-        # crc32, not hash(): every process must pick the same shard for a channel.
-        return self.channels[zlib.crc32(key.encode()) % len(self.channels)]
-
-    async def heartbeat(self) -> None:
-        async with self._cluster.pipeline(transaction=False) as pipe:
-            for channel in self.channels:
-                pipe.spublish(channel, self._heartbeat)
-            await pipe.execute()
-
-    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
-        channel = self.channel_for(key)
-        if cache is None:
-            await self._cluster.spublish(channel, message)
-            return
-        async with self._cluster.pipeline(transaction=False) as pipe:
-            pipe.set(cache[0], cache[1], px=cache[2])
-            pipe.spublish(channel, message)
-            await pipe.execute()

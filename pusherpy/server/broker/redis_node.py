@@ -143,15 +143,13 @@ class NodeLifecycle:
             await asyncio.sleep(backoff)
             try:
                 await self._join_cluster()
-            except WrongRedisMode as error:
-                if str(error) not in told:  # a setting to fix, not a passing outage: say it loudly, once
-                    told.add(str(error))
-                    logger.error("%s", error)
             except OUTAGE_ERRORS as error:
                 reason = f"{type(error).__name__}: {error}"
                 if reason not in told:  # each new reason once, so a stuck recovery says why without flooding
                     told.add(reason)
-                    logger.info("Redis still unavailable: %s", reason)
+                    # A node set for the wrong kind of Redis needs a setting changed, not patience: say it loudly.
+                    level = logging.ERROR if isinstance(error, WrongRedisMode) else logging.INFO
+                    logger.log(level, "Redis still unavailable: %s", reason)
             except Exception:  # pragma: no cover - recovery must outlive a bug, or the node stays degraded
                 logger.exception("re-registering with Redis failed")
             else:
