@@ -88,6 +88,12 @@ class Broker(abc.ABC):
     async def leave(self, client: Client, channel: str) -> None:
         """Unsubscribe a socket; sends member_removed when it was the user's last socket."""
 
+    async def leave_all(self, client: Client) -> None:
+        """Leave every channel a closing socket is on (the first step of ``remove_client``)."""
+        for channel in list(client.connection.channels):
+            client.connection.channels.pop(channel, None)
+            await self.leave(client, channel)
+
     @abc.abstractmethod
     async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
         """Deliver an encoded channel event to every subscriber but ``except_socket_id``, once."""

@@ -128,9 +128,7 @@ class RedisBroker(Broker):
             self._node.end(shared)
 
     async def remove_client(self, client: Client) -> None:
-        for channel in list(client.connection.channels):
-            client.connection.channels.pop(channel, None)
-            await self.leave(client, channel)
+        await self.leave_all(client)
         user = client.connection.user
         if user is not None:
             await self._sign_out(client, user)
