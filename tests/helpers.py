@@ -19,6 +19,7 @@ from aiohttp import web
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig
 from pusherpy.server.app import create_app
+from pusherpy.server.broker.base import WebhookSink
 from pusherpy.server.listener import PusherSite
 from pusherpy.server.settings import Settings
 
@@ -51,9 +52,9 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[RunningServer]:
+async def serve(settings: Settings, *, webhooks: WebhookSink | None = None) -> AsyncIterator[RunningServer]:
     """Serve ``create_app(settings)`` on 127.0.0.1 port 0 and read the bound port back."""
-    application = create_app(settings)
+    application = create_app(settings, webhooks=webhooks)
     runner = web.AppRunner(application, shutdown_timeout=2.0)
     await runner.setup()
     site = PusherSite(runner, "127.0.0.1", 0)

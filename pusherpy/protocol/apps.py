@@ -11,17 +11,9 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
-WEBHOOK_EVENT_TYPES: Final = frozenset(
-    {
-        "channel_occupied",
-        "channel_vacated",
-        "member_added",
-        "member_removed",
-        "client_event",
-        "cache_miss",
-        "subscription_count",
-    }
-)
+from .webhooks import WebhookName
+
+WEBHOOK_EVENT_TYPES: Final = frozenset(name.value for name in WebhookName)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -23,10 +23,11 @@ from .channels import (
 )
 from .errors import (
     ClientEventRejected,
-    ErrorCode,
     MalformedMessage,
+    OverCapacity,
     ProtocolError,
     Unauthorized,
+    WatchlistTooLong,
 )
 from .events import (
     ChannelEvent,
@@ -162,7 +163,7 @@ class Connection:
 
         Raises:
             ClientEventRejected: 4301, the message is over the limit and must be ignored.
-            ProtocolError: 4100 with close, the socket sent twice the limit within one second (sustained abuse);
+            OverCapacity: 4100 with close, the socket sent twice the limit within one second (sustained abuse);
                 pusher-js reconnects after a backoff.
         """
         window = self._message_rate
@@ -171,7 +172,7 @@ class Connection:
         limit = window.limit
         if window.refused >= limit:
             message = f"sent more than twice the limit of {limit} messages per second; reconnect later"
-            raise ProtocolError(message, code=ErrorCode.OVER_CAPACITY, close=True)
+            raise OverCapacity(message, close=True)
         raise ClientEventRejected(f"rate limit exceeded: at most {limit} messages per second; message ignored")
 
     # -- subscriptions ---------------------------------------------------------------------------------------------
@@ -303,7 +304,7 @@ class Connection:
         if len(watchlist) > limit:
             watchlist = watchlist[:limit]
             message = f"watchlist has more than {limit} user ids; the first {limit} are kept"
-            actions.append(Reply(codec.encode(Error(code=ErrorCode.WATCHLIST_LIMIT_EXCEEDED, message=message))))
+            actions.append(Reply(error_text(WatchlistTooLong(message))))
         # One sign-in per connection (pusher-js signs in once per socket): a second one would swap the watchlist
         # under the broker, which keeps watching the first one's ids for this socket.
         if self.user is not None:
@@ -323,15 +324,14 @@ def subscription_error_text(error: ProtocolError) -> str | None:
     """The ``pusher:subscription_error`` that goes with a refused subscription (None for other errors).
 
     Its ``status`` is HTTP-like, as pusher-js reports auth endpoint failures: 401 for a bad signature or a
-    missing sign-in, 400 for an invalid request.
+    missing sign-in, 400 for an invalid request; a full presence channel gives ``LimitReached``.
     """
     if not error.refused_subscription or error.channel is None:
         return None
-    unauthorized = error.code == ErrorCode.UNAUTHORIZED
     event = SubscriptionError(
         channel=error.channel,
-        type="AuthError" if unauthorized else "InvalidSubscription",
+        type=error.subscription_error_type,
         error=error.message,
-        status=401 if unauthorized else 400,
+        status=error.subscription_error_status,
     )
     return codec.encode(event)

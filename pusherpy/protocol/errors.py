@@ -3,24 +3,31 @@
 Nothing here performs I/O. The tree::
 
     PusherpyError
-    ├── ProtocolError(code, message)      a socket broke the Pusher protocol or a rule
+    ├── ProtocolError(message)            a socket broke the Pusher protocol or a rule; 4200 unless a subclass
+    │   │                                 says otherwise (each subclass fixes its code)
     │   ├── MalformedMessage              code null: the frame is not a valid Pusher message
     │   ├── UnknownApp                    4001
     │   ├── AppDisabled                   4003
     │   ├── OverQuota                     4004
+    │   ├── InvalidVersionString          4006
     │   ├── UnsupportedProtocol           4007
     │   ├── Unauthorized                  4009
+    │   ├── OverCapacity                  4100
     │   ├── ClientEventRejected           4301
-    │   └── WatchlistTooLong              4302
+    │   ├── WatchlistTooLong              4302
+    │   └── MemberLimitReached            a presence channel is full: only a pusher:subscription_error
     ├── ApiError(status, message)         the HTTP API refuses a request
     ├── ConfigError                       a setting is invalid; names the key and the value
     ├── PublishError(status, body)        the publisher library got an error from a server
+    ├── WebhookError (also ValueError)    a webhook must be rejected (the rest of its tree: publisher/errors.py)
+    │   └── WebhookBodyInvalid            the body is not the JSON Pusher sends
     └── InvalidState                      misuse of pusherpy's own API
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import ClassVar
 
 
 class ErrorCode(IntEnum):
@@ -65,25 +72,24 @@ class PusherpyError(Exception):
 class ProtocolError(PusherpyError):
     """A socket broke the protocol; the shell turns this into a ``pusher:error``.
 
+    The Pusher code sent to the client is the class's ``code`` (one class per code, so a code is never spelled at
+    a raise site).
+
     Args:
-        code: the Pusher error code sent to the client; the class's default when omitted (None: ``code: null``).
         message: a human message for the client; never a traceback or a secret.
         close: whether the connection must be closed after the error frame.
         channel: the channel the error is about, when there is one.
     """
 
-    default_code: ErrorCode | None = ErrorCode.GENERIC_RECONNECT
+    code: ClassVar[ErrorCode | None] = ErrorCode.GENERIC_RECONNECT
+    error_frame: ClassVar[bool] = True
+    """Whether the client gets a ``pusher:error`` (a refused subscription may get only its subscription_error)."""
+    subscription_error_type: ClassVar[str] = "InvalidSubscription"
+    subscription_error_status: ClassVar[int] = 400
+    """The ``type`` and HTTP-like ``status`` of the ``pusher:subscription_error`` of a refused subscription."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: ErrorCode | None = None,
-        close: bool = False,
-        channel: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, close: bool = False, channel: str | None = None) -> None:
         super().__init__(message)
-        self.code: ErrorCode | None = code if code is not None else self.default_code
         self.message = message
         self.close = close
         self.channel = channel
@@ -101,35 +107,70 @@ class MalformedMessage(ProtocolError):
     Sent with ``code: null``, as Pusher does for errors that do not end the connection.
     """
 
-    default_code = None
+    code = None
 
 
 class UnknownApp(ProtocolError):
-    default_code = ErrorCode.APP_NOT_FOUND
+    code = ErrorCode.APP_NOT_FOUND
 
 
 class AppDisabled(ProtocolError):
-    default_code = ErrorCode.APP_DISABLED
+    code = ErrorCode.APP_DISABLED
 
 
 class OverQuota(ProtocolError):
-    default_code = ErrorCode.OVER_CONNECTION_QUOTA
+    """The app has reached its connection quota."""
+
+    code = ErrorCode.OVER_CONNECTION_QUOTA
+
+
+class InvalidVersionString(ProtocolError):
+    code = ErrorCode.INVALID_VERSION_STRING
 
 
 class UnsupportedProtocol(ProtocolError):
-    default_code = ErrorCode.UNSUPPORTED_PROTOCOL
+    code = ErrorCode.UNSUPPORTED_PROTOCOL
 
 
 class Unauthorized(ProtocolError):
-    default_code = ErrorCode.UNAUTHORIZED
+    code = ErrorCode.UNAUTHORIZED
+    subscription_error_type = "AuthError"
+    subscription_error_status = 401
+
+
+class OverCapacity(ProtocolError):
+    """Sustained abuse or an overloaded socket: reconnect after a backoff."""
+
+    code = ErrorCode.OVER_CAPACITY
 
 
 class ClientEventRejected(ProtocolError):
-    default_code = ErrorCode.CLIENT_EVENT_REJECTED
+    code = ErrorCode.CLIENT_EVENT_REJECTED
 
 
 class WatchlistTooLong(ProtocolError):
-    default_code = ErrorCode.WATCHLIST_LIMIT_EXCEEDED
+    """Sent as a warning: the sign-in goes on with the first ids of the watchlist."""
+
+    code = ErrorCode.WATCHLIST_LIMIT_EXCEEDED
+
+
+class MemberLimitReached(ProtocolError):
+    """A presence channel already has the app's maximum number of members.
+
+    The subscription is refused with a ``pusher:subscription_error`` (``LimitReached``, status 4004, as soketi
+    sends it); no ``pusher:error``, since the connection itself did nothing wrong.
+    """
+
+    code = ErrorCode.OVER_CONNECTION_QUOTA
+    error_frame = False
+    subscription_error_type = "LimitReached"
+    subscription_error_status = int(ErrorCode.OVER_CONNECTION_QUOTA)
+
+    @classmethod
+    def for_channel(cls, channel: str, limit: int) -> MemberLimitReached:
+        error = cls(f"{channel} has reached its limit of {limit} members", channel=channel)
+        error.refused_subscription = True
+        return error
 
 
 class ApiError(PusherpyError):
@@ -155,6 +196,18 @@ class PublishError(PusherpyError):
         super().__init__(f"HTTP {status}: {body}" if status else body)
         self.status = status
         self.body = body
+
+
+class WebhookError(PusherpyError, ValueError):
+    """A webhook request must be rejected (answer it with 401/400); the message says why.
+
+    Defined here because ``protocol.webhooks.parse_batch`` raises ``WebhookBodyInvalid``; the publisher library
+    adds the key, signature and age failures and re-exports both classes.
+    """
+
+
+class WebhookBodyInvalid(WebhookError):
+    """The signed body is not ``{"time_ms": int, "events": [...]}`` with well-formed events."""
 
 
 class InvalidState(PusherpyError):

@@ -49,6 +49,10 @@ class JoinOutcome:
 
 @dataclass(frozen=True, slots=True)
 class LeaveOutcome:
+    """What an unsubscription changed: ``left`` when the socket was subscribed, ``vacated`` when it was the last
+    subscriber, ``removed_user_id`` when it was a presence user's last socket in the channel."""
+
+    left: bool
     vacated: bool
     removed_user_id: str | None
 
@@ -86,7 +90,7 @@ class Registry(Generic[S]):
         """Remove a subscriber; a no-op for one that is not there."""
         state = self.channels.get(channel)
         if state is None or subscriber not in state.subscribers:
-            return LeaveOutcome(False, None)
+            return LeaveOutcome(False, False, None)
         member = state.subscribers.pop(subscriber)
         removed_user_id: str | None = None
         if member is not None:
@@ -99,7 +103,7 @@ class Registry(Generic[S]):
         vacated = not state.subscribers
         if vacated:
             del self.channels[channel]
-        return LeaveOutcome(vacated, removed_user_id)
+        return LeaveOutcome(True, vacated, removed_user_id)
 
     def would_exceed_members(self, channel: str, member: Member, limit: int) -> bool:
         """Whether adding this member's user would pass the presence member limit (0: no limit)."""

@@ -18,11 +18,11 @@ before anything is sent and raise ``ValueError`` subclasses. The tree::
     │   └── Timeout                           status 0: no answer within the client's timeout
     ├── InvalidArgument (also ValueError)     an argument is invalid; nothing was sent
     │   └── DataTooLarge                      event data over the client's size limit
-    └── WebhookError (also ValueError)        a webhook must be rejected
+    └── WebhookError (also ValueError)        pusherpy.protocol.errors: a webhook must be rejected
         ├── WebhookKeyMismatch                X-Pusher-Key is missing or another app's key
         ├── WebhookSignatureMismatch          X-Pusher-Signature is missing or wrong
         ├── WebhookTooOld                     time_ms more than the allowed age away from now
-        └── WebhookBodyInvalid                the body is not the JSON Pusher sends
+        └── WebhookBodyInvalid                pusherpy.protocol.errors: the body is not the JSON Pusher sends
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Final
 
 from pusherpy.protocol import codec
-from pusherpy.protocol.errors import PublishError, PusherpyError
+from pusherpy.protocol.errors import PublishError, PusherpyError, WebhookBodyInvalid, WebhookError
 
 __all__ = [
     "AuthenticationError",
@@ -167,10 +167,6 @@ class DataTooLarge(InvalidArgument):
     """The event data, as it would be sent, is over the client's ``max_data_size``."""
 
 
-class WebhookError(PusherpyError, ValueError):
-    """A webhook request must be rejected (answer it with 401/400); the message says why."""
-
-
 class WebhookKeyMismatch(WebhookError):
     """``X-Pusher-Key`` is missing or is not this app's key."""
 
@@ -181,7 +177,3 @@ class WebhookSignatureMismatch(WebhookError):
 
 class WebhookTooOld(WebhookError):
     """``time_ms`` is further from now than allowed (300 s, as pusher-http-python): a replay or a stale retry."""
-
-
-class WebhookBodyInvalid(WebhookError):
-    """The signed body is not ``{"time_ms": int, "events": [...]}`` with well-formed events."""

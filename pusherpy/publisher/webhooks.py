@@ -5,54 +5,33 @@ A webhook is ``{"time_ms": <ms>, "events": [...]}`` with ``X-Pusher-Key`` (the a
 the key, the signature (constant time), the body and the age, and returns typed events or raises a
 ``WebhookError`` subclass: it never returns an unverified body. The age limit of 300 s is the one
 pusher-http-python's ``validate_webhook`` applies, so a body accepted there is accepted here.
+
+The event types, the header names and the body parser live in ``pusherpy.protocol.webhooks``, shared with the
+server that sends webhooks; they are re-exported here.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from pusherpy.protocol import codec, signing
+from pusherpy.protocol import signing
+from pusherpy.protocol.webhooks import KEY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookEvent, parse_batch
 
-from .errors import WebhookBodyInvalid, WebhookKeyMismatch, WebhookSignatureMismatch, WebhookTooOld
+from .errors import WebhookKeyMismatch, WebhookSignatureMismatch, WebhookTooOld
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "KEY_HEADER",
+    "SIGNATURE_HEADER",
+    "WebhookBatch",
+    "WebhookEvent",
+    "parse_webhook_body",
+    "verify_webhook",
+]
 
 DEFAULT_MAX_AGE: Final = 300.0
-KEY_HEADER: Final = "X-Pusher-Key"
-SIGNATURE_HEADER: Final = "X-Pusher-Signature"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WebhookEvent:
-    """One event of a webhook. Fields that an event kind does not carry are None.
-
-    Attributes:
-        name: ``channel_occupied``, ``channel_vacated``, ``member_added``, ``member_removed``, ``client_event``,
-            ``cache_miss`` or ``subscription_count`` (unknown names are kept, for forward compatibility).
-        channel: the channel the event is about.
-        user_id: the member (``member_*``) or the sender of a client event on a presence channel.
-        event: the client event's name (``client_event``).
-        data: the client event's data as a string (``client_event``).
-        socket_id: the sender of a client event (``client_event``).
-        subscription_count: the channel's connection count (``subscription_count``).
-    """
-
-    name: str
-    channel: str
-    user_id: str | None = None
-    event: str | None = None
-    data: str | None = None
-    socket_id: str | None = None
-    subscription_count: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WebhookBatch:
-    """A verified webhook: when the server built it (``time_ms``, Unix milliseconds) and its events in order."""
-
-    time_ms: int
-    events: list[WebhookEvent]
 
 
 def verify_webhook(
@@ -99,7 +78,7 @@ def verify_webhook(
     raw = body.encode() if isinstance(body, str) else body
     if not signing.verify_webhook_signature(secret, signature, raw):
         raise WebhookSignatureMismatch(f"{SIGNATURE_HEADER} does not match the body")
-    batch = parse_webhook_body(raw)
+    batch = parse_batch(raw)
     now_ms = (time.time() if now is None else now) * 1000
     if abs(now_ms - batch.time_ms) > max_age * 1000:
         raise WebhookTooOld(f"time_ms {batch.time_ms} is more than {max_age:g} s away from now")
@@ -123,49 +102,4 @@ def parse_webhook_body(raw: bytes) -> WebhookBatch:
     Raises:
         WebhookBodyInvalid: the body is not ``{"time_ms": int, "events": [{"name", "channel", ...}]}``.
     """
-    try:
-        parsed = codec.loads(raw)
-    except (ValueError, TypeError):
-        raise WebhookBodyInvalid("body is not JSON") from None
-    if not isinstance(parsed, dict):
-        raise WebhookBodyInvalid("body must be a JSON object")
-    time_ms = parsed.get("time_ms")
-    if not isinstance(time_ms, int) or isinstance(time_ms, bool):
-        raise WebhookBodyInvalid("'time_ms' must be an integer")
-    events = parsed.get("events")
-    if not isinstance(events, list):
-        raise WebhookBodyInvalid("'events' must be a list")
-    return WebhookBatch(time_ms=time_ms, events=[_event(item, index) for index, item in enumerate(events)])
-
-
-def _event(item: Any, index: int) -> WebhookEvent:
-    if not isinstance(item, dict):
-        raise WebhookBodyInvalid(f"events[{index}] must be an object")
-    name, channel = item.get("name"), item.get("channel")
-    if not isinstance(name, str) or not name or not isinstance(channel, str) or not channel:
-        raise WebhookBodyInvalid(f"events[{index}] needs 'name' and 'channel' strings")
-    count = item.get("subscription_count")
-    if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
-        raise WebhookBodyInvalid(f"events[{index}].subscription_count must be an integer")
-    data = item.get("data")
-    return WebhookEvent(
-        name=name,
-        channel=channel,
-        user_id=_optional_text(item, "user_id", index),
-        event=_optional_text(item, "event", index),
-        # Pusher sends client event data as the string the client sent; an object is re-encoded so the type holds.
-        data=None if data is None else codec.encode_data(data),
-        socket_id=_optional_text(item, "socket_id", index),
-        subscription_count=count,
-    )
-
-
-def _optional_text(item: dict[str, Any], field: str, index: int) -> str | None:
-    value = item.get(field)
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # some servers send numeric user ids
-    if not isinstance(value, str):
-        raise WebhookBodyInvalid(f"events[{index}].{field} must be a string")
-    return value
+    return parse_batch(raw)

@@ -24,6 +24,7 @@ from .listener import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
 from .metrics import Metrics
 from .settings import Settings
 from .state import STATE, ServerState
+from .ws import PusherHandler
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +53,12 @@ def create_app(
     state = ServerState(
         settings=settings,
         metrics=metrics,
-        broker=broker or _broker_for(settings, sink),
+        broker=broker or _broker_for(settings, sink, metrics),
         webhooks=sink,
         apps_by_key=settings.app_by_key(),
         apps_by_id=settings.app_by_id(),
     )
+    state.socket_handler = PusherHandler(state)
     application[STATE] = state
     application.router.add_get("/app/{key}", _upgrade_required)
     http_api.add_routes(application)
@@ -78,12 +80,12 @@ def _http_limits(settings: Settings) -> dict[str, float]:
     }
 
 
-def _broker_for(settings: Settings, webhooks: WebhookSink) -> Broker:
+def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics) -> Broker:
     if settings.redis_url:
-        from .broker.redis import RedisBroker
+        from .broker.redis import RedisBroker  # redis-py is an optional extra: imported only when used
 
-        return RedisBroker(settings, webhooks)
-    return LocalBroker(settings, webhooks)
+        return RedisBroker(settings, webhooks, count_sent=metrics.count_sent)
+    return LocalBroker(settings, webhooks, count_sent=metrics.count_sent)
 
 
 def _webhook_sender(settings: Settings, application: web.Application, metrics: Metrics) -> WebhookSink:
@@ -114,8 +116,8 @@ def sweep_interval(settings: Settings) -> float:
 def sweep(state: ServerState, now: float) -> None:
     """Ping silent sockets, close those that did not answer (4201) or never authorized in time (4009)."""
     pong_timeout = state.settings.pong_timeout
-    for client in state.broker.local_clients():
-        if client.closing:
+    for client in state.clients:
+        if client.closing or not client.registered:
             continue
         app = client.app
         if client.pinged_at is not None:
@@ -166,11 +168,11 @@ async def _close_all_sockets(application: web.Application) -> None:
     """Close every socket with 4200 (reconnect at once), then wait, bounded, for them to be gone."""
     state = application[STATE]
     state.shutting_down = True
-    clients = state.broker.local_clients()
+    clients = list(state.clients)
     logger.info("shutting down: closing %d sockets", len(clients))
     for client in clients:
         client.close(ErrorCode.GENERIC_RECONNECT, "server shutting down")
     loop = asyncio.get_running_loop()
     deadline = loop.time() + state.settings.shutdown_timeout
-    while (state.broker.local_clients() or state.tasks) and loop.time() < deadline:
+    while (state.clients or state.tasks) and loop.time() < deadline:
         await asyncio.sleep(0.02)

@@ -15,15 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..protocol.apps import AppConfig
 from ..protocol.connection import Connection
 from ..protocol.errors import ErrorCode
 from .frames import CloseCode, FrameError, FrameParser, Opcode, close_frame, frame, text_frame
-
-if TYPE_CHECKING:
-    from .state import ServerState
+from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +31,32 @@ MAX_QUEUED_MESSAGES = 64
 """Past this many unhandled messages, stop reading from the socket until the queue drains (backpressure)."""
 
 
+class SocketHandler(Protocol):
+    """What a socket hands its Pusher-level work to (``server.ws.PusherHandler``): the socket layer frames bytes,
+    the handler decides what they mean. Injected, so this module depends on nothing above it."""
+
+    max_message_bytes: int
+    send_buffer_limit_bytes: int
+    metrics: Metrics
+
+    async def open(self, client: Client) -> bool:
+        """Count and greet a new socket; False when it was refused (and closed)."""
+        ...
+
+    async def handle(self, client: Client, text: str | None) -> None:
+        """Handle one message (``None``: a binary one)."""
+        ...
+
+    def closed(self, client: Client) -> None:
+        """The connection is gone: forget the socket."""
+        ...
+
+
 class Client(asyncio.Protocol):
     """A WebSocket connection to one app, after the HTTP upgrade. Hashable by identity.
 
     Args:
-        state: the server's shared state (broker, settings, metrics).
+        handler: carries out the Pusher side of the socket (and holds the limits and metrics).
         connection: the protocol core for this socket (socket id, app, subscriptions).
         transport: the upgraded TCP transport; this object becomes its protocol.
         now: the loop's time at connect.
@@ -47,7 +66,7 @@ class Client(asyncio.Protocol):
         "app",
         "connection",
         "transport",
-        "state",
+        "handler",
         "parser",
         "last_seen",
         "pinged_at",
@@ -62,12 +81,14 @@ class Client(asyncio.Protocol):
         "__weakref__",
     )
 
-    def __init__(self, *, state: ServerState, connection: Connection, transport: asyncio.Transport, now: float) -> None:
+    def __init__(
+        self, *, handler: SocketHandler, connection: Connection, transport: asyncio.Transport, now: float
+    ) -> None:
         self.app: AppConfig = connection.app
         self.connection = connection
         self.transport = transport
-        self.state = state
-        self.parser = FrameParser(state.settings.max_message_bytes)
+        self.handler = handler
+        self.parser = FrameParser(handler.max_message_bytes)
         self.last_seen = now
         self.pinged_at: float | None = None
         self.connected_at = now
@@ -94,9 +115,9 @@ class Client(asyncio.Protocol):
         # turn; writes before that would be dropped anyway, and asyncio logs each one.
         if self.closing or transport.is_closing():
             return False
-        if transport.get_write_buffer_size() > self.state.settings.send_buffer_limit_bytes:
+        if transport.get_write_buffer_size() > self.handler.send_buffer_limit_bytes:
             logger.warning("socket %s of app %s dropped as a slow consumer", self.socket_id, self.app.id)
-            self.state.metrics.count(self.app.id, "slow_consumers_dropped")
+            self.handler.metrics.count(self.app.id, "slow_consumers_dropped")
             self.close(ErrorCode.OVER_CAPACITY, "slow consumer: send buffer full, reconnect")
             return False
         transport.write(data)
@@ -107,7 +128,7 @@ class Client(asyncio.Protocol):
         data = text_frame(text.encode())
         if not self.write_frame(data):
             return False
-        self.state.metrics.count_sent(self.app.id, 1, len(data))
+        self.handler.metrics.count_sent(self.app.id, 1, len(data))
         return True
 
     def close(self, code: int, reason: str) -> None:
@@ -185,14 +206,12 @@ class Client(asyncio.Protocol):
         self._worker = asyncio.get_running_loop().create_task(self._handle_inbox(opening=True))
 
     async def _handle_inbox(self, opening: bool = False) -> None:
-        from .ws import handle_message, open_client  # the Pusher-level handling; imported late: ws imports us
-
         inbox = self._inbox
         try:
-            if opening and not await open_client(self.state, self):
+            if opening and not await self.handler.open(self):
                 return
             while inbox and not self.closing:
-                await handle_message(self.state, self, inbox.popleft())
+                await self.handler.handle(self, inbox.popleft())
                 if self._paused and len(inbox) < MAX_QUEUED_MESSAGES // 2:
                     self._paused = False
                     self.transport.resume_reading()
@@ -218,13 +237,7 @@ class Client(asyncio.Protocol):
             self._close_timer.cancel()
         if self._worker is not None:
             self._worker.cancel()
-        if self.registered:
-            self.registered = False
-            self.state.spawn(self._unregister())
-
-    async def _unregister(self) -> None:
-        await self.state.broker.remove_client(self)
-        self.state.metrics.count(self.app.id, "connections_closed")
+        self.handler.closed(self)
 
     def pause_writing(self) -> None:
         """Flow control from the transport: nothing to do, ``write_frame`` checks the buffer size itself."""

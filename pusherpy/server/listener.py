@@ -226,7 +226,9 @@ class Listener(asyncio.Protocol):
             transport.write(close_frame(int(refused.code or ErrorCode.GENERIC_RECONNECT), refused.message))
             transport.close()
             return
-        client = Client(state=state, connection=Connection(new_socket_id(), app), transport=transport, now=_now())
+        client = Client(
+            handler=state.socket_handler, connection=Connection(new_socket_id(), app), transport=transport, now=_now()
+        )
         transport.set_protocol(client)
         client.start()
         if rest:

@@ -16,6 +16,7 @@ from aiohttp import web
 from ..protocol.apps import AppConfig
 from ..protocol.ratelimit import RateWindow
 from .broker.base import Broker, WebhookSink, no_webhooks
+from .client import Client, SocketHandler
 from .metrics import Metrics
 from .settings import Settings
 
@@ -34,6 +35,10 @@ class ServerState:
     api_rates: dict[str, RateWindow] = field(default_factory=dict)
     """Per-app HTTP API request windows, for ``AppConfig.max_api_requests_per_second``."""
     shutting_down: bool = False
+    clients: set[Client] = field(default_factory=set)
+    """This server's open sockets (for pings and shutdown); the broker knows them as subscribers only."""
+    socket_handler: SocketHandler = field(init=False)
+    """The Pusher side of every socket (``ws.PusherHandler``), set by ``create_app``."""
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine as a task the server owns (kept referenced, errors logged, awaited at shutdown)."""

@@ -1,13 +1,14 @@
 """Signed webhooks to the apps' backends: filtered, delayed where Pusher delays, batched, retried, bounded.
 
-``emit`` is called synchronously from the broker and never blocks: it filters by each endpoint's event types and
-queues. ``channel_vacated`` and ``member_removed`` are held ``webhook_delay_seconds`` and cancelled (with the
-matching ``channel_occupied`` / ``member_added``) when the channel or user comes back, as Pusher does. Each
-endpoint has its own bounded queue and worker, so a dead endpoint never stalls the server or another endpoint;
-when its queue is full the oldest events are dropped, counted and logged. ``time_ms`` is stamped, and the body
-signed, at each send attempt, so receivers' 5-minute freshness checks pass even after retries. Outcomes are
-counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed`` (given up after retries) and
-``webhook_events_dropped`` (pushed out of a full queue).
+``emit`` is called synchronously from the broker with a typed ``WebhookEvent`` (``pusherpy.protocol.webhooks``,
+which also holds the body encoding and the header names shared with the publisher's ``verify_webhook``) and never
+blocks: it filters by each endpoint's event types and queues. ``channel_vacated`` and ``member_removed`` are held
+``webhook_delay_seconds`` and cancelled (with the matching ``channel_occupied`` / ``member_added``) when the channel
+or user comes back, as Pusher does. Each endpoint has its own bounded queue and worker, so a dead endpoint never
+stalls the server or another endpoint; when its queue is full the oldest events are dropped, counted and logged.
+``time_ms`` is stamped, and the body signed, at each send attempt, so receivers' 5-minute freshness checks pass even
+after retries. Outcomes are counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed``
+(given up after retries) and ``webhook_events_dropped`` (pushed out of a full queue).
 
 When the server stops, held events are released and everything still queued gets one last, bounded attempt: the
 stopping node's channels and members are really gone, and a backend that never heard ``channel_vacated`` /
@@ -22,21 +23,24 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from ..protocol import codec, signing
+from ..protocol import signing
 from ..protocol.apps import AppConfig, WebhookTarget
+from ..protocol.webhooks import KEY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookEvent, WebhookName, encode_batch
 from .metrics import Metrics
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
-DELAYED = {"channel_vacated": "channel_occupied", "member_removed": "member_added"}
+DELAYED: dict[str, str] = {
+    WebhookName.CHANNEL_VACATED: WebhookName.CHANNEL_OCCUPIED,
+    WebhookName.MEMBER_REMOVED: WebhookName.MEMBER_ADDED,
+}
 """Held events, and the event that cancels them (and is itself dropped) when it comes within the delay."""
-CANCELLED_BY = {comeback: held for held, comeback in DELAYED.items()}
+CANCELLED_BY: dict[str, str] = {comeback: held for held, comeback in DELAYED.items()}
 MAX_BACKOFF_SECONDS = 30.0
 FLUSH_SECONDS = 2.0
 """The longest the last delivery attempt at shutdown may take (also bounded by ``shutdown_timeout``)."""
@@ -50,14 +54,14 @@ class _Endpoint:
         self.app = app
         self.metrics = metrics
         self.target = target
-        self.queue: deque[dict[str, Any]] = deque()
+        self.queue: deque[WebhookEvent] = deque()
         self.limit = limit
         self.ready = asyncio.Event()
         self.dropped = 0
-        self.in_flight: list[dict[str, Any]] = []
+        self.in_flight: list[WebhookEvent] = []
         """The batch being delivered; put back in the queue if the worker is stopped mid-delivery."""
 
-    def put(self, event: dict[str, Any]) -> None:
+    def put(self, event: WebhookEvent) -> None:
         if len(self.queue) >= self.limit:
             self.queue.popleft()
             self.dropped += 1
@@ -80,7 +84,7 @@ class WebhookSender:
         self._settings = settings
         self._metrics = metrics or Metrics()
         self._endpoints: dict[tuple[str, str], _Endpoint] = {}
-        self._held: dict[tuple[str, str, str, str, str], tuple[asyncio.TimerHandle, _Endpoint, dict[str, Any]]] = {}
+        self._held: dict[tuple[str, str, str, str, str], tuple[asyncio.TimerHandle, _Endpoint, WebhookEvent]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.sent = 0
@@ -90,9 +94,9 @@ class WebhookSender:
     def dropped(self) -> int:
         return sum(endpoint.dropped for endpoint in self._endpoints.values())
 
-    def emit(self, app: AppConfig, event: dict[str, Any]) -> None:
+    def emit(self, app: AppConfig, event: WebhookEvent) -> None:
         """Queue one event for every endpoint of the app that wants its type; never blocks."""
-        name = event["name"]
+        name = event.name
         for target in app.webhooks:
             if name not in target.event_types:
                 continue
@@ -114,11 +118,12 @@ class WebhookSender:
         return endpoint
 
     @staticmethod
-    def _held_key(endpoint: _Endpoint, name: str, event: dict[str, Any]) -> tuple[str, str, str, str, str]:
-        return (endpoint.app.id, endpoint.target.url, name, event["channel"], event.get("user_id", ""))
+    def _held_key(endpoint: _Endpoint, name: str, event: WebhookEvent) -> tuple[str, str, str, str, str]:
+        user_id = "" if event.user_id is None else event.user_id
+        return (endpoint.app.id, endpoint.target.url, name, event.channel, user_id)
 
-    def _hold(self, endpoint: _Endpoint, event: dict[str, Any]) -> None:
-        key = self._held_key(endpoint, event["name"], event)
+    def _hold(self, endpoint: _Endpoint, event: WebhookEvent) -> None:
+        key = self._held_key(endpoint, event.name, event)
         previous = self._held.pop(key, None)
         if previous is not None:  # the same event again: one is enough
             previous[0].cancel()
@@ -130,7 +135,7 @@ class WebhookSender:
         handle = asyncio.get_running_loop().call_later(self._settings.webhook_delay_seconds, release)
         self._held[key] = (handle, endpoint, event)
 
-    def _cancel_held(self, endpoint: _Endpoint, held_name: str, event: dict[str, Any]) -> bool:
+    def _cancel_held(self, endpoint: _Endpoint, held_name: str, event: WebhookEvent) -> bool:
         held = self._held.pop(self._held_key(endpoint, held_name, event), None)
         if held is None:
             return False
@@ -185,7 +190,7 @@ class WebhookSender:
                 endpoint.in_flight = []
                 endpoint.queue.clear()
 
-    def _next_batch(self, endpoint: _Endpoint) -> list[dict[str, Any]]:
+    def _next_batch(self, endpoint: _Endpoint) -> list[WebhookEvent]:
         size = min(self._settings.webhook_batch_size, len(endpoint.queue))
         return [endpoint.queue.popleft() for _ in range(size)]
 
@@ -200,7 +205,7 @@ class WebhookSender:
                 endpoint.in_flight = []
             endpoint.ready.clear()
 
-    async def _deliver(self, endpoint: _Endpoint, events: list[dict[str, Any]]) -> None:
+    async def _deliver(self, endpoint: _Endpoint, events: list[WebhookEvent]) -> None:
         """POST one batch, retrying with exponential backoff for at most ``webhook_retry_seconds``."""
         deadline = time.monotonic() + self._settings.webhook_retry_seconds
         backoff = 0.5
@@ -214,15 +219,15 @@ class WebhookSender:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    async def _post(self, endpoint: _Endpoint, events: list[dict[str, Any]]) -> str | None:
+    async def _post(self, endpoint: _Endpoint, events: list[WebhookEvent]) -> str | None:
         """POST one batch once, stamped and signed now; None when the receiver took it, else what went wrong."""
         assert self._session is not None
         app = endpoint.app
-        body = codec.dumps({"time_ms": int(time.time() * 1000), "events": events}).encode()
+        body = encode_batch(WebhookBatch(time_ms=int(time.time() * 1000), events=events))
         headers = {
             "Content-Type": "application/json",
-            "X-Pusher-Key": app.key,
-            "X-Pusher-Signature": signing.sign_webhook(app.secret, body),
+            KEY_HEADER: app.key,
+            SIGNATURE_HEADER: signing.sign_webhook(app.secret, body),
         }
         try:
             async with self._session.post(endpoint.target.url, data=body, headers=headers) as response:
@@ -234,7 +239,7 @@ class WebhookSender:
         except (aiohttp.ClientError, TimeoutError) as error:
             return type(error).__name__
 
-    def _abandon(self, endpoint: _Endpoint, events: list[dict[str, Any]], why: str) -> None:
+    def _abandon(self, endpoint: _Endpoint, events: list[WebhookEvent], why: str) -> None:
         self.failed += len(events)
         self._metrics.count(endpoint.app.id, "webhook_events_failed", len(events))
         logger.warning(

@@ -12,19 +12,23 @@ import secrets
 import time
 from collections.abc import Mapping
 
-from ..protocol import codec
+from ..protocol import codec, webhooks
 from ..protocol.apps import AppConfig
 from ..protocol.connection import Join, Leave, Relay, Reply, SignIn, error_text, subscription_error_text
-from ..protocol.errors import ErrorCode, MalformedMessage, ProtocolError
-from ..protocol.events import (
-    CacheMiss,
-    ConnectionEstablished,
-    SigninSuccess,
-    SubscriptionError,
-    SubscriptionSucceeded,
+from ..protocol.errors import (
+    AppDisabled,
+    ErrorCode,
+    InvalidVersionString,
+    MalformedMessage,
+    OverQuota,
+    ProtocolError,
+    Unauthorized,
+    UnknownApp,
+    UnsupportedProtocol,
 )
-from .broker.base import MemberLimitReached
+from ..protocol.events import CacheMiss, ConnectionEstablished, SigninSuccess, SubscriptionSucceeded
 from .client import Client
+from .metrics import Metrics
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -40,20 +44,20 @@ def new_socket_id() -> str:
 def refusal(app: AppConfig | None, query: Mapping[str, str], origin: str | None) -> ProtocolError | None:
     """Decide whether a new connection is refused, before any state is created for it."""
     if app is None:
-        return ProtocolError("no app has this key", code=ErrorCode.APP_NOT_FOUND, close=True)
+        return UnknownApp("no app has this key", close=True)
     if not app.enabled:
-        return ProtocolError("this app is disabled", code=ErrorCode.APP_DISABLED, close=True)
+        return AppDisabled("this app is disabled", close=True)
     protocol = query.get("protocol")
     if protocol is None:
         logger.info("connection without a protocol version (legacy client) to app %s; treated as 7", app.id)
     elif not protocol.isdigit():
         message = f"protocol {protocol[:20]!r} is not a version number"
-        return ProtocolError(message, code=ErrorCode.INVALID_VERSION_STRING, close=True)
+        return InvalidVersionString(message, close=True)
     elif int(protocol) not in SUPPORTED_PROTOCOLS:
         message = f"protocol version {protocol} is not supported (5 to 7 are)"
-        return ProtocolError(message, code=ErrorCode.UNSUPPORTED_PROTOCOL, close=True)
+        return UnsupportedProtocol(message, close=True)
     if not app.origin_allowed(origin):
-        return ProtocolError("origin not allowed for this app", code=ErrorCode.UNAUTHORIZED, close=True)
+        return Unauthorized("origin not allowed for this app", close=True)
     return None
 
 
@@ -61,11 +65,10 @@ async def open_client(state: ServerState, client: Client) -> bool:
     """Count a new socket against its app's quota and greet it; False when it was refused and closed."""
     app = client.app
     if state.shutting_down:
-        send_error(state, client, ProtocolError("server shutting down", code=ErrorCode.GENERIC_RECONNECT, close=True))
+        send_error(state, client, ProtocolError("server shutting down", close=True))
         return False
     if not await state.broker.add_client(client):
-        error = ProtocolError("over the app's connection quota", code=ErrorCode.OVER_CONNECTION_QUOTA, close=True)
-        send_error(state, client, error)
+        send_error(state, client, OverQuota("over the app's connection quota", close=True))
         return False
     client.registered = True
     if client.closing:  # the peer left while the broker was counting it
@@ -81,7 +84,8 @@ async def open_client(state: ServerState, client: Client) -> bool:
 def send_error(state: ServerState, client: Client, error: ProtocolError) -> None:
     """The one place a ``ProtocolError`` reaches a client: a ``pusher:error``, then a close when it says so."""
     state.metrics.count(client.app.id, "errors_sent")
-    client.send_text(error_text(error))
+    if error.error_frame:
+        client.send_text(error_text(error))
     subscription_error = subscription_error_text(error)
     if subscription_error is not None:
         client.send_text(subscription_error)
@@ -115,10 +119,8 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
                 event = action.event
                 await broker.publish(client.app, event.channel, codec.encode(event), client.socket_id)
                 metrics.count(app_id, "client_events")
-                webhook = {"name": "client_event", "channel": event.channel, "event": event.event}
-                webhook.update(data=codec.encode_data(event.data), socket_id=client.socket_id)
-                if event.user_id is not None:
-                    webhook["user_id"] = event.user_id
+                data = codec.encode_data(event.data)
+                webhook = webhooks.client_event(event.channel, event.event, data, client.socket_id, event.user_id)
                 state.webhooks(client.app, webhook)
             case SignIn():
                 client.send_text(codec.encode(SigninSuccess(user_data=action.user.user_data)))
@@ -128,11 +130,9 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
 async def _join(state: ServerState, client: Client, join: Join) -> None:
     try:
         result = await state.broker.join(client, join.channel, join.channel_type, join.member)
-    except MemberLimitReached as error:
+    except ProtocolError as error:  # refused cluster-wide (the presence channel is full)
         client.connection.join_failed(join.channel)
-        client.send_text(
-            codec.encode(SubscriptionError(channel=join.channel, type="LimitReached", error=str(error), status=4004))
-        )
+        send_error(state, client, error)
         return
     client.send_text(codec.encode(SubscriptionSucceeded(channel=join.channel, presence=result.presence)))
     if join.channel_type.cached:
@@ -140,3 +140,34 @@ async def _join(state: ServerState, client: Client, join: Join) -> None:
             client.send_text(result.cache.text)
         else:
             client.send_text(codec.encode(CacheMiss(channel=join.channel)))
+
+
+class PusherHandler:
+    """The Pusher side of every socket of one server (``client.SocketHandler``): one instance, shared."""
+
+    __slots__ = ("_state", "max_message_bytes", "send_buffer_limit_bytes", "metrics")
+
+    def __init__(self, state: ServerState) -> None:
+        self._state = state
+        self.max_message_bytes = state.settings.max_message_bytes
+        self.send_buffer_limit_bytes = state.settings.send_buffer_limit_bytes
+        self.metrics: Metrics = state.metrics
+
+    async def open(self, client: Client) -> bool:
+        self._state.clients.add(client)
+        return await open_client(self._state, client)
+
+    async def handle(self, client: Client, text: str | None) -> None:
+        await handle_message(self._state, client, text)
+
+    def closed(self, client: Client) -> None:
+        state = self._state
+        state.clients.discard(client)
+        if client.registered:
+            client.registered = False
+            state.spawn(_unregister(state, client))
+
+
+async def _unregister(state: ServerState, client: Client) -> None:
+    await state.broker.remove_client(client)
+    state.metrics.count(client.app.id, "connections_closed")

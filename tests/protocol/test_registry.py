@@ -26,16 +26,16 @@ class TestChannels:
         registry: Registry[str] = Registry()
         registry.join("news", "s1", None)
         registry.join("news", "s2", None)
-        assert registry.leave("news", "s1") == LeaveOutcome(vacated=False, removed_user_id=None)
-        assert registry.leave("news", "s2") == LeaveOutcome(vacated=True, removed_user_id=None)
+        assert registry.leave("news", "s1") == LeaveOutcome(left=True, vacated=False, removed_user_id=None)
+        assert registry.leave("news", "s2") == LeaveOutcome(left=True, vacated=True, removed_user_id=None)
         assert "news" not in registry.channels
         assert list(registry.subscribers("news")) == []
 
     def test_leaving_a_channel_one_is_not_in_changes_nothing(self) -> None:
         registry: Registry[str] = Registry()
         registry.join("news", "s1", None)
-        assert registry.leave("news", "s2") == LeaveOutcome(vacated=False, removed_user_id=None)
-        assert registry.leave("other", "s1") == LeaveOutcome(vacated=False, removed_user_id=None)
+        assert registry.leave("news", "s2") == LeaveOutcome(left=False, vacated=False, removed_user_id=None)
+        assert registry.leave("other", "s1") == LeaveOutcome(left=False, vacated=False, removed_user_id=None)
         assert set(registry.subscribers("news")) == {"s1"}
 
 
@@ -53,10 +53,10 @@ class TestPresence:
         registry.join("presence-room", "tab1", ANN)
         registry.join("presence-room", "tab2", ANN)
         registry.join("presence-room", "bob", BOB)
-        assert registry.leave("presence-room", "tab1") == LeaveOutcome(vacated=False, removed_user_id=None)
-        assert registry.leave("presence-room", "tab2") == LeaveOutcome(vacated=False, removed_user_id="ann")
+        assert registry.leave("presence-room", "tab1") == LeaveOutcome(left=True, vacated=False, removed_user_id=None)
+        assert registry.leave("presence-room", "tab2") == LeaveOutcome(left=True, vacated=False, removed_user_id="ann")
         assert registry.members("presence-room") == {"bob": {"name": "Bob"}}
-        assert registry.leave("presence-room", "bob") == LeaveOutcome(vacated=True, removed_user_id="bob")
+        assert registry.leave("presence-room", "bob") == LeaveOutcome(left=True, vacated=True, removed_user_id="bob")
 
     def test_member_limit_counts_users_not_sockets(self) -> None:
         registry: Registry[str] = Registry()

@@ -9,6 +9,11 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
+import pusherpy
+import pusherpy.protocol.errors
+import pusherpy.protocol.webhooks
+import pusherpy.publisher.errors
+import pusherpy.publisher.webhooks
 from pusherpy.protocol import signing
 from pusherpy.publisher import (
     Pusher,
@@ -158,3 +163,20 @@ def test_errors_are_value_errors_under_one_base() -> None:
 def test_uses_the_system_clock_by_default() -> None:
     headers, body = webhook([], time_ms=int(time.time() * 1000))
     assert verify_webhook(headers, body=body, key=KEY, secret=SECRET).events == []
+
+
+def test_the_types_headers_and_parser_are_the_protocol_s_re_exported() -> None:
+    protocol = pusherpy.protocol.webhooks
+    assert pusherpy.WebhookEvent is WebhookEvent is protocol.WebhookEvent
+    assert pusherpy.WebhookBatch is WebhookBatch is protocol.WebhookBatch
+    assert pusherpy.publisher.webhooks.KEY_HEADER == protocol.KEY_HEADER == "X-Pusher-Key"
+    assert pusherpy.publisher.webhooks.SIGNATURE_HEADER == protocol.SIGNATURE_HEADER == "X-Pusher-Signature"
+    headers, body = webhook([{"name": "member_added", "channel": "presence-r", "user_id": "1"}])
+    assert pusherpy.publisher.webhooks.parse_webhook_body(body) == protocol.parse_batch(body) == verify(headers, body)
+
+
+def test_the_webhook_errors_are_one_tree_shared_with_the_protocol() -> None:
+    protocol = pusherpy.protocol.errors
+    assert WebhookBodyInvalid is pusherpy.publisher.errors.WebhookBodyInvalid is protocol.WebhookBodyInvalid
+    assert WebhookError is pusherpy.WebhookError is protocol.WebhookError
+    assert issubclass(WebhookError, pusherpy.PusherpyError)

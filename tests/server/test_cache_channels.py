@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-import pusherpy.server.broker.local as local_broker
 from pusherpy.protocol import signing
 from pusherpy.server.broker.local import LocalBroker
+from pusherpy.server.broker.node import CACHE_PURGE_INTERVAL
 from tests.conftest import ServerFactory
 from tests.helpers import PusherClient, RunningServer, connect, make_app, make_settings, trigger
 
@@ -106,7 +106,7 @@ async def test_expired_entries_of_channels_nobody_reads_again_are_purged() -> No
     app = make_app()
     for index in range(100):
         await broker.publish(app, f"cache-once-{index}", '{"event":"e","channel":"c","data":"{}"}')
-    assert len(broker._cache) == 100
-    now[0] += 30 + local_broker.CACHE_PURGE_INTERVAL
+    assert len(broker.node.cache) == 100
+    now[0] += 30 + CACHE_PURGE_INTERVAL
     await broker.publish(app, "cache-fresh", '{"event":"e","channel":"c","data":"{}"}')
-    assert list(broker._cache) == [(app.id, "cache-fresh")]
+    assert broker.node.cache.keys() == [(app.id, "cache-fresh")]

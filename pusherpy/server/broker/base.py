@@ -16,20 +16,16 @@ from typing import Any, TypeAlias
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType
 from ...protocol.connection import Member, User
-from ...protocol.errors import PusherpyError
 from ...protocol.events import Presence
-from ..client import Client
+from ...protocol.webhooks import WebhookEvent
+from .subscriber import Subscriber
 
-WebhookSink: TypeAlias = Callable[[AppConfig, dict[str, Any]], None]
-"""Receives webhook events (``{"name": "channel_occupied", "channel": ...}``) as they happen on this node."""
+WebhookSink: TypeAlias = Callable[[AppConfig, WebhookEvent], None]
+"""Receives webhook events as they happen on this node."""
 
 
-def no_webhooks(app: AppConfig, event: dict[str, Any]) -> None:
+def no_webhooks(app: AppConfig, event: WebhookEvent) -> None:
     """The sink used when webhooks are off."""
-
-
-class MemberLimitReached(PusherpyError):
-    """A presence channel already has the app's maximum number of members."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +65,28 @@ class Broker(abc.ABC):
         """Stop background tasks and disconnect; called after every socket is closed."""
 
     @abc.abstractmethod
-    async def add_client(self, client: Client) -> bool:
+    async def add_client(self, client: Subscriber) -> bool:
         """Count a new connection; False when the app is over its connection quota (nothing was counted)."""
 
     @abc.abstractmethod
-    async def remove_client(self, client: Client) -> None:
+    async def remove_client(self, client: Subscriber) -> None:
         """Forget a closed connection: leave all its channels and sign it out."""
 
     @abc.abstractmethod
-    async def join(self, client: Client, channel: str, channel_type: ChannelType, member: Member | None) -> JoinResult:
+    async def join(
+        self, client: Subscriber, channel: str, channel_type: ChannelType, member: Member | None
+    ) -> JoinResult:
         """Subscribe a socket; sends member_added to the others on a user's first socket.
 
         Raises:
-            MemberLimitReached: the presence channel is full.
+            MemberLimitReached: the presence channel is full (a ``ProtocolError``).
         """
 
     @abc.abstractmethod
-    async def leave(self, client: Client, channel: str) -> None:
+    async def leave(self, client: Subscriber, channel: str) -> None:
         """Unsubscribe a socket; sends member_removed when it was the user's last socket."""
 
-    async def leave_all(self, client: Client) -> None:
+    async def leave_all(self, client: Subscriber) -> None:
         """Leave every channel a closing socket is on (the first step of ``remove_client``)."""
         for channel in list(client.connection.channels):
             client.connection.channels.pop(channel, None)
@@ -99,7 +97,7 @@ class Broker(abc.ABC):
         """Deliver an encoded channel event to every subscriber but ``except_socket_id``, once."""
 
     @abc.abstractmethod
-    async def sign_in(self, client: Client, user: User) -> None:
+    async def sign_in(self, client: Subscriber, user: User) -> None:
         """Record a signed-in socket, send its watchlist's state and tell watchers it came online."""
 
     @abc.abstractmethod
@@ -123,7 +121,7 @@ class Broker(abc.ABC):
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None: ...
 
     @abc.abstractmethod
-    def local_clients(self) -> list[Client]:
+    def local_clients(self) -> list[Subscriber]:
         """The sockets connected to this node (for pings, shutdown and metrics)."""
 
     def stats(self) -> dict[str, dict[str, Any]]:

@@ -1,28 +1,26 @@
 """Scale-out: several pusherpy nodes sharing one Redis behave as one server.
 
-``RedisBroker`` composes a ``LocalBroker`` (this node's sockets: its registry, and ``deliver``, which writes one
-encoded frame to the local subscribers of a channel) with the shared state in Redis (``RedisStore``):
+``RedisBroker`` = ``LocalNode`` (this node's sockets) + ``RedisStore`` (the shared state) + ``Announcer`` (who is
+told what), the same announcer as ``LocalBroker``'s:
 
 - Every first/last decision (channel occupied or vacated, a presence user's first or last socket, a user coming
-  online, the member limit, the connection quota) is one Lua script, so exactly one node sees each transition and
-  announces it: it publishes member_added / member_removed / subscription_count to the channel and emits the
-  webhook. Queries read the shared counters, never ask other nodes.
-- A broadcast is delivered to local subscribers at once, then crosses Redis once: one message on the bus
-  (``redis_bus``: ``PUBLISH`` on one Redis, ``SPUBLISH`` to the channel's shard on a Redis Cluster) carrying the
-  encoded event, channel, app id, excluded socket id and sender node id. Every node holds a constant number of
-  bus subscriptions and delivers what other nodes sent with ``LocalBroker.deliver``.
-- ``subscription_count`` events carry the version their script gave the count; every node delivers a channel's
-  counts in version order and drops one that arrives after a newer one.
+  online, the member limit, the connection quota) is one Lua script, so exactly one node sees each transition; the
+  script's ``Change`` records become the announcer's transitions on that node. Queries read the shared counters,
+  never ask other nodes.
+- A broadcast is delivered to local subscribers at once, then crosses Redis once: one typed message on the bus
+  (``redis_bus``: ``PUBLISH`` on one Redis, ``SPUBLISH`` to the channel's shard on a Redis Cluster). Every node
+  holds a constant number of bus subscriptions and delivers what other nodes sent to its own sockets.
 - Faults (see ``redis_node``): nodes heartbeat; survivors reap a node that stopped. While Redis is unreachable the
   node serves its own sockets alone (``healthy`` is False), then re-registers its local state when Redis is back.
+
+Delivery is at most once across nodes: a publish is answered 200 once it reached this node's sockets and was
+handed to the bus, or, while Redis is unreachable, once it reached this node's sockets alone; it is never sent to
+the bus twice. See docs/scale-out.md ("What a publish answer means").
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -30,32 +28,35 @@ from ...protocol import codec
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.connection import Member, User
-from ...protocol.errors import ConfigError, ErrorCode
-from ...protocol.events import MemberAdded, MemberRemoved, Presence, SubscriptionCount
-from ..client import Client
+from ...protocol.errors import ConfigError, MemberLimitReached
+from ...protocol.events import Presence
 from ..settings import Settings
-from .base import Broker, CacheEntry, ChannelInfo, JoinResult, MemberLimitReached, WebhookSink, no_webhooks
-from .local import SUBSCRIPTION_COUNT_THROTTLE_ABOVE, SUBSCRIPTION_COUNT_THROTTLE_SECONDS, LocalBroker
+from .announcer import (
+    Announcer,
+    ChannelOccupied,
+    ChannelVacated,
+    MemberJoined,
+    MemberLeft,
+    SubscriptionCountChanged,
+    Transition,
+    UserOnlineChanged,
+)
+from .base import Broker, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
+from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
+from .redis_messages import (
+    BusMessage,
+    ChannelEventMessage,
+    CountMessage,
+    HeartbeatMessage,
+    TerminateMessage,
+    WatchlistMessage,
+)
 from .redis_node import NodeLifecycle
-from .redis_scripts import FAMILIES
-from .redis_store import OUTAGE_ERRORS, Change, Delta, RedisStore, bus_message, field_of, parse_bus_message
-from .redis_watchers import Watchers, initial_state
-
-logger = logging.getLogger(__name__)
+from .redis_scripts import FAMILIES, Family
+from .redis_store import OUTAGE_ERRORS, Change, Delta, RedisStore, field_of
+from .subscriber import Subscriber
 
 T = TypeVar("T")
-
-EVENT, COUNT, WATCHLIST, TERMINATE = "e", "c", "w", "t"
-"""Bus message kinds: a channel event, a subscription_count event (with its version), a user going online/offline,
-a terminate_connections request (and "h", a node's heartbeat, which only its sender reads)."""
-
-
-def _full(app: AppConfig, channel: str) -> MemberLimitReached:
-    return MemberLimitReached(f"{channel} has reached its limit of {app.max_presence_members} members")
-
-
-def _user_field(app: AppConfig, user: User) -> str:
-    return field_of(app.id, "", user.id, family="user")
 
 
 class RedisBroker(Broker):
@@ -65,15 +66,23 @@ class RedisBroker(Broker):
         settings: ``redis_url``, ``redis_prefix``, ``node_heartbeat_seconds``, ``node_ttl_seconds``, cache TTL.
         webhooks: receives the webhooks whose transition this node made.
         node_id: this node's id in Redis and on the bus (random by default).
+        count_sent: counts each broadcast once (metrics).
     """
 
-    def __init__(self, settings: Settings, webhooks: WebhookSink = no_webhooks, *, node_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        webhooks: WebhookSink = no_webhooks,
+        *,
+        node_id: str | None = None,
+        count_sent: SentCounter = not_counted,
+    ) -> None:
         if not settings.redis_url:
             raise ConfigError("redis_url must be set to share state through Redis")
         self._settings = settings
-        self._webhooks = webhooks
         self._apps = settings.app_by_id()
-        self._local = LocalBroker(settings)
+        self.node = LocalNode(settings.cache_ttl_seconds, count_sent)
+        self.announcer = Announcer(self, webhooks)
         self.node_id = node_id or secrets.token_hex(6)
         timeout = max(0.5, min(2.0, settings.node_heartbeat_seconds * 2))
         self._store = RedisStore(
@@ -85,74 +94,108 @@ class RedisBroker(Broker):
             cluster=settings.redis_cluster,
             shards=settings.redis_bus_shards,
         )
-        self._watchers = Watchers()
-        self._node = NodeLifecycle(self, self._store, settings)
-        self._count_sent_at: dict[tuple[str, str], float] = {}
-        self._count_versions: dict[tuple[str, str], int] = {}
-        """The newest subscription_count version delivered here, per channel with local subscribers."""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._life = NodeLifecycle(self, self._store, settings)
 
     @property
     def healthy(self) -> bool:
-        return self._node.healthy
+        return self._life.healthy
 
     async def start(self) -> None:
-        await self._node.start()
+        await self._life.start()
 
     async def stop(self) -> None:
-        await self._node.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._life.stop()
+        self.announcer.close()
         await self._store.close()
 
-    def local_clients(self) -> list[Client]:
-        return self._local.local_clients()
+    def local_clients(self) -> list[Subscriber]:
+        return self.node.clients()
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return self._local.stats()
+        return self.node.stats()
+
+    # -- the fanout: here at once, then one bus message for the other nodes ----------------------------------------
+
+    async def broadcast(self, app_id: str, channel: str, text: str, except_socket_id: str | None) -> None:
+        self.node.deliver(app_id, channel, text, except_socket_id)
+        await self._send_bus(ChannelEventMessage(self.node_id, app_id, channel, except_socket_id, text))
+
+    async def broadcast_count(self, app_id: str, channel: str, text: str, version: int) -> None:
+        self.node.deliver_count(app_id, channel, text, version)
+        await self._send_bus(CountMessage(self.node_id, app_id, channel, version, text))
+
+    async def broadcast_watchlist(self, app_id: str, user_id: str, online: bool) -> None:
+        self.node.notify_watchers(app_id, user_id, online)
+        await self._send_bus(WatchlistMessage(self.node_id, app_id, user_id, online))
+
+    async def _send_bus(self, message: BusMessage, *, cache: tuple[str, str, int] | None = None) -> None:
+        """Send one message to the other nodes; while Redis is unreachable, nothing (this node serves alone)."""
+        if not self._life.healthy:
+            return
+        try:
+            await self._life.bus.publish(message, cache=cache)
+        except OUTAGE_ERRORS as error:
+            self._life.outage(error)
+
+    async def receive_bus_message(self, message: BusMessage) -> None:
+        """Carry out another node's bus message on this node's sockets; our own were handled when sent."""
+        if message.node_id == self.node_id:
+            return
+        match message:
+            case ChannelEventMessage(_, app_id, channel, except_socket_id, text):
+                self.node.deliver(app_id, channel, text, except_socket_id)
+            case CountMessage(_, app_id, channel, version, text):
+                self.node.deliver_count(app_id, channel, text, version)
+            case WatchlistMessage(_, app_id, user_id, online):
+                self.node.notify_watchers(app_id, user_id, online)
+            case TerminateMessage(_, app_id, user_id):
+                self.node.terminate(app_id, user_id)
+            case HeartbeatMessage():
+                pass  # another node's: only its sender reads it
 
     # -- connections -----------------------------------------------------------------------------------------------
 
-    async def add_client(self, client: Client) -> bool:
+    async def add_client(self, client: Subscriber) -> bool:
         app = client.app
-        shared = self._node.begin()
+        shared = self._life.begin()
         try:
             if shared:
                 try:
                     if not await self._store.connect(app.id, app.max_connections):
                         return False
                 except OUTAGE_ERRORS as error:
-                    self._node.outage(error)
-            return await self._local.add_client(client)
+                    self._life.outage(error)
+            return self.node.add(client, app.max_connections)
         finally:
-            self._node.end(shared)
+            self._life.end(shared)
 
-    async def remove_client(self, client: Client) -> None:
+    async def remove_client(self, client: Subscriber) -> None:
         await self.leave_all(client)
         user = client.connection.user
         if user is not None:
             await self._sign_out(client, user)
-        shared = self._node.begin()
-        try:
-            await self._local.remove_client(client)
-            if shared:
-                await self._apply(client.app.id, [Delta("conn", field_of(client.app.id, family="conn"), -1)])
-        finally:
-            self._node.end(shared)
+        await self._change(
+            client.app,
+            lambda: self.node.remove(client),
+            [Delta(Family.CONN, field_of(client.app.id, family=Family.CONN), -1)],
+        )
 
     async def connection_count(self, app: AppConfig) -> int:
         return await self._query(
-            lambda: self._store.connection_count(app.id), lambda: self._local.connection_count(app)
+            lambda: self._store.connection_count(app.id), lambda: self.node.connection_count(app.id)
         )
 
     # -- channels --------------------------------------------------------------------------------------------------
 
-    async def join(self, client: Client, channel: str, channel_type: ChannelType, member: Member | None) -> JoinResult:
+    async def join(
+        self, client: Subscriber, channel: str, channel_type: ChannelType, member: Member | None
+    ) -> JoinResult:
         app = client.app
-        registry = self._local.registry(app)
+        registry = self.node.registry(app)
         if client in registry.subscribers(channel):  # subscribing again changes nothing
-            return await self._rejoin(app, channel, channel_type)
-        shared = self._node.begin()
+            cache = await self.cache_entry(app, channel) if channel_type.cached else None
+            return JoinResult(self._presence(app, channel) if channel_type.is_presence else None, cache)
+        shared = self._life.begin()
         reply = None
         try:
             if shared:
@@ -161,15 +204,15 @@ class RedisBroker(Broker):
                         app.id, channel, member, app.max_presence_members, read_cache=channel_type.cached
                     )
                     if reply is None:
-                        raise _full(app, channel)
+                        raise MemberLimitReached.for_channel(channel, app.max_presence_members)
                 except OUTAGE_ERRORS as error:
-                    self._node.outage(error)
+                    self._life.outage(error)
             if reply is None and member is not None:
                 if registry.would_exceed_members(channel, member, app.max_presence_members):
-                    raise _full(app, channel)
+                    raise MemberLimitReached.for_channel(channel, app.max_presence_members)
             registry.join(channel, client, member)
         finally:
-            self._node.end(shared)
+            self._life.end(shared)
         presence = None
         if channel_type.is_presence:
             members = reply.members if reply is not None else registry.members(channel)
@@ -179,110 +222,89 @@ class RedisBroker(Broker):
             if reply is not None:
                 cache = CacheEntry(*reply.cache) if reply.cache is not None else None
             else:
-                cache = await self._local.cache_entry(app, channel)
-            if cache is None and self._local.cache_miss_is_news(app, channel):
-                self._webhooks(app, {"name": "cache_miss", "channel": channel})
+                cache = self.node.cache.get(app.id, channel)
+            if cache is None:
+                self.announcer.cache_missed(app, channel)
         if reply is not None:
             await self.announce(reply.changes, except_socket_id=client.socket_id)
         return JoinResult(presence, cache)
 
-    async def _rejoin(self, app: AppConfig, channel: str, channel_type: ChannelType) -> JoinResult:
-        presence = None
-        if channel_type.is_presence:
-            members = self._local.registry(app).members(channel)
-            presence = Presence(ids=list(members), hash=members)
-        return JoinResult(presence, await self.cache_entry(app, channel) if channel_type.cached else None)
+    def _presence(self, app: AppConfig, channel: str) -> Presence:
+        members = self.node.registry(app).members(channel)
+        return Presence(ids=list(members), hash=members)
 
-    async def leave(self, client: Client, channel: str) -> None:
+    async def leave(self, client: Subscriber, channel: str) -> None:
         app = client.app
-        registry = self._local.registry(app)
+        registry = self.node.registry(app)
         state = registry.channels.get(channel)
         if state is None or client not in state.subscribers:
             return
         member = state.subscribers[client]
-        shared = self._node.begin()
-        changes: list[Change] = []
-        try:
-            registry.leave(channel, client)
-            if shared:
-                deltas = [Delta("chan", field_of(app.id, channel, family="chan"), -1)]
-                if member is not None:
-                    deltas.insert(0, Delta("member", field_of(app.id, channel, member.user_id, family="member"), -1))
-                changes = await self._apply(app.id, deltas)
-        finally:
-            self._node.end(shared)
-        await self.announce(changes)
+        deltas = [Delta(Family.CHAN, field_of(app.id, channel, family=Family.CHAN), -1)]
+        if member is not None:
+            deltas.insert(0, Delta(Family.MEMBER, field_of(app.id, channel, member.user_id, family=Family.MEMBER), -1))
+        await self._change(app, lambda: registry.leave(channel, client), deltas)
 
     async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
-        if not self._node.healthy:
-            await self._local.publish(app, channel, text, except_socket_id)
+        cached = classify(channel).cached
+        if cached:
+            self.announcer.cache_written(app.id, channel)
+        self.node.deliver(app.id, channel, text, except_socket_id)
+        if not self._life.healthy:
+            if cached:
+                self.node.cache.put(app.id, channel, text)
             return
-        ttl = self._settings.cache_ttl_seconds if classify(channel).cached else None
-        await self._broadcast(app.id, channel, text, except_socket_id, cache_ttl=ttl)
-
-    async def _broadcast(
-        self, app_id: str, channel: str, text: str, except_socket_id: str | None, *, cache_ttl: float | None = None
-    ) -> None:
-        """Deliver here at once, then send one bus message for the other nodes."""
-        self._local.deliver(app_id, channel, text, except_socket_id)
-        message = bus_message(EVENT, self.node_id, app_id, channel, except_socket_id or "", text)
-        cache = self._store.cache_write(app_id, channel, text, cache_ttl) if cache_ttl is not None else None
-        await self._send_bus(message, channel, cache=cache)
+        cache = self._store.cache_write(app.id, channel, text, self._settings.cache_ttl_seconds) if cached else None
+        await self._send_bus(ChannelEventMessage(self.node_id, app.id, channel, except_socket_id, text), cache=cache)
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         async def shared() -> CacheEntry | None:
             entry = await self._store.cache_entry(app.id, channel)
             return CacheEntry(*entry) if entry is not None else None
 
-        return await self._query(shared, lambda: self._local.cache_entry(app, channel))
+        return await self._query(shared, lambda: self.node.cache.get(app.id, channel))
 
     # -- users -----------------------------------------------------------------------------------------------------
 
-    async def sign_in(self, client: Client, user: User) -> None:
+    async def sign_in(self, client: Subscriber, user: User) -> None:
         app = client.app
-        registry = self._local.registry(app)
+        registry = self.node.registry(app)
         again = client in registry.user_sockets(user.id)
-        shared = self._node.begin()
+        shared = self._life.begin()
         changes: list[Change] = []
         online: list[bool] | None = None
         try:
-            registry.sign_in(user.id, client)
             if not again:
-                self._watchers.add(app.id, user.watchlist, client)
+                registry.sign_in(user.id, client)
+                self.node.watch(app.id, user.watchlist, client)
             if shared:
                 try:
                     if not again:
-                        changes = await self._store.apply(app.id, [Delta("user", _user_field(app, user), 1)])
+                        field = field_of(app.id, "", user.id, family=Family.USER)
+                        changes = await self._store.apply(app.id, [Delta(Family.USER, field, 1)])
                     online = await self._store.users_online(app.id, user.watchlist)
                 except OUTAGE_ERRORS as error:
-                    self._node.outage(error)
+                    self._life.outage(error)
         finally:
-            self._node.end(shared)
+            self._life.end(shared)
         if user.watchlist:
             if online is None:
                 online = [bool(registry.user_sockets(user_id)) for user_id in user.watchlist]
-            client.send_text(initial_state(user.watchlist, online))
+            client.send_text(initial_watchlist_text(user.watchlist, online))
         await self.announce(changes)
 
-    async def _sign_out(self, client: Client, user: User) -> None:
+    async def _sign_out(self, client: Subscriber, user: User) -> None:
         app = client.app
-        self._watchers.remove(app.id, user.watchlist, client)
-        registry = self._local.registry(app)
+        self.node.unwatch(app.id, user.watchlist, client)
+        registry = self.node.registry(app)
         if client not in registry.user_sockets(user.id):
             return
-        shared = self._node.begin()
-        changes: list[Change] = []
-        try:
-            registry.sign_out(user.id, client)
-            if shared:
-                changes = await self._apply(app.id, [Delta("user", _user_field(app, user), -1)])
-        finally:
-            self._node.end(shared)
-        await self.announce(changes)
+        field = field_of(app.id, "", user.id, family=Family.USER)
+        await self._change(app, lambda: registry.sign_out(user.id, client), [Delta(Family.USER, field, -1)])
 
     async def terminate_user(self, app: AppConfig, user_id: str) -> None:
-        await self._local.terminate_user(app, user_id)
-        await self._send_bus(bus_message(TERMINATE, self.node_id, app.id, user_id, ""), "#" + user_id)
+        self.node.terminate(app.id, user_id)
+        await self._send_bus(TerminateMessage(self.node_id, app.id, user_id))
 
     # -- queries ---------------------------------------------------------------------------------------------------
 
@@ -291,7 +313,14 @@ class RedisBroker(Broker):
             subscriptions, users = await self._store.channel(app.id, channel)
             return ChannelInfo(subscriptions > 0, subscriptions, users if classify(channel).is_presence else None)
 
-        return await self._query(shared, lambda: self._local.channel_info(app, channel))
+        return await self._query(shared, lambda: self._local_channel_info(app, channel))
+
+    def _local_channel_info(self, app: AppConfig, channel: str) -> ChannelInfo:
+        state = self.node.registry(app).channels.get(channel)
+        presence = classify(channel).is_presence
+        if state is None:
+            return ChannelInfo(False, 0, 0 if presence else None)
+        return ChannelInfo(True, state.subscription_count, state.user_count if presence else None)
 
     async def channels(self, app: AppConfig, prefix: str = "") -> dict[str, ChannelInfo]:
         async def shared() -> dict[str, ChannelInfo]:
@@ -302,150 +331,86 @@ class RedisBroker(Broker):
                 if not name.startswith("#")
             }
 
-        return await self._query(shared, lambda: self._local.channels(app, prefix))
+        def local() -> dict[str, ChannelInfo]:
+            names = [name for name in self.node.registry(app).channels if name.startswith(prefix)]
+            return {name: self._local_channel_info(app, name) for name in names if not name.startswith("#")}
+
+        return await self._query(shared, local)
 
     async def presence_user_ids(self, app: AppConfig, channel: str) -> list[str]:
         return await self._query(
-            lambda: self._store.presence_user_ids(app.id, channel), lambda: self._local.presence_user_ids(app, channel)
+            lambda: self._store.presence_user_ids(app.id, channel),
+            lambda: list(self.node.registry(app).members(channel)),
         )
 
-    async def _query(self, shared: Callable[[], Awaitable[T]], local: Callable[[], Awaitable[T]]) -> T:
+    async def _query(self, shared: Callable[[], Awaitable[T]], local: Callable[[], T]) -> T:
         """Answer from Redis for the whole cluster; from this node alone while Redis is unreachable."""
-        if self._node.healthy:
+        if self._life.healthy:
             try:
                 return await shared()
             except OUTAGE_ERRORS as error:
-                self._node.outage(error)
-        return await local()
+                self._life.outage(error)
+        return local()
 
-    # -- announcing transitions ------------------------------------------------------------------------------------
+    # -- transitions -----------------------------------------------------------------------------------------------
 
-    async def _apply(self, app_id: str, deltas: list[Delta]) -> list[Change]:
+    async def _change(self, app: AppConfig, local: Callable[[], object], deltas: list[Delta]) -> None:
+        """Make a local change and its shared twin (unless Redis is unreachable), then announce what it crossed."""
+        shared = self._life.begin()
+        changes: list[Change] = []
         try:
-            return await self._store.apply(app_id, deltas)
-        except OUTAGE_ERRORS as error:
-            self._node.outage(error)
-            return []
+            local()
+            if shared:
+                try:
+                    changes = await self._store.apply(app.id, deltas)
+                except OUTAGE_ERRORS as error:
+                    self._life.outage(error)
+        finally:
+            self._life.end(shared)
+        await self.announce(changes)
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None:
-        """Tell the cluster about the transitions this node's scripts made (it alone saw them)."""
+        """Announce the transitions this node's scripts made (it alone saw them)."""
         for change in changes:
             app = self._apps.get(change.app_id)
-            if app is None:
-                continue
-            first, last = change.before <= 0 < change.after, change.after <= 0 < change.before
-            if change.family == "chan":
-                if first:
-                    self._webhooks(app, {"name": "channel_occupied", "channel": change.channel})
-                elif last:
-                    self._webhooks(app, {"name": "channel_vacated", "channel": change.channel})
-                    self._count_sent_at.pop((app.id, change.channel), None)
-                if change.after > 0 and change.after != change.before:
-                    self._subscription_count_changed(app, change.channel, change.after, change.version)
-            elif change.family == "member" and (first or last):
-                await self._announce_member(app, change, first, except_socket_id)
-            elif change.family == "user" and (first or last):
-                await self.watchlist_change(app.id, change.user_id, "online" if first else "offline")
-
-    async def _announce_member(self, app: AppConfig, change: Change, added: bool, except_socket_id: str | None) -> None:
-        channel, user_id = change.channel, change.user_id
-        if added:
-            user_info = self._local.registry(app).members(channel).get(user_id)
-            text = codec.encode(MemberAdded(channel=channel, user_id=user_id, user_info=user_info))
-            await self._broadcast(app.id, channel, text, except_socket_id)
-            self._webhooks(app, {"name": "member_added", "channel": channel, "user_id": user_id})
-        else:
-            await self._broadcast(app.id, channel, codec.encode(MemberRemoved(channel=channel, user_id=user_id)), None)
-            self._webhooks(app, {"name": "member_removed", "channel": channel, "user_id": user_id})
-
-    def _subscription_count_changed(self, app: AppConfig, channel: str, count: int, version: int) -> None:
-        """Send the cluster-wide ``subscription_count`` (opt-in, non-presence), at most every 5 s above 100.
-
-        Sent on the next loop turn, so a new subscriber gets its subscription_succeeded first.
-        """
-        if not app.enable_subscription_count or classify(channel).is_presence:
-            return
-        key, now = (app.id, channel), time.monotonic()
-        if count > SUBSCRIPTION_COUNT_THROTTLE_ABOVE:
-            if now - self._count_sent_at.get(key, -SUBSCRIPTION_COUNT_THROTTLE_SECONDS) < 5.0:
-                return
-        self._count_sent_at[key] = now
-        text = codec.encode(SubscriptionCount(channel=channel, subscription_count=count))
-        self._spawn(self._broadcast_count(app.id, channel, text, version))
-        self._webhooks(app, {"name": "subscription_count", "channel": channel, "subscription_count": count})
-
-    async def _broadcast_count(self, app_id: str, channel: str, text: str, version: int) -> None:
-        self._deliver_count(app_id, channel, text, version)
-        await self._send_bus(bus_message(COUNT, self.node_id, app_id, channel, str(version), text), channel)
-
-    def _deliver_count(self, app_id: str, channel: str, text: str, version: int) -> None:
-        """Deliver a subscription_count unless a newer one for the channel was delivered here already."""
-        key = (app_id, channel)
-        app = self._apps.get(app_id)
-        if app is None or not self._local.registry(app).subscribers(channel):
-            self._count_versions.pop(key, None)  # nobody here to tell; keeps the map as small as the channels
-            return
-        if version < self._count_versions.get(key, 0):
-            return
-        self._count_versions[key] = version
-        self._local.deliver(app_id, channel, text, None)
-
-    async def watchlist_change(self, app_id: str, user_id: str, state: str) -> None:
-        self._watchers.notify(app_id, user_id, state)
-        await self._send_bus(bus_message(WATCHLIST, self.node_id, app_id, user_id, state), "#" + user_id)
-
-    async def _send_bus(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
-        """Send one message to the other nodes, on the bus channel for ``key`` (a channel or ``#user``)."""
-        if not self._node.healthy:
-            return
-        try:
-            await self._node.bus.publish(message, key, cache=cache)
-        except OUTAGE_ERRORS as error:
-            self._node.outage(error)
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        async def run() -> None:
-            await coroutine
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # -- what the node lifecycle needs -----------------------------------------------------------------------------
-
-    async def receive_bus_message(self, data: str) -> None:
-        """Carry out another node's bus message on this node's sockets; our own were handled when sent."""
-        kind, node_id, app_id, first, second, body = parse_bus_message(data)
-        if node_id == self.node_id:
-            return
-        if kind == EVENT:
-            self._local.deliver(app_id, first, body, second or None)
-        elif kind == COUNT:
-            self._deliver_count(app_id, first, body, int(second))
-        elif kind == WATCHLIST:
-            self._watchers.notify(app_id, first, second)
-        elif kind == TERMINATE:
-            app = self._apps.get(app_id)
             if app is not None:
-                for client in list(self._local.registry(app).user_sockets(first)):
-                    client.close(ErrorCode.UNAUTHORIZED, "connection terminated by the app")
+                await self.announcer.announce(app, self._transitions(app, change, except_socket_id))
 
-    def local_records(self) -> dict[str, dict[str, dict[str, tuple[int, str]]]]:
+    def _transitions(self, app: AppConfig, change: Change, except_socket_id: str | None) -> list[Transition]:
+        first, last = change.before <= 0 < change.after, change.after <= 0 < change.before
+        channel, user_id = change.channel, change.user_id
+        transitions: list[Transition] = []
+        if change.family is Family.CHAN:
+            if first:
+                transitions.append(ChannelOccupied(channel))
+            elif last:
+                transitions.append(ChannelVacated(channel))
+            if change.after > 0 and change.after != change.before:
+                transitions.append(SubscriptionCountChanged(channel, change.after, change.version))
+        elif change.family is Family.MEMBER and first:
+            user_info = self.node.registry(app).members(channel).get(user_id)
+            transitions.append(MemberJoined(channel, user_id, user_info, except_socket_id))
+        elif change.family is Family.MEMBER and last:
+            transitions.append(MemberLeft(channel, user_id))
+        elif change.family is Family.USER and (first or last):
+            transitions.append(UserOnlineChanged(user_id, first))
+        return transitions
+
+    def local_records(self) -> dict[str, dict[Family, dict[str, tuple[int, str]]]]:
         """What this node contributes, app -> family -> field -> (count, user_info JSON), from its local state."""
-        all_records: dict[str, dict[str, dict[str, tuple[int, str]]]] = {}
+        all_records: dict[str, dict[Family, dict[str, tuple[int, str]]]] = {}
         for app in self._settings.apps:
-            records: dict[str, dict[str, tuple[int, str]]] = {family: {} for family in FAMILIES}
+            records: dict[Family, dict[str, tuple[int, str]]] = {family: {} for family in FAMILIES}
             all_records[app.id] = records
-            registry = self._local.registry(app)
+            registry = self.node.registry(app)
             for channel, state in registry.channels.items():
-                records["chan"][field_of(app.id, channel, family="chan")] = (state.subscription_count, "")
+                records[Family.CHAN][field_of(app.id, channel, family=Family.CHAN)] = (state.subscription_count, "")
                 for user_id, presence_user in state.members.items():
-                    key = field_of(app.id, channel, user_id, family="member")
-                    records["member"][key] = (len(presence_user.sockets), codec.dumps(presence_user.user_info))
+                    key = field_of(app.id, channel, user_id, family=Family.MEMBER)
+                    records[Family.MEMBER][key] = (len(presence_user.sockets), codec.dumps(presence_user.user_info))
             for user_id, sockets in registry.users.items():
-                records["user"][field_of(app.id, "", user_id, family="user")] = (len(sockets), "")
-        for client in self._local.local_clients():  # every client's app is one of the settings' apps
-            connections = all_records[client.app.id]["conn"]
-            key = field_of(client.app.id, family="conn")
-            connections[key] = (connections.get(key, (0, ""))[0] + 1, "")
+                records[Family.USER][field_of(app.id, "", user_id, family=Family.USER)] = (len(sockets), "")
+            connections = self.node.connection_count(app.id)
+            if connections:
+                records[Family.CONN][field_of(app.id, family=Family.CONN)] = (connections, "")
         return all_records

@@ -18,26 +18,25 @@ reported as an outage; the node re-opens the bus when it recovers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import zlib
-from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import SlotNotCoveredError
 
+from .redis_messages import BadBusMessage, BusMessage, HeartbeatMessage, OnMessage, decode, encode, routing_key
+from .redis_subscription import OnOutage, Subscription
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_SHARDS: Final = 16
-
-OnMessage = Callable[[str], Awaitable[None]]
-OnOutage = Callable[[object], None]
+BAD_MESSAGE_LOG_INTERVAL: Final = 60.0
+"""Undecodable bus messages are counted; at most one is logged per this many seconds."""
 
 
 class Bus(Protocol):
@@ -62,74 +61,9 @@ class Bus(Protocol):
     async def heartbeat(self) -> None:
         """Publish the heartbeat message on every subscription, so each is heard from."""
 
-    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
-        """Send ``message`` on the channel for ``key``; with ``cache`` (key, value, ms), also set that key, in the
-        same round trip."""
-
-
-class _Subscription:
-    """One pub/sub connection and the task reading it."""
-
-    def __init__(self, pubsub: PubSub, channels: list[str], sharded: bool, owner: Redis | None = None) -> None:
-        self.pubsub = pubsub
-        self.owner = owner
-        """A client made for this subscription alone, closed with it."""
-        self.channels = channels
-        self.sharded = sharded
-        self.reader: asyncio.Task[None] | None = None
-        self.heard_at = 0.0
-
-    async def subscribe(self, timeout: float) -> None:
-        for channel in self.channels:
-            # One command per channel: a sharded subscription may not span slots.
-            if self.sharded:
-                await self.pubsub.ssubscribe(channel)
-            else:
-                await self.pubsub.subscribe(channel)
-        confirmed = 0
-        while confirmed < len(self.channels):
-            message = await self.pubsub.get_message(timeout=timeout)
-            if message is None:
-                raise TimeoutError("no confirmation of the bus subscription")
-            if message["type"] in ("subscribe", "ssubscribe"):
-                confirmed += 1
-        self.heard_at = asyncio.get_running_loop().time()
-
-    async def read(self, on_message: OnMessage, on_outage: OnOutage, heartbeat: str) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                message = await self.pubsub.get_message(timeout=None)
-                if message is None:
-                    continue
-                kind = message["type"]
-                if kind in ("sunsubscribe", "unsubscribe"):
-                    on_outage(f"Redis ended the bus subscription to {message['channel']} (slot moved?)")
-                    return
-                if kind not in ("message", "smessage"):
-                    continue
-                self.heard_at = loop.time()
-                if message["data"] == heartbeat:
-                    continue
-                try:
-                    await on_message(message["data"])
-                except Exception:
-                    logger.exception("bug while handling a bus message")
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # a dropped connection, in whatever form the client library reports it
-            on_outage(error)
-
-    async def close(self) -> None:
-        if self.reader is not None:
-            self.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.reader
-        with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
-        if self.owner is not None:
-            with contextlib.suppress(Exception):
-                await self.owner.aclose()
+    async def publish(self, message: BusMessage, *, cache: tuple[str, str, int] | None = None) -> None:
+        """Send ``message`` on the channel for its routing key; with ``cache`` (key, value, ms), also set that key,
+        in the same round trip."""
 
 
 class _BusBase:
@@ -141,18 +75,21 @@ class _BusBase:
         self,
         client: Redis | RedisCluster,
         sharded: bool,
-        heartbeat: str,
+        node_id: str,
         on_message: OnMessage,
         on_outage: OnOutage,
         timeout: float,
     ) -> None:
         self._client = client
         self._sharded = sharded
-        self._heartbeat = heartbeat
+        self._heartbeat = encode(HeartbeatMessage(node_id))
         self._on_message = on_message
         self._on_outage = on_outage
         self._timeout = timeout
-        self._subscriptions: list[_Subscription] = []
+        self._subscriptions: list[Subscription] = []
+        self.bad_messages = 0
+        """Messages on the bus that pusherpy did not send (counted; logged at most once a minute)."""
+        self._bad_logged_at = float("-inf")
 
     @property
     def heard_at(self) -> float:
@@ -164,7 +101,7 @@ class _BusBase:
             subscription.reader is not None and not subscription.reader.done() for subscription in self._subscriptions
         )
 
-    async def _start(self, subscriptions: list[_Subscription]) -> None:
+    async def _start(self, subscriptions: list[Subscription]) -> None:
         self._subscriptions = subscriptions
         try:
             for subscription in subscriptions:
@@ -175,7 +112,7 @@ class _BusBase:
         loop = asyncio.get_running_loop()
         for subscription in subscriptions:
             subscription.reader = loop.create_task(
-                subscription.read(self._on_message, self._on_outage, self._heartbeat),
+                subscription.read(self._receive, self._on_outage, self._heartbeat),
                 name="pusherpy-bus-reader",
             )
 
@@ -200,29 +137,43 @@ class _BusBase:
                 self._send(pipe, channel, self._heartbeat)
             await pipe.execute()
 
-    async def publish(self, message: str, key: str, *, cache: tuple[str, str, int] | None = None) -> None:
-        channel = self.channel_for(key)
+    async def publish(self, message: BusMessage, *, cache: tuple[str, str, int] | None = None) -> None:
+        channel, data = self.channel_for(routing_key(message)), encode(message)
         if cache is None:
-            await self._send(self._client, channel, message)
+            await self._send(self._client, channel, data)
             return
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.set(cache[0], cache[1], px=cache[2])
-            self._send(pipe, channel, message)
+            self._send(pipe, channel, data)
             await pipe.execute()
+
+    async def _receive(self, data: str) -> None:
+        try:
+            message = decode(data)
+        except BadBusMessage as error:
+            self.bad_messages += 1
+            now = asyncio.get_running_loop().time()
+            if now - self._bad_logged_at >= BAD_MESSAGE_LOG_INTERVAL:
+                self._bad_logged_at = now
+                logger.warning(
+                    "ignored a message on the bus that pusherpy did not send (%s); %d so far", error, self.bad_messages
+                )
+            return
+        await self._on_message(message)
 
 
 class SingleBus(_BusBase):
     """One channel on one Redis."""
 
     def __init__(
-        self, redis: Redis, prefix: str, heartbeat: str, on_message: OnMessage, on_outage: OnOutage, timeout: float
+        self, redis: Redis, prefix: str, node_id: str, on_message: OnMessage, on_outage: OnOutage, timeout: float
     ) -> None:
-        super().__init__(redis, False, heartbeat, on_message, on_outage, timeout)
+        super().__init__(redis, False, node_id, on_message, on_outage, timeout)
         self._redis = redis
         self.channels = [f"{prefix}:bus"]
 
     async def open(self) -> None:
-        await self._start([_Subscription(self._redis.pubsub(), self.channels, sharded=False)])
+        await self._start([Subscription(self._redis.pubsub(), self.channels, sharded=False)])
 
 
 class ShardedBus(_BusBase):
@@ -234,12 +185,12 @@ class ShardedBus(_BusBase):
         url: str,
         prefix: str,
         shards: int,
-        heartbeat: str,
+        node_id: str,
         on_message: OnMessage,
         on_outage: OnOutage,
         timeout: float,
     ) -> None:
-        super().__init__(cluster, True, heartbeat, on_message, on_outage, timeout)
+        super().__init__(cluster, True, node_id, on_message, on_outage, timeout)
         self._cluster = cluster
         self._url = url
         self._prefix = prefix
@@ -269,7 +220,7 @@ class ShardedBus(_BusBase):
         subscriptions = []
         for node, channels in by_node.values():
             client = self._node_client(node)
-            subscriptions.append(_Subscription(client.pubsub(), channels, sharded=True, owner=client))
+            subscriptions.append(Subscription(client.pubsub(), channels, sharded=True, owner=client))
         await self._start(subscriptions)
 
     def _node_client(self, node: Any) -> Redis:

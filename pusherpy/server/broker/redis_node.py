@@ -28,8 +28,9 @@ from typing import Protocol
 
 from ..settings import Settings
 from .redis_bus import Bus
-from .redis_scripts import FAMILIES
-from .redis_store import OUTAGE_ERRORS, Change, Delta, Family, RedisStore, WrongRedisMode
+from .redis_messages import BusMessage
+from .redis_scripts import FAMILIES, Family
+from .redis_store import OUTAGE_ERRORS, Change, Delta, RedisStore, WrongRedisMode
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ MAX_BACKOFF_SECONDS = 5.0
 class ClusterMember(Protocol):
     """What the lifecycle needs from the broker."""
 
-    async def receive_bus_message(self, data: str) -> None: ...
+    async def receive_bus_message(self, message: BusMessage) -> None: ...
 
-    def local_records(self) -> dict[str, dict[str, dict[str, tuple[int, str]]]]: ...
+    def local_records(self) -> dict[str, dict[Family, dict[str, tuple[int, str]]]]: ...
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None: ...
 
@@ -211,15 +212,14 @@ class NodeLifecycle:
             removals: list[Delta] = []
             additions: list[Delta] = []
             for family in FAMILIES:
-                family_name: Family = family
                 app_have, app_wanted = have[app_id][family], wanted.get(app_id, {}).get(family, {})
                 for field in app_have.keys() | app_wanted.keys():
                     count, info = app_wanted.get(field, (0, ""))
                     delta = count - app_have.get(field, 0)
                     if delta < 0:
-                        removals.append(Delta(family_name, field, delta))
+                        removals.append(Delta(family, field, delta))
                     elif delta > 0:
-                        additions.append(Delta(family_name, field, delta, info))
+                        additions.append(Delta(family, field, delta, info))
             # Members leave before their channel empties; channels fill before their members arrive.
             changes.extend(await self._store.apply(app_id, [*removals, *reversed(additions)]))
         return changes

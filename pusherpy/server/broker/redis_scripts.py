@@ -35,9 +35,21 @@ Field formats: ``conn`` ``app\\n``, ``chan`` ``app\\nchannel``, ``member`` ``app
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
-FAMILIES: Final = ("member", "chan", "user", "conn")
+
+class Family(StrEnum):
+    """What a node record counts: a presence user's sockets in a channel, a channel's subscriptions, a user's
+    signed-in sockets, an app's connections. The value is the key suffix and the name scripts report."""
+
+    MEMBER = "member"
+    CHAN = "chan"
+    USER = "user"
+    CONN = "conn"
+
+
+FAMILIES: Final = tuple(Family)
 """Per-node record families, in the order a dead node's are removed (members before their channel)."""
 
 CHANGE_WIDTH: Final = 5

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Any, Final
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
@@ -25,7 +25,10 @@ from redis.backoff import NoBackoff
 from ...protocol import codec
 from ...protocol.connection import Member
 from . import redis_scripts
-from .redis_bus import DEFAULT_SHARDS, Bus, OnMessage, OnOutage, ShardedBus, SingleBus
+from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
+from .redis_messages import OnMessage
+from .redis_scripts import Family
+from .redis_subscription import OnOutage
 
 OUTAGE_ERRORS: Final = (
     redis_errors.ConnectionError,
@@ -46,7 +49,6 @@ class WrongRedisMode(redis_errors.ConnectionError):
     it, so it serves alone, as in an outage, and says why."""
 
 
-Family: TypeAlias = Literal["member", "chan", "user", "conn"]
 APPLY_CHUNK: Final = 500
 """Deltas per script call when re-registering a node, so one call never blocks Redis for long."""
 
@@ -56,7 +58,7 @@ class Change:
     """A cluster total moved by a script: a channel's subscriptions, a presence user's sockets, a user's
     signed-in sockets or an app's connections. ``before == 0`` is a first, ``after == 0`` a last."""
 
-    family: str
+    family: Family
     app_id: str
     channel: str
     user_id: str
@@ -86,11 +88,11 @@ class JoinReply:
 
 def field_of(app_id: str, channel: str = "", user_id: str = "", *, family: Family) -> str:
     """The node-record field of a family (see ``redis_scripts``)."""
-    if family == "conn":
+    if family is Family.CONN:
         return f"{app_id}\n"
-    if family == "chan":
+    if family is Family.CHAN:
         return f"{app_id}\n{channel}"
-    if family == "member":
+    if family is Family.MEMBER:
         return f"{app_id}\n{channel}\n{user_id}"
     return f"{app_id}\n{user_id}"
 
@@ -98,31 +100,18 @@ def field_of(app_id: str, channel: str = "", user_id: str = "", *, family: Famil
 def parse_changes(flat: Sequence[Any]) -> list[Change]:
     changes = []
     for index in range(0, len(flat), redis_scripts.CHANGE_WIDTH):
-        family, field, before, after, version = flat[index : index + redis_scripts.CHANGE_WIDTH]
+        name, field, before, after, version = flat[index : index + redis_scripts.CHANGE_WIDTH]
+        family = Family(name)
         app_id, _, rest = field.partition("\n")
         channel, user_id = "", ""
-        if family == "chan":
+        if family is Family.CHAN:
             channel = rest
-        elif family == "member":
+        elif family is Family.MEMBER:
             channel, _, user_id = rest.partition("\n")
-        elif family == "user":
+        elif family is Family.USER:
             user_id = rest
         changes.append(Change(family, app_id, channel, user_id, int(before), int(after), int(version)))
     return changes
-
-
-def bus_message(kind: str, node_id: str, app_id: str, first: str, second: str, body: str = "") -> str:
-    """One bus message: a JSON header line (kind, sender node, app, two arguments), then the body as is.
-
-    The body (an encoded channel event) is appended untouched, so it crosses Redis without being re-encoded.
-    """
-    return codec.dumps([kind, node_id, app_id, first, second]) + "\n" + body
-
-
-def parse_bus_message(data: str) -> tuple[str, str, str, str, str, str]:
-    header, _, body = data.partition("\n")
-    kind, node_id, app_id, first, second = codec.loads(header)
-    return kind, node_id, app_id, first, second, body
 
 
 class RedisStore:
@@ -166,8 +155,6 @@ class RedisStore:
         self.timeout = timeout
         self._incarnation = 0
         self._cluster_ready = False
-        self.heartbeat_message = bus_message("h", node_id, "", "", "")
-        """Published with each heartbeat; hearing it back proves the bus subscriptions alive."""
         self._nodes_key, self._dead_key = f"{{{prefix}}}:nodes", f"{{{prefix}}}:dead"
         self._apply = self.redis.register_script(redis_scripts.APPLY)
         self._connect = self.redis.register_script(redis_scripts.CONNECT)
@@ -191,12 +178,12 @@ class RedisStore:
                 self.url,
                 self.prefix,
                 self.shards,
-                self.heartbeat_message,
+                self.node_id,
                 on_message,
                 on_outage,
                 self.timeout,
             )
-        return SingleBus(self.redis, self.prefix, self.heartbeat_message, on_message, on_outage, self.timeout)
+        return SingleBus(self.redis, self.prefix, self.node_id, on_message, on_outage, self.timeout)
 
     async def close(self) -> None:
         await self.redis.aclose()
