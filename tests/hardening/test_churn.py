@@ -107,8 +107,9 @@ async def test_a_thousand_churned_presence_connections_leave_nothing_behind(serv
         assert (status, body) == (200, {"channels": {"private-hardening-watch": {}}})
         status, body = await api_request(server, "GET", f"/apps/{server.app.id}/connections")
         assert (status, body) == (200, {"connections": 1})
-        registry = state.broker.registry(server.app)  # type: ignore[attr-defined]
+        registry = state.broker.node.registry(server.app)  # type: ignore[attr-defined]
         assert set(registry.channels) == {"private-hardening-watch"} and not registry.users
+        assert not state.broker.announcer.remembered()  # type: ignore[attr-defined]
 
 
 async def test_an_idle_subscribed_socket_costs_the_server_a_bounded_amount_of_memory(server: RunningServer) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-import pusherpy.server.broker.local as local_broker
+import pusherpy.server.broker.node as broker_node
 from pusherpy.server.client import Client
 from tests.helpers import RunningServer, connect, trigger
 
@@ -36,7 +36,7 @@ async def test_a_broadcast_is_framed_once_and_the_same_bytes_go_to_every_subscri
             await client.subscribe("news")
         framed: list[bytes] = []
         written: list[int] = []
-        real_text_frame, real_write_frame = local_broker.text_frame, Client.write_frame
+        real_text_frame, real_write_frame = broker_node.text_frame, Client.write_frame
 
         def counting_text_frame(payload: bytes) -> bytes:
             framed.append(payload)
@@ -46,7 +46,7 @@ async def test_a_broadcast_is_framed_once_and_the_same_bytes_go_to_every_subscri
             written.append(id(data))
             return real_write_frame(self, data)
 
-        monkeypatch.setattr(local_broker, "text_frame", counting_text_frame)
+        monkeypatch.setattr(broker_node, "text_frame", counting_text_frame)
         monkeypatch.setattr(Client, "write_frame", recording_write_frame)
         status, _ = await trigger(server, "news", "update", {"n": 1})
         assert status == 200

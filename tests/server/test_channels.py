@@ -6,7 +6,7 @@ from contextlib import AsyncExitStack
 
 import pytest
 
-import pusherpy.server.broker.local as local_broker
+import pusherpy.server.broker.announcer as announcer
 from pusherpy.protocol import signing
 from tests.conftest import ServerFactory
 from tests.helpers import PusherClient, RunningServer, connect, make_app, trigger
@@ -185,8 +185,8 @@ class TestSubscriptionCount:
     async def test_above_the_throttle_a_burst_of_changes_ends_with_one_trailing_update(
         self, counting_server: RunningServer, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setattr(local_broker, "SUBSCRIPTION_COUNT_THROTTLE_ABOVE", 2)
-        monkeypatch.setattr(local_broker, "SUBSCRIPTION_COUNT_THROTTLE_SECONDS", 0.5)
+        monkeypatch.setattr(announcer, "SUBSCRIPTION_COUNT_THROTTLE_ABOVE", 2)
+        monkeypatch.setattr(announcer, "SUBSCRIPTION_COUNT_THROTTLE_SECONDS", 0.5)
         async with AsyncExitStack() as stack:
             watcher = await stack.enter_async_context(connect(counting_server))
             await watcher.subscribe("busy")
