@@ -24,6 +24,8 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from redis.exceptions import RedisError
+
 from ...protocol import codec
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
@@ -129,13 +131,19 @@ class RedisBroker(Broker):
         await self._send_bus(WatchlistMessage(self.node_id, app_id, user_id, online))
 
     async def _send_bus(self, message: BusMessage, *, cache: tuple[str, str, int] | None = None) -> None:
-        """Send one message to the other nodes; while Redis is unreachable, nothing (this node serves alone)."""
+        """Send one message to the other nodes; while Redis is unreachable, nothing (this node serves alone).
+
+        Never raises: the message was already carried out on this node's sockets, and a publish that reached a
+        subscriber is answered 200 (docs/scale-out.md, "What a publish answer means"). Redis refusing the
+        message for another reason (out of memory, say) is logged, not turned into an error answer."""
         if not self._life.healthy:
             return
         try:
             await self._life.bus.publish(message, cache=cache)
         except OUTAGE_ERRORS as error:
             self._life.outage(error)
+        except RedisError as error:
+            self._life.bus.refused_messages.record(error)
 
     async def receive_bus_message(self, message: BusMessage) -> None:
         """Carry out another node's bus message on this node's sockets; our own were handled when sent."""

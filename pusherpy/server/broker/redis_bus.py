@@ -36,7 +36,23 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SHARDS: Final = 16
 BAD_MESSAGE_LOG_INTERVAL: Final = 60.0
-"""Undecodable bus messages are counted; at most one is logged per this many seconds."""
+"""Undecodable or refused bus messages are counted; at most one of each is logged per this many seconds."""
+
+
+class CountedWarning:
+    """A warning that can repeat at message rate: counted every time, logged at most once per interval."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self.count = 0
+        self._logged_at = float("-inf")
+
+    def record(self, error: Exception) -> None:
+        self.count += 1
+        now = asyncio.get_running_loop().time()
+        if now - self._logged_at >= BAD_MESSAGE_LOG_INTERVAL:
+            self._logged_at = now
+            logger.warning("%s (%s); %d so far", self._text, error, self.count)
 
 
 class Bus(Protocol):
@@ -65,6 +81,10 @@ class Bus(Protocol):
         """Send ``message`` on the channel for its routing key; with ``cache`` (key, value, ms), also set that key,
         in the same round trip."""
 
+    @property
+    def refused_messages(self) -> CountedWarning:
+        """Messages Redis answered with an error other than an outage (counted, logged now and then)."""
+
 
 class _BusBase:
     """Subscriptions, heartbeats and publishing, for either shape: ``channels`` and ``_sharded`` say which."""
@@ -87,9 +107,8 @@ class _BusBase:
         self._on_outage = on_outage
         self._timeout = timeout
         self._subscriptions: list[Subscription] = []
-        self.bad_messages = 0
-        """Messages on the bus that pusherpy did not send (counted; logged at most once a minute)."""
-        self._bad_logged_at = float("-inf")
+        self.bad_messages = CountedWarning("ignored a message on the bus that pusherpy did not send")
+        self.refused_messages = CountedWarning("Redis refused a bus message or its cache write")
 
     @property
     def heard_at(self) -> float:
@@ -151,13 +170,7 @@ class _BusBase:
         try:
             message = decode(data)
         except BadBusMessage as error:
-            self.bad_messages += 1
-            now = asyncio.get_running_loop().time()
-            if now - self._bad_logged_at >= BAD_MESSAGE_LOG_INTERVAL:
-                self._bad_logged_at = now
-                logger.warning(
-                    "ignored a message on the bus that pusherpy did not send (%s); %d so far", error, self.bad_messages
-                )
+            self.bad_messages.record(error)
             return
         await self._on_message(message)
 
