@@ -489,7 +489,11 @@ class Cluster:
         )
         _STARTED.append(process)
         assert process.stdout is not None
-        match = await _read_until(process.stdout, LISTENING, f"{name} start")
+        try:
+            match = await _read_until(process.stdout, LISTENING, f"{name} start")
+        except AssertionError as error:
+            log.flush()
+            raise AssertionError(f"{error}; its log: {(self.workdir / f'{name}.log').read_text()[-2000:]}") from None
         node = Node(name, process, int(match.group(1)))
         self.nodes.append(node)
         self.stack.push_async_callback(node.stop)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ...protocol.apps import AppConfig
-from ...protocol.channels import ChannelType
+from ...protocol.channels import ChannelType, classify
 from ...protocol.connection import Member, User
 from ...protocol.events import Presence
 from ...protocol.webhooks import WebhookEvent
@@ -34,6 +34,16 @@ class ChannelInfo:
     subscription_count: int
     user_count: int | None = None
     """Distinct presence users; None for channels that are not presence channels."""
+
+    @classmethod
+    def of(cls, channel: str, subscriptions: int, users: int) -> ChannelInfo:
+        """What the HTTP API reports for a channel with these totals: a user count for presence channels only."""
+        return cls(subscriptions > 0, subscriptions, users if classify(channel).is_presence else None)
+
+
+def listed(channel: str) -> bool:
+    """Whether ``GET /channels`` lists a channel: the server's own ``#server-to-user-`` channels stay hidden."""
+    return not channel.startswith("#")
 
 
 @dataclass(frozen=True, slots=True)

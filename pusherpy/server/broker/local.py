@@ -15,7 +15,6 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.connection import Member, User
 from ...protocol.errors import MemberLimitReached
-from ...protocol.events import Presence
 from ...protocol.registry import JoinOutcome, LeaveOutcome
 from ..settings import Settings
 from .announcer import (
@@ -100,10 +99,7 @@ class LocalBroker(Broker):
                 raise MemberLimitReached.for_channel(channel, app.max_presence_members)
             outcome = registry.join(channel, client, member)
             await self.announcer.announce(app, self._joined(app, channel, outcome, member, client.socket_id))
-        presence = None
-        if channel_type.is_presence:
-            members = registry.members(channel)
-            presence = Presence(ids=list(members), hash=members)
+        presence = self.node.presence(app, channel) if channel_type.is_presence else None
         cache = None
         if channel_type.cached:
             cache = self.node.cache.get(app.id, channel)
@@ -177,19 +173,10 @@ class LocalBroker(Broker):
     # -- queries -----------------------------------------------------------------------------------------------
 
     async def channel_info(self, app: AppConfig, channel: str) -> ChannelInfo:
-        state = self.node.registry(app).channels.get(channel)
-        presence = classify(channel).is_presence
-        if state is None:
-            return ChannelInfo(False, 0, 0 if presence else None)
-        return ChannelInfo(True, state.subscription_count, state.user_count if presence else None)
+        return self.node.channel_info(app, channel)
 
     async def channels(self, app: AppConfig, prefix: str = "") -> dict[str, ChannelInfo]:
-        result: dict[str, ChannelInfo] = {}
-        for name, state in self.node.registry(app).channels.items():
-            if name.startswith(prefix) and not name.startswith("#"):
-                presence = classify(name).is_presence
-                result[name] = ChannelInfo(True, state.subscription_count, state.user_count if presence else None)
-        return result
+        return self.node.channels(app, prefix)
 
     async def presence_user_ids(self, app: AppConfig, channel: str) -> list[str]:
         return list(self.node.registry(app).members(channel))

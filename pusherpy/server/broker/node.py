@@ -15,10 +15,10 @@ from typing import Any
 from ...protocol import codec
 from ...protocol.apps import AppConfig
 from ...protocol.errors import ErrorCode
-from ...protocol.events import WatchlistChange, WatchlistEvents
+from ...protocol.events import Presence, WatchlistChange, WatchlistEvents
 from ...protocol.registry import Registry
 from ..frames import text_frame
-from .base import CacheEntry
+from .base import CacheEntry, ChannelInfo, listed
 from .subscriber import Subscriber
 
 CACHE_PURGE_INTERVAL = 60.0
@@ -200,6 +200,25 @@ class LocalNode:
         if registry is not None:
             for client in list(registry.user_sockets(user_id)):
                 client.close(ErrorCode.UNAUTHORIZED, "connection terminated by the app")
+
+    # -- queries (this node's view; the whole answer when it is the only node) ---------------------------------
+
+    def channel_info(self, app: AppConfig, channel: str) -> ChannelInfo:
+        state = self.registry(app).channels.get(channel)
+        if state is None:
+            return ChannelInfo.of(channel, 0, 0)
+        return ChannelInfo.of(channel, state.subscription_count, state.user_count)
+
+    def channels(self, app: AppConfig, prefix: str) -> dict[str, ChannelInfo]:
+        return {
+            name: ChannelInfo.of(name, state.subscription_count, state.user_count)
+            for name, state in self.registry(app).channels.items()
+            if name.startswith(prefix) and listed(name)
+        }
+
+    def presence(self, app: AppConfig, channel: str) -> Presence:
+        members = self.registry(app).members(channel)
+        return Presence(ids=list(members), hash=members)
 
     # -- gauges ------------------------------------------------------------------------------------------------
 

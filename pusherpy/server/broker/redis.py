@@ -26,24 +26,14 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
-from ...protocol import codec
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.connection import Member, User
 from ...protocol.errors import ConfigError, MemberLimitReached
 from ...protocol.events import Presence
 from ..settings import Settings
-from .announcer import (
-    Announcer,
-    ChannelOccupied,
-    ChannelVacated,
-    MemberJoined,
-    MemberLeft,
-    SubscriptionCountChanged,
-    Transition,
-    UserOnlineChanged,
-)
-from .base import Broker, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
+from .announcer import Announcer
+from .base import Broker, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_messages import (
     BusMessage,
@@ -54,8 +44,9 @@ from .redis_messages import (
     WatchlistMessage,
 )
 from .redis_node import NodeLifecycle
-from .redis_scripts import FAMILIES, Family
-from .redis_store import OUTAGE_ERRORS, Change, Delta, RedisStore, field_of
+from .redis_records import Change, Delta, NodeRecords, field_of, local_records, transitions
+from .redis_scripts import Family
+from .redis_store import OUTAGE_ERRORS, RedisStore
 from .subscriber import Subscriber
 
 T = TypeVar("T")
@@ -165,17 +156,10 @@ class RedisBroker(Broker):
 
     async def add_client(self, client: Subscriber) -> bool:
         app = client.app
-        shared = self._life.begin()
-        try:
-            if shared:
-                try:
-                    if not await self._store.connect(app.id, app.max_connections):
-                        return False
-                except OUTAGE_ERRORS as error:
-                    self._life.outage(error)
+        with self._life.change() as redis:
+            if await redis.run(lambda: self._store.connect(app.id, app.max_connections)) is False:
+                return False  # the cluster holds the app's quota of connections
             return self.node.add(client, app.max_connections)
-        finally:
-            self._life.end(shared)
 
     async def remove_client(self, client: Subscriber) -> None:
         await self.leave_all(client)
@@ -202,25 +186,17 @@ class RedisBroker(Broker):
         registry = self.node.registry(app)
         if client in registry.subscribers(channel):  # subscribing again changes nothing
             cache = await self.cache_entry(app, channel) if channel_type.cached else None
-            return JoinResult(self._presence(app, channel) if channel_type.is_presence else None, cache)
-        shared = self._life.begin()
-        reply = None
-        try:
-            if shared:
-                try:
-                    reply = await self._store.join(
-                        app.id, channel, member, app.max_presence_members, read_cache=channel_type.cached
-                    )
-                    if reply is None:
-                        raise MemberLimitReached.for_channel(channel, app.max_presence_members)
-                except OUTAGE_ERRORS as error:
-                    self._life.outage(error)
-            if reply is None and member is not None:
+            return JoinResult(self.node.presence(app, channel) if channel_type.is_presence else None, cache)
+        with self._life.change() as redis:
+            reply = await redis.run(
+                lambda: self._store.join(
+                    app.id, channel, member, app.max_presence_members, read_cache=channel_type.cached
+                )
+            )
+            if reply is None and member is not None:  # this node alone decides while Redis is unreachable
                 if registry.would_exceed_members(channel, member, app.max_presence_members):
                     raise MemberLimitReached.for_channel(channel, app.max_presence_members)
             registry.join(channel, client, member)
-        finally:
-            self._life.end(shared)
         presence = None
         if channel_type.is_presence:
             members = reply.members if reply is not None else registry.members(channel)
@@ -236,10 +212,6 @@ class RedisBroker(Broker):
         if reply is not None:
             await self.announce(reply.changes, except_socket_id=client.socket_id)
         return JoinResult(presence, cache)
-
-    def _presence(self, app: AppConfig, channel: str) -> Presence:
-        members = self.node.registry(app).members(channel)
-        return Presence(ids=list(members), hash=members)
 
     async def leave(self, client: Subscriber, channel: str) -> None:
         app = client.app
@@ -278,28 +250,19 @@ class RedisBroker(Broker):
         app = client.app
         registry = self.node.registry(app)
         again = client in registry.user_sockets(user.id)
-        shared = self._life.begin()
-        changes: list[Change] = []
-        online: list[bool] | None = None
-        try:
+        changes: list[Change] | None = None
+        with self._life.change() as redis:
             if not again:
                 registry.sign_in(user.id, client)
                 self.node.watch(app.id, user.watchlist, client)
-            if shared:
-                try:
-                    if not again:
-                        field = field_of(app.id, "", user.id, family=Family.USER)
-                        changes = await self._store.apply(app.id, [Delta(Family.USER, field, 1)])
-                    online = await self._store.users_online(app.id, user.watchlist)
-                except OUTAGE_ERRORS as error:
-                    self._life.outage(error)
-        finally:
-            self._life.end(shared)
+                field = field_of(app.id, "", user.id, family=Family.USER)
+                changes = await redis.run(lambda: self._store.apply(app.id, [Delta(Family.USER, field, 1)]))
+            online = await redis.run(lambda: self._store.users_online(app.id, user.watchlist))
         if user.watchlist:
             if online is None:
                 online = [bool(registry.user_sockets(user_id)) for user_id in user.watchlist]
             client.send_text(initial_watchlist_text(user.watchlist, online))
-        await self.announce(changes)
+        await self.announce(changes or [])
 
     async def _sign_out(self, client: Subscriber, user: User) -> None:
         app = client.app
@@ -318,32 +281,16 @@ class RedisBroker(Broker):
 
     async def channel_info(self, app: AppConfig, channel: str) -> ChannelInfo:
         async def shared() -> ChannelInfo:
-            subscriptions, users = await self._store.channel(app.id, channel)
-            return ChannelInfo(subscriptions > 0, subscriptions, users if classify(channel).is_presence else None)
+            return ChannelInfo.of(channel, *await self._store.channel(app.id, channel))
 
-        return await self._query(shared, lambda: self._local_channel_info(app, channel))
-
-    def _local_channel_info(self, app: AppConfig, channel: str) -> ChannelInfo:
-        state = self.node.registry(app).channels.get(channel)
-        presence = classify(channel).is_presence
-        if state is None:
-            return ChannelInfo(False, 0, 0 if presence else None)
-        return ChannelInfo(True, state.subscription_count, state.user_count if presence else None)
+        return await self._query(shared, lambda: self.node.channel_info(app, channel))
 
     async def channels(self, app: AppConfig, prefix: str = "") -> dict[str, ChannelInfo]:
         async def shared() -> dict[str, ChannelInfo]:
             found = await self._store.channels(app.id, prefix)
-            return {
-                name: ChannelInfo(True, subscriptions, users if classify(name).is_presence else None)
-                for name, (subscriptions, users) in found.items()
-                if not name.startswith("#")
-            }
+            return {name: ChannelInfo.of(name, *totals) for name, totals in found.items() if listed(name)}
 
-        def local() -> dict[str, ChannelInfo]:
-            names = [name for name in self.node.registry(app).channels if name.startswith(prefix)]
-            return {name: self._local_channel_info(app, name) for name in names if not name.startswith("#")}
-
-        return await self._query(shared, local)
+        return await self._query(shared, lambda: self.node.channels(app, prefix))
 
     async def presence_user_ids(self, app: AppConfig, channel: str) -> list[str]:
         return await self._query(
@@ -364,61 +311,18 @@ class RedisBroker(Broker):
 
     async def _change(self, app: AppConfig, local: Callable[[], object], deltas: list[Delta]) -> None:
         """Make a local change and its shared twin (unless Redis is unreachable), then announce what it crossed."""
-        shared = self._life.begin()
-        changes: list[Change] = []
-        try:
+        with self._life.change() as redis:
             local()
-            if shared:
-                try:
-                    changes = await self._store.apply(app.id, deltas)
-                except OUTAGE_ERRORS as error:
-                    self._life.outage(error)
-        finally:
-            self._life.end(shared)
-        await self.announce(changes)
+            changes = await redis.run(lambda: self._store.apply(app.id, deltas))
+        await self.announce(changes or [])
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None:
         """Announce the transitions this node's scripts made (it alone saw them)."""
         for change in changes:
             app = self._apps.get(change.app_id)
             if app is not None:
-                await self.announcer.announce(app, self._transitions(app, change, except_socket_id))
+                user_info = self.node.registry(app).members(change.channel).get(change.user_id)
+                await self.announcer.announce(app, transitions(change, user_info, except_socket_id))
 
-    def _transitions(self, app: AppConfig, change: Change, except_socket_id: str | None) -> list[Transition]:
-        first, last = change.before <= 0 < change.after, change.after <= 0 < change.before
-        channel, user_id = change.channel, change.user_id
-        transitions: list[Transition] = []
-        if change.family is Family.CHAN:
-            if first:
-                transitions.append(ChannelOccupied(channel))
-            elif last:
-                transitions.append(ChannelVacated(channel))
-            if change.after > 0 and change.after != change.before:
-                transitions.append(SubscriptionCountChanged(channel, change.after, change.version))
-        elif change.family is Family.MEMBER and first:
-            user_info = self.node.registry(app).members(channel).get(user_id)
-            transitions.append(MemberJoined(channel, user_id, user_info, except_socket_id))
-        elif change.family is Family.MEMBER and last:
-            transitions.append(MemberLeft(channel, user_id))
-        elif change.family is Family.USER and (first or last):
-            transitions.append(UserOnlineChanged(user_id, first))
-        return transitions
-
-    def local_records(self) -> dict[str, dict[Family, dict[str, tuple[int, str]]]]:
-        """What this node contributes, app -> family -> field -> (count, user_info JSON), from its local state."""
-        all_records: dict[str, dict[Family, dict[str, tuple[int, str]]]] = {}
-        for app in self._settings.apps:
-            records: dict[Family, dict[str, tuple[int, str]]] = {family: {} for family in FAMILIES}
-            all_records[app.id] = records
-            registry = self.node.registry(app)
-            for channel, state in registry.channels.items():
-                records[Family.CHAN][field_of(app.id, channel, family=Family.CHAN)] = (state.subscription_count, "")
-                for user_id, presence_user in state.members.items():
-                    key = field_of(app.id, channel, user_id, family=Family.MEMBER)
-                    records[Family.MEMBER][key] = (len(presence_user.sockets), codec.dumps(presence_user.user_info))
-            for user_id, sockets in registry.users.items():
-                records[Family.USER][field_of(app.id, "", user_id, family=Family.USER)] = (len(sockets), "")
-            connections = self.node.connection_count(app.id)
-            if connections:
-                records[Family.CONN][field_of(app.id, family=Family.CONN)] = (connections, "")
-        return all_records
+    def local_records(self) -> NodeRecords:
+        return local_records(self.node, self._settings.apps)

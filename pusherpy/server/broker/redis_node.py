@@ -23,18 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Protocol, TypeVar
 
 from ..settings import Settings
 from .redis_bus import Bus
 from .redis_messages import BusMessage
-from .redis_scripts import FAMILIES, Family
-from .redis_store import OUTAGE_ERRORS, Change, Delta, RedisStore, WrongRedisMode
+from .redis_records import Change, Delta, NodeRecords
+from .redis_scripts import FAMILIES
+from .redis_store import OUTAGE_ERRORS, RedisStore, WrongRedisMode
 
 logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+
+T = TypeVar("T")
 
 
 class ClusterMember(Protocol):
@@ -42,9 +45,27 @@ class ClusterMember(Protocol):
 
     async def receive_bus_message(self, message: BusMessage) -> None: ...
 
-    def local_records(self) -> dict[str, dict[Family, dict[str, tuple[int, str]]]]: ...
+    def local_records(self) -> NodeRecords: ...
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None: ...
+
+
+class SharedChange:
+    """The Redis half of one ``NodeLifecycle.change``: each step runs only while Redis is usable."""
+
+    def __init__(self, life: NodeLifecycle, shared: bool) -> None:
+        self._life = life
+        self._shared = shared
+
+    async def run(self, step: Callable[[], Awaitable[T]]) -> T | None:
+        """Run one Redis step; None when the change is local only or Redis failed (the node then serves alone)."""
+        if not self._shared or not self._life.healthy:
+            return None
+        try:
+            return await step()
+        except OUTAGE_ERRORS as error:
+            self._life.outage(error)
+            return None
 
 
 class NodeLifecycle:
@@ -89,6 +110,16 @@ class NodeLifecycle:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
+
+    @contextlib.contextmanager
+    def change(self) -> Iterator[SharedChange]:
+        """One operation on this node's state and, unless Redis is unreachable, its shared twin: recovery waits
+        for it to end before re-registering, so the two never disagree in Redis."""
+        shared = self.begin()
+        try:
+            yield SharedChange(self, shared)
+        finally:
+            self.end(shared)
 
     @property
     def bus(self) -> Bus:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from redis import exceptions as redis_errors
@@ -24,10 +23,11 @@ from redis.backoff import NoBackoff
 
 from ...protocol import codec
 from ...protocol.connection import Member
+from ...protocol.errors import MemberLimitReached
 from . import redis_scripts
 from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
 from .redis_messages import OnMessage
-from .redis_scripts import Family
+from .redis_records import Change, Delta, JoinReply, parse_changes
 from .redis_subscription import OnOutage
 
 OUTAGE_ERRORS: Final = (
@@ -51,67 +51,6 @@ class WrongRedisMode(redis_errors.ConnectionError):
 
 APPLY_CHUNK: Final = 500
 """Deltas per script call when re-registering a node, so one call never blocks Redis for long."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A cluster total moved by a script: a channel's subscriptions, a presence user's sockets, a user's
-    signed-in sockets or an app's connections. ``before == 0`` is a first, ``after == 0`` a last."""
-
-    family: Family
-    app_id: str
-    channel: str
-    user_id: str
-    before: int
-    after: int
-    version: int = 0
-    """For ``chan``: the version of the new subscription count, increasing per channel (see ``redis_scripts``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    family: Family
-    field: str
-    delta: int
-    info: str = ""
-    """The presence member's user_info JSON (``member`` only)."""
-
-
-@dataclass(frozen=True, slots=True)
-class JoinReply:
-    changes: list[Change]
-    members: dict[str, Any]
-    """Presence user id -> user_info, cluster-wide, after the join (presence channels only)."""
-    cache: tuple[str, float] | None
-    """The cache channel's last event and its seconds left, when asked for and present."""
-
-
-def field_of(app_id: str, channel: str = "", user_id: str = "", *, family: Family) -> str:
-    """The node-record field of a family (see ``redis_scripts``)."""
-    if family is Family.CONN:
-        return f"{app_id}\n"
-    if family is Family.CHAN:
-        return f"{app_id}\n{channel}"
-    if family is Family.MEMBER:
-        return f"{app_id}\n{channel}\n{user_id}"
-    return f"{app_id}\n{user_id}"
-
-
-def parse_changes(flat: Sequence[Any]) -> list[Change]:
-    changes = []
-    for index in range(0, len(flat), redis_scripts.CHANGE_WIDTH):
-        name, field, before, after, version = flat[index : index + redis_scripts.CHANGE_WIDTH]
-        family = Family(name)
-        app_id, _, rest = field.partition("\n")
-        channel, user_id = "", ""
-        if family is Family.CHAN:
-            channel = rest
-        elif family is Family.MEMBER:
-            channel, _, user_id = rest.partition("\n")
-        elif family is Family.USER:
-            user_id = rest
-        changes.append(Change(family, app_id, channel, user_id, int(before), int(after), int(version)))
-    return changes
 
 
 class RedisStore:
@@ -301,8 +240,8 @@ class RedisStore:
 
     async def join(
         self, app_id: str, channel: str, member: Member | None, member_limit: int, *, read_cache: bool
-    ) -> JoinReply | None:
-        """Count a subscription (and a presence socket); None when the presence channel is full."""
+    ) -> JoinReply:
+        """Count a subscription (and a presence socket); ``MemberLimitReached`` when the presence channel is full."""
         user_id, info = ("", "") if member is None else (member.user_id, codec.dumps(member.user_info))
         limit = member_limit if member is not None else 0
         reply = await self._join(
@@ -310,7 +249,7 @@ class RedisStore:
             args=[self.node_id, app_id, channel, user_id, info, limit, "1" if read_cache else "0"],
         )
         if not reply[0]:
-            return None
+            raise MemberLimitReached.for_channel(channel, member_limit)
         _, flat, member_list, cache = reply
         members = {member_list[i]: codec.loads(member_list[i + 1]) for i in range(0, len(member_list), 2)}
         cache_entry = (cache[0], max(int(cache[1]), 0) / 1000) if cache else None
