@@ -14,6 +14,7 @@ from typing import Any
 from .channels import CLIENT_EVENT_PREFIX
 from .errors import MalformedMessage
 from .events import (
+    PROTOCOL_EVENT_PREFIXES,
     CacheMiss,
     ChannelEvent,
     ClientEvent,
@@ -25,8 +26,6 @@ from .events import (
     Outbound,
     Ping,
     Pong,
-    ServerPing,
-    ServerPong,
     Signin,
     SigninSuccess,
     Subscribe,
@@ -150,7 +149,7 @@ def decode(text: str | bytes) -> Inbound:
         if not isinstance(channel, str) or not channel:
             raise MalformedMessage(f"{event}: client events need a 'channel' string")
         return ClientEvent(event=event, channel=channel, data=message.get("data"))
-    if event.startswith("pusher:") or event.startswith("pusher_internal:"):
+    if event.startswith(PROTOCOL_EVENT_PREFIXES):
         raise MalformedMessage(f"unsupported event {event[:64]!r}")
     raise MalformedMessage(f"event {event[:64]!r} is neither a pusher: event nor a client- event")
 
@@ -208,7 +207,7 @@ def _to_message(event: Outbound) -> dict[str, Any]:  # noqa: C901 - one arm per 
         case SubscriptionCount():
             data = {"subscription_count": event.subscription_count}
             return {"event": event.name, "channel": event.channel, "data": dumps(data)}
-        case ServerPing() | ServerPong():
+        case Ping() | Pong():
             return {"event": event.name, "data": "{}"}
     raise TypeError(f"not an outbound event: {event!r}")  # pragma: no cover
 

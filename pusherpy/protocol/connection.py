@@ -35,7 +35,6 @@ from .events import (
     Error,
     Ping,
     Pong,
-    ServerPong,
     Signin,
     Subscribe,
     SubscriptionError,
@@ -99,7 +98,7 @@ class SignIn:
 
 Action: TypeAlias = Reply | Join | Leave | Relay | SignIn
 
-_PONG_TEXT = codec.encode(ServerPong())
+_PONG_TEXT = codec.encode(Pong())
 
 
 class Connection:

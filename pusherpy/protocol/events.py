@@ -11,7 +11,8 @@ from typing import Any, ClassVar, Final, TypeAlias
 
 JsonObject: TypeAlias = dict[str, Any]
 
-CLIENT_EVENT_PREFIX: Final = "client-"
+PROTOCOL_EVENT_PREFIXES: Final = ("pusher:", "pusher_internal:")
+"""Events the protocol reserves (client events start with ``client-``, see ``channels``)."""
 
 
 # -- client to server ---------------------------------------------------------------------------------------------
@@ -42,6 +43,8 @@ class Ping:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pong:
+    """The answer to pusher:ping, from either side."""
+
     name: ClassVar[str] = "pusher:pong"
 
 
@@ -177,16 +180,6 @@ class SubscriptionCount:
     subscription_count: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerPing:
-    name: ClassVar[str] = "pusher:ping"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ServerPong:
-    name: ClassVar[str] = "pusher:pong"
-
-
 Outbound: TypeAlias = (
     ConnectionEstablished
     | Error
@@ -199,6 +192,6 @@ Outbound: TypeAlias = (
     | SigninSuccess
     | WatchlistEvents
     | SubscriptionCount
-    | ServerPing
-    | ServerPong
+    | Ping
+    | Pong
 )

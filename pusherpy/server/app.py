@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ..protocol import codec
 from ..protocol.errors import ErrorCode
-from ..protocol.events import ServerPing
+from ..protocol.events import Ping
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
@@ -28,7 +28,7 @@ from .ws import PusherHandler
 
 logger = logging.getLogger(__name__)
 
-_PING_TEXT = codec.encode(ServerPing())
+_PING_TEXT = codec.encode(Ping())
 
 
 def create_app(

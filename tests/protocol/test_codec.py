@@ -20,8 +20,6 @@ from pusherpy.protocol.events import (
     Ping,
     Pong,
     Presence,
-    ServerPing,
-    ServerPong,
     Signin,
     SigninSuccess,
     Subscribe,
@@ -222,12 +220,12 @@ class TestEncodeOutbound:
         assert json.loads(message["data"]) == {"subscription_count": 3}
 
     def test_server_ping(self) -> None:
-        message = wire(ServerPing())
+        message = wire(Ping())
         assert message["event"] == "pusher:ping"
         assert json.loads(message["data"]) == {}
 
     def test_server_pong(self) -> None:
-        message = wire(ServerPong())
+        message = wire(Pong())
         assert message["event"] == "pusher:pong"
         assert json.loads(message["data"]) == {}
 
