@@ -109,7 +109,7 @@ class Connection:
         app: the app the socket connected to.
     """
 
-    __slots__ = ("socket_id", "app", "channels", "user", "_rate_window", "_rate_count", "_message_rate")
+    __slots__ = ("socket_id", "app", "channels", "user", "_client_event_rate", "_message_rate")
 
     def __init__(self, socket_id: str, app: AppConfig) -> None:
         self.socket_id = socket_id
@@ -117,9 +117,7 @@ class Connection:
         self.channels: dict[str, Member | None] = {}
         """Subscribed channels, with this socket's presence member where there is one."""
         self.user: User | None = None
-        self._rate_window = float("-inf")
-        """When the current one-second rate-limit window began (at its first client event)."""
-        self._rate_count = 0
+        self._client_event_rate = RateWindow(app.max_client_events_per_second)
         self._message_rate = RateWindow(app.max_messages_per_second)
 
     @property
@@ -258,22 +256,12 @@ class Connection:
             raise ClientEventRejected(
                 f"client event data is larger than {self.app.max_event_payload_kb} KB", channel=channel
             )
-        self._count_against_rate_limit(now, channel)
+        if not self._client_event_rate.allow(now):
+            limit = self._client_event_rate.limit
+            raise ClientEventRejected(f"rate limit exceeded: at most {limit} client events per second", channel=channel)
         member = self.channels[channel]
         user_id = member.user_id if member is not None else None
         return Relay(ChannelEvent(event=event.event, channel=channel, data=event.data, user_id=user_id))
-
-    def _count_against_rate_limit(self, now: float, channel: str) -> None:
-        limit = self.app.max_client_events_per_second
-        if limit <= 0:
-            return
-        # The window opens at the first event, not on a whole second: aligned windows would let 2 x limit events
-        # through in a moment that straddles a second boundary.
-        if now - self._rate_window >= 1.0:
-            self._rate_window, self._rate_count = now, 0
-        if self._rate_count >= limit:
-            raise ClientEventRejected(f"rate limit exceeded: at most {limit} client events per second", channel=channel)
-        self._rate_count += 1
 
     # -- user sign-in ----------------------------------------------------------------------------------------------
 
