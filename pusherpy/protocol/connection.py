@@ -8,14 +8,11 @@ one ``pusher:error`` (and a close when ``error.close`` is set).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, TypeAlias
-
 from . import codec, signing
+from .actions import Action, Join, Leave, Member, Relay, Reply, SignIn, User
 from .apps import AppConfig
 from .channels import (
     ChannelKind,
-    ChannelType,
     channel_name_problem,
     classify,
     event_name_problem,
@@ -41,62 +38,6 @@ from .events import (
     Unsubscribe,
 )
 from .ratelimit import RateWindow
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """A presence channel member, from the subscription's signed ``channel_data``."""
-
-    user_id: str
-    user_info: Any
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    """A signed-in user, from ``pusher:signin``'s signed ``user_data``."""
-
-    id: str
-    user_data: str
-    watchlist: tuple[str, ...] = ()
-
-
-# -- actions -------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Send this text to this socket."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Join:
-    """Add this socket to a channel; the shell answers with subscription_succeeded (or an error)."""
-
-    channel: str
-    channel_type: ChannelType
-    member: Member | None
-
-
-@dataclass(frozen=True, slots=True)
-class Leave:
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Relay:
-    """Publish a client event to the channel's other subscribers (not echoed to the sender)."""
-
-    event: ChannelEvent
-
-
-@dataclass(frozen=True, slots=True)
-class SignIn:
-    user: User
-
-
-Action: TypeAlias = Reply | Join | Leave | Relay | SignIn
 
 _PONG_TEXT = codec.encode(Pong())
 

@@ -11,7 +11,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .connection import Member
+from .actions import Member
 
 S = TypeVar("S", bound=Hashable)
 

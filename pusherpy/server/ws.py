@@ -13,8 +13,9 @@ import time
 from collections.abc import Mapping
 
 from ..protocol import codec, webhooks
+from ..protocol.actions import Join, Leave, Relay, Reply, SignIn
 from ..protocol.apps import AppConfig
-from ..protocol.connection import Join, Leave, Relay, Reply, SignIn, error_text, subscription_error_text
+from ..protocol.connection import error_text, subscription_error_text
 from ..protocol.errors import (
     AppDisabled,
     ErrorCode,

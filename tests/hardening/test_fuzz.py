@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pusherpy.protocol import signing
+from pusherpy.protocol.actions import Relay
 from pusherpy.protocol.apps import AppConfig
-from pusherpy.protocol.connection import Connection, Relay
+from pusherpy.protocol.connection import Connection
 from pusherpy.protocol.errors import ApiError, ProtocolError
 from pusherpy.server.frames import FrameError, FrameParser, Message
 from pusherpy.server.http_api import verify_signature

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from pusherpy.protocol import signing
+from pusherpy.protocol.actions import Join, Leave, Member, Relay, Reply, SignIn
 from pusherpy.protocol.apps import AppConfig
 from pusherpy.protocol.channels import ChannelKind
-from pusherpy.protocol.connection import Connection, Join, Leave, Member, Relay, Reply, SignIn, error_text
+from pusherpy.protocol.connection import Connection, error_text
 from pusherpy.protocol.errors import (
     ClientEventRejected,
     ErrorCode,

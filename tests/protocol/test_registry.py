@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pusherpy.protocol.connection import Member
+from pusherpy.protocol.actions import Member
 from pusherpy.protocol.registry import JoinOutcome, LeaveOutcome, Registry
 
 ANN = Member("ann", {"name": "Ann"})

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
-from ...protocol.connection import Member, User
 from ...protocol.events import Presence
 from ...protocol.webhooks import WebhookEvent
 from .subscriber import Subscriber

@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
-from ...protocol.connection import Member, User
 from ...protocol.errors import MemberLimitReached
 from ...protocol.registry import JoinOutcome, LeaveOutcome
 from ..settings import Settings

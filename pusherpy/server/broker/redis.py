@@ -26,9 +26,9 @@ from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
+from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
-from ...protocol.connection import Member, User
 from ...protocol.errors import ConfigError, MemberLimitReached
 from ...protocol.events import Presence
 from ..settings import Settings

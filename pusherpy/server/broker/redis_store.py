@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...protocol import codec
-from ...protocol.connection import Member
+from ...protocol.actions import Member
 from ...protocol.errors import MemberLimitReached
 from . import redis_scripts
 from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
