@@ -2,7 +2,7 @@
 
 What each setting accepts is declared once, on its field: ``settings_values.py`` derives the parsing from the type
 and the ``bounded`` metadata, and ``settings_sources.py`` finds the raw values (the file, ``PUSHERPY_*``, a Laravel
-``.env``, the CLI) and derives the names it accepts from these fields. A new setting is one field here. A bad value
+``.env``, the CLI) under the names derived here from these fields. A new setting is one field here. A bad value
 stops start-up with a ``ConfigError`` that names the key and the value. The only reader of ``os.environ``.
 """
 

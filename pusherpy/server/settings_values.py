@@ -184,13 +184,13 @@ def parse_app(where: str, table: object) -> AppConfig:
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
         values[key] = parse_field(AppConfig, key, RawValue(value, f"{where}.{key}"))
-    for required in required_fields(AppConfig):
+    for required in _required_fields(AppConfig):
         if required not in values:
             raise ConfigError(f"{where}: missing {required!r}")
     return AppConfig(**values)
 
 
-def required_fields(cls: type[Any]) -> tuple[str, ...]:
+def _required_fields(cls: type[Any]) -> tuple[str, ...]:
     """The fields of ``cls`` without a default, in declaration order."""
     return tuple(
         name
