@@ -1,7 +1,8 @@
 """An app's credentials and policy, as plain frozen data.
 
-Nothing here performs I/O. ``server/settings.py`` builds these from TOML, the environment and the CLI; the
-protocol core reads them to decide what a socket may do.
+Nothing here performs I/O. ``server/settings.py`` builds these from TOML, the environment and the CLI, deriving
+what it accepts from the fields below (their types, and ``bounded`` for their bounds): a new field is one edit here.
+The protocol core reads them to decide what a socket may do.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
+from .bounds import bounded
 from .webhooks import WebhookName
 
 WEBHOOK_EVENT_TYPES: Final = frozenset(name.value for name in WebhookName)
@@ -26,7 +28,7 @@ class WebhookTarget:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AppConfig:
-    """One Pusher app: credentials, switches and limits. Limits of 0 mean "no limit"."""
+    """One Pusher app: credentials, switches and limits. Limits of 0 mean "no limit"; no number is negative."""
 
     id: str
     key: str
@@ -37,24 +39,24 @@ class AppConfig:
     enable_user_authentication: bool = True
     authorized_connections_only: bool = False
     """Close a socket that neither signs in nor joins a private/presence channel within ``auth_timeout``."""
-    auth_timeout: float = 30.0
+    auth_timeout: float = bounded(30.0, minimum=0.1)
     enable_subscription_count: bool = False
-    allowed_origins: tuple[str, ...] = ("*",)
+    allowed_origins: tuple[str, ...] = bounded(("*",), what="host patterns")
     max_connections: int = 0
     max_presence_members: int = 100
-    max_presence_member_size_bytes: int = 1024
-    max_presence_user_id_length: int = 128
-    max_event_payload_kb: int = 10
+    max_presence_member_size_bytes: int = bounded(1024, minimum=1)
+    max_presence_user_id_length: int = bounded(128, minimum=1)
+    max_event_payload_kb: int = bounded(10, minimum=1)
     max_client_events_per_second: int = 10
     max_messages_per_second: int = 0
     """Messages of any kind one socket may send per second (0: no limit). Excess messages get a ``pusher:error``
     4301 and are ignored; a socket that keeps sending at twice the limit is closed with 4100 (reconnect later)."""
     max_api_requests_per_second: int = 0
     """Signed HTTP API requests per second for the app (0: no limit); excess ones get 429 with ``Retry-After``."""
-    max_channels_per_trigger: int = 100
-    max_batch_size: int = 10
+    max_channels_per_trigger: int = bounded(100, minimum=1)
+    max_batch_size: int = bounded(10, minimum=1)
     max_watchlist_size: int = 100
-    activity_timeout: int = 120
+    activity_timeout: int = bounded(120, minimum=1)
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
 
     @property

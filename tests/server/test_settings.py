@@ -4,13 +4,15 @@ and a ``ConfigError`` naming the key and the value for every bad input."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES, WebhookTarget
+from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.settings import DEV_APP, Settings, load_settings
 
@@ -281,6 +283,7 @@ BAD_FILES: list[tuple[str, str, list[str]]] = [
         ["apps[0].webhooks[0].url", "ftp://x/h"],
     ),
     ("apps not a list of tables", 'apps = "one"\n', ["apps"]),
+    ("an app that is not a table", 'apps = ["one"]\n', ["apps[0]", "'one'", "table"]),
     ("invalid TOML", "port = \n", ["TOML", "pusherpy.toml"]),
 ]
 
@@ -339,3 +342,92 @@ class TestErrors:
             load_settings(config_file=missing, environ={})
         assert str(missing) in str(raised.value)
         assert "does not exist" in str(raised.value)
+
+
+# -- every field, from the dataclasses ---------------------------------------------------------------------------
+
+SINGLE_VALUED_SETTINGS = [f.name for f in dataclasses.fields(Settings) if f.name not in ("apps", "uses_dev_app")]
+APP_FIELDS = [f.name for f in dataclasses.fields(AppConfig) if f.name not in ("id", "key", "secret", "webhooks")]
+
+SMALLEST: dict[str, float] = {
+    "redis_bus_shards": 1,
+    "max_message_bytes": 1,
+    "max_request_body_bytes": 1,
+    "send_buffer_limit_bytes": 1,
+    "webhook_batch_size": 1,
+    "webhook_queue_limit": 1,
+    "apps.auth_timeout": 0.1,
+    "apps.max_presence_member_size_bytes": 1,
+    "apps.max_presence_user_id_length": 1,
+    "apps.max_event_payload_kb": 1,
+    "apps.max_channels_per_trigger": 1,
+    "apps.max_batch_size": 1,
+    "apps.activity_timeout": 1,
+}
+"""The smallest value of each number that cannot be 0; every other number may be 0 but not negative."""
+
+
+def another_value(cls: type[Any], name: str) -> Any:
+    """A valid value that differs from the field's default, of the field's type."""
+    default = {f.name: f.default for f in dataclasses.fields(cls)}[name]
+    if name == "redis_url":
+        return "redis://elsewhere:6379/0"
+    if isinstance(default, bool):
+        return not default
+    if isinstance(default, int | float):
+        return default + 1
+    if isinstance(default, tuple):
+        return ["example.com"]
+    return "another"
+
+
+def toml(value: Any) -> str:
+    return json.dumps(value)  # a JSON string, number, boolean or list of strings is the same TOML value
+
+
+def numbers(cls: type[Any], prefix: str) -> list[tuple[str, float, bool]]:
+    """Each number field: its name as the file spells it, its smallest value, and whether it is an integer."""
+    found = []
+    for f in dataclasses.fields(cls):
+        if isinstance(f.default, int | float) and not isinstance(f.default, bool):
+            found.append((f.name, SMALLEST.get(prefix + f.name, 0), isinstance(f.default, int)))
+    return found
+
+
+class TestEveryField:
+    """What a setting accepts is derived from its field: each one is read from every source, and each number keeps
+    its bounds, with no parsing code of its own."""
+
+    @pytest.mark.parametrize("name", SINGLE_VALUED_SETTINGS)
+    def test_each_top_level_setting_is_read_from_the_file_the_environment_and_the_command_line(
+        self, tmp_path: Path, name: str
+    ) -> None:
+        value = another_value(Settings, name)
+        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n"), name) == value
+        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": str(value).lower()}), name) == value
+        assert getattr(load(tmp_path, cli={name: value}), name) == value
+
+    @pytest.mark.parametrize("name", APP_FIELDS)
+    def test_each_app_field_is_read_from_an_apps_table(self, tmp_path: Path, name: str) -> None:
+        value = another_value(AppConfig, name)
+        (app,) = load(tmp_path, f'[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\n{name} = {toml(value)}\n').apps
+        assert getattr(app, name) == (tuple(value) if isinstance(value, list) else value)
+
+    @pytest.mark.parametrize(
+        ("name", "smallest", "integer"),
+        [*numbers(Settings, ""), *[(f"apps.{n}", s, i) for n, s, i in numbers(AppConfig, "apps.")]],
+    )
+    def test_each_number_takes_its_smallest_value_and_names_one_below_it(
+        self, tmp_path: Path, name: str, smallest: float, integer: bool
+    ) -> None:
+        below = smallest - 1 if integer else round(smallest - 0.05, 2)
+        shown = int(smallest) if integer else float(smallest)
+        field_name = name.removeprefix("apps.")
+        in_app = name.startswith("apps.")
+        header = '[[apps]]\nid = "1"\nkey = "k"\nsecret = "s"\n' if in_app else ""
+
+        settings = load(tmp_path, f"{header}{field_name} = {shown}\n")
+        assert getattr(settings.apps[0] if in_app else settings, field_name) == shown
+        spelt = f"apps[0].{field_name}" if in_app else name
+        with pytest.raises(ConfigError, match=re.escape(f"{spelt}={below!r} must be at least {shown}")):
+            load(tmp_path, f"{header}{field_name} = {below}\n")

@@ -1,0 +1,199 @@
+"""Turn configured values into the types the settings dataclasses declare, or a ``ConfigError`` that names them.
+
+What a field accepts is read from the dataclass itself: its type (``typing.get_type_hints``) picks one parser, its
+``bounded`` metadata gives the bounds, and a string may be empty only where the default is. Adding a field of a type
+listed in ``_PARSERS`` to ``Settings`` or ``AppConfig`` is therefore one edit. Every source (``settings_sources.py``)
+hands values over as ``RawValue``: the value as it came, and the name the user wrote it under, which errors quote.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ..protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
+from ..protocol.bounds import Bounds, bounds_of
+from ..protocol.errors import ConfigError
+
+PORT_NUMBER: Final = Bounds(minimum=0, maximum=65535, what="a port number")
+
+
+@dataclass(frozen=True, slots=True)
+class RawValue:
+    """A value as a source gave it (a TOML value, an environment string, a command-line argument)."""
+
+    value: object
+    name: str
+    """How the user spelt it (``apps[0].max_connections``, ``PUSHERPY_PORT``, ``--app-id``): errors quote this."""
+
+
+# -- one parser per type -----------------------------------------------------------------------------------------
+
+_TRUE: Final = {"1", "true", "yes", "on"}
+_FALSE: Final = {"0", "false", "no", "off", ""}
+
+
+def parse_bool(name: str, value: object) -> bool:
+    """Read a TOML boolean or a word (``true``/``false``, ``yes``/``no``, ``on``/``off``, ``1``/``0``)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def parse_int(name: str, value: object, bounds: Bounds) -> int:
+    """Read a TOML integer or its decimal text, within ``bounds``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not an integer")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not an integer") from None
+    else:
+        raise ConfigError(f"{name}={value!r} is not an integer")
+    _check_range(name, value, number, bounds.minimum, bounds)
+    return number
+
+
+def _parse_float(name: str, value: object, bounds: Bounds) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(f"{name}={value!r} is not a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    # The bound is quoted as a float ("at least 0.0") so the message reads in the field's own type.
+    _check_range(name, value, number, float(bounds.minimum), bounds)
+    return number
+
+
+def _check_range(name: str, value: object, number: float, minimum: float, bounds: Bounds) -> None:
+    if number < minimum:
+        raise ConfigError(f"{name}={value!r} must be at least {minimum}")
+    if bounds.maximum is not None and number > bounds.maximum:
+        raise ConfigError(f"{name}={value!r} is not {bounds.what or 'in range'} ({minimum}-{bounds.maximum})")
+
+
+def _parse_str(name: str, value: object, *, may_be_empty: bool) -> str:
+    """Read a string; a TOML integer is taken as its digits (``id = 42`` is the app id ``"42"``)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not a string")
+    text = str(value)
+    if not text and not may_be_empty:
+        raise ConfigError(f"{name} must not be empty")
+    return text
+
+
+def _parse_strings(name: str, value: object, bounds: Bounds) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{name}={value!r} must be a list of {bounds.what or 'strings'}")
+    return tuple(value)
+
+
+def _parse_webhooks(name: str, value: object) -> tuple[WebhookTarget, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{name} must be a list of tables ([[apps.webhooks]])")
+    known = {declared.name for declared in dataclasses.fields(WebhookTarget)}
+    targets = []
+    for index, entry in enumerate(value):
+        key = f"{name}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{key} must be a table with url and event_types")
+        unknown = set(entry) - known
+        if unknown:
+            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]!r}")
+        url = _parse_str(f"{key}.url", entry.get("url"), may_be_empty=False)
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{key}.url={url!r} must be an http:// or https:// URL")
+        event_types = entry.get("event_types", sorted(WEBHOOK_EVENT_TYPES))
+        if not isinstance(event_types, list) or not all(isinstance(t, str) for t in event_types):
+            raise ConfigError(f"{key}.event_types={event_types!r} must be a list of strings")
+        bad = [t for t in event_types if t not in WEBHOOK_EVENT_TYPES]
+        if bad:
+            raise ConfigError(f"{key}.event_types: {bad[0]!r} is not one of {sorted(WEBHOOK_EVENT_TYPES)}")
+        targets.append(WebhookTarget(url=url, event_types=frozenset(event_types)))
+    return tuple(targets)
+
+
+def _parse_apps(name: str, value: object) -> tuple[AppConfig, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{name} must be a non-empty list of [[apps]] tables")
+    return tuple(parse_app(f"{name}[{index}]", table) for index, table in enumerate(value))
+
+
+_Parser = Callable[[RawValue, dataclasses.Field[Any]], Any]
+
+_PARSERS: Final[Mapping[object, _Parser]] = {
+    bool: lambda raw, declared: parse_bool(raw.name, raw.value),
+    int: lambda raw, declared: parse_int(raw.name, raw.value, bounds_of(declared)),
+    float: lambda raw, declared: _parse_float(raw.name, raw.value, bounds_of(declared)),
+    str: lambda raw, declared: _parse_str(raw.name, raw.value, may_be_empty=declared.default == ""),
+    tuple[str, ...]: lambda raw, declared: _parse_strings(raw.name, raw.value, bounds_of(declared)),
+    tuple[WebhookTarget, ...]: lambda raw, declared: _parse_webhooks(raw.name, raw.value),
+    tuple[AppConfig, ...]: lambda raw, declared: _parse_apps(raw.name, raw.value),
+}
+"""The parser of each field type; the types of ``Settings`` and ``AppConfig`` fields must all be here."""
+
+SINGLE_VALUE_TYPES: Final = frozenset({bool, int, float, str})
+"""Types one environment variable or command-line option can give; lists and tables come from a file only."""
+
+
+# -- fields of a dataclass ---------------------------------------------------------------------------------------
+
+
+def declared_fields(cls: type[Any]) -> Mapping[str, tuple[dataclasses.Field[Any], object]]:
+    """Each field of a settings dataclass with its type (``X | None`` read as ``X``: a source never gives None)."""
+    hints = typing.get_type_hints(cls)
+    return {declared.name: (declared, _without_none(hints[declared.name])) for declared in dataclasses.fields(cls)}
+
+
+def _without_none(hint: object) -> object:
+    if isinstance(hint, types.UnionType):
+        kept = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if len(kept) == 1:
+            return kept[0]
+    return hint
+
+
+def parse_fields(cls: type[Any], raw_values: Mapping[str, RawValue]) -> dict[str, Any]:
+    """Parse each raw value as the field of ``cls`` it is keyed by, in the order given (the first error wins)."""
+    return {key: parse_field(cls, key, raw) for key, raw in raw_values.items()}
+
+
+def parse_field(cls: type[Any], key: str, raw: RawValue) -> Any:
+    """Parse one raw value as the field ``key`` of ``cls``, by the field's type and bounds."""
+    declared, hint = declared_fields(cls)[key]
+    return _PARSERS[hint](raw, declared)
+
+
+def parse_app(where: str, table: object) -> AppConfig:
+    """Build one app from a ``[[apps]]`` table; ``where`` names it in errors (``apps[0]``)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}={table!r} must be a table ([[apps]])")
+    known = declared_fields(AppConfig)
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+        values[key] = parse_field(AppConfig, key, RawValue(value, f"{where}.{key}"))
+    for required in _required_fields(AppConfig):
+        if required not in values:
+            raise ConfigError(f"{where}: missing {required!r}")
+    return AppConfig(**values)
+
+
+def _required_fields(cls: type[Any]) -> tuple[str, ...]:
+    """The fields of ``cls`` without a default, in declaration order."""
+    return tuple(
+        name
+        for name, (declared, _) in declared_fields(cls).items()
+        if declared.default is dataclasses.MISSING and declared.default_factory is dataclasses.MISSING
+    )
