@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
@@ -19,6 +19,29 @@ from ...protocol.channels import ChannelType, classify
 from ...protocol.events import Presence
 from ...protocol.webhooks import WebhookEvent
 from .subscriber import Subscriber
+
+
+class BrokerSettings(Protocol):
+    """What a broker reads of the server's settings. ``server.settings.Settings`` has these and more; naming them
+    here keeps the broker below the server shell (it imports nothing from it)."""
+
+    @property
+    def apps(self) -> tuple[AppConfig, ...]: ...
+    @property
+    def cache_ttl_seconds(self) -> float: ...
+    @property
+    def redis_url(self) -> str | None: ...
+    @property
+    def redis_prefix(self) -> str: ...
+    @property
+    def redis_cluster(self) -> bool: ...
+    @property
+    def redis_bus_shards(self) -> int: ...
+    @property
+    def node_heartbeat_seconds(self) -> float: ...
+    @property
+    def node_ttl_seconds(self) -> float: ...
+
 
 WebhookSink: TypeAlias = Callable[[AppConfig, WebhookEvent], None]
 """Receives webhook events as they happen on this node."""

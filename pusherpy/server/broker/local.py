@@ -16,7 +16,6 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.errors import MemberLimitReached
 from ...protocol.registry import JoinOutcome, LeaveOutcome
-from ..settings import Settings
 from .announcer import (
     Announcer,
     ChannelOccupied,
@@ -27,7 +26,7 @@ from .announcer import (
     Transition,
     UserOnlineChanged,
 )
-from .base import Broker, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
+from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .subscriber import Subscriber
 
@@ -44,7 +43,7 @@ class LocalBroker(Broker):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: BrokerSettings,
         webhooks: WebhookSink = no_webhooks,
         clock: Callable[[], float] = time.monotonic,
         count_sent: SentCounter = not_counted,

@@ -31,9 +31,8 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.errors import ConfigError, MemberLimitReached
 from ...protocol.events import Presence
-from ..settings import Settings
 from .announcer import Announcer
-from .base import Broker, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
+from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_messages import (
     BusMessage,
@@ -64,7 +63,7 @@ class RedisBroker(Broker):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: BrokerSettings,
         webhooks: WebhookSink = no_webhooks,
         *,
         node_id: str | None = None,
@@ -73,7 +72,7 @@ class RedisBroker(Broker):
         if not settings.redis_url:
             raise ConfigError("redis_url must be set to share state through Redis")
         self._settings = settings
-        self._apps = settings.app_by_id()
+        self._apps = {app.id: app for app in settings.apps}
         self.node = LocalNode(settings.cache_ttl_seconds, count_sent)
         self.announcer = Announcer(self, webhooks)
         self.node_id = node_id or secrets.token_hex(6)

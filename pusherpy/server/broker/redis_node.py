@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Protocol, TypeVar
 
-from ..settings import Settings
+from .base import BrokerSettings
 from .redis_bus import Bus
 from .redis_messages import BusMessage
 from .redis_records import Change, Delta, NodeRecords
@@ -71,7 +71,7 @@ class SharedChange:
 class NodeLifecycle:
     """Health, heartbeats, reaping, the bus subscription and recovery for one node."""
 
-    def __init__(self, broker: ClusterMember, store: RedisStore, settings: Settings) -> None:
+    def __init__(self, broker: ClusterMember, store: RedisStore, settings: BrokerSettings) -> None:
         self._broker = broker
         self._store = store
         self._heartbeat_seconds = settings.node_heartbeat_seconds
