@@ -77,6 +77,38 @@ class TestBodies:
             writer.close()
 
 
+@pytest.fixture
+async def patient_server(server_factory: ServerFactory) -> RunningServer:
+    """A handshake timeout far longer than any answer may take, so that waiting it out cannot pass for an answer."""
+    return await server_factory(make_app(), handshake_timeout=60)
+
+
+class TestNotHttp:
+    @pytest.mark.parametrize(
+        "opening",
+        [
+            pytest.param(bytes.fromhex("16030100f4010000f00303") + bytes(32), id="tls-client-hello"),
+            pytest.param(bytes(range(256)), id="binary-garbage"),
+            pytest.param(b'{"event": "pusher:subscribe"', id="json-without-http"),
+            pytest.param(b"GET /up HTTP/1.1 and more words", id="request-line-with-a-fourth-part"),
+        ],
+    )
+    async def test_bytes_that_cannot_be_http_get_400_and_a_close_at_once(
+        self, patient_server: RunningServer, opening: bytes
+    ) -> None:
+        async with unharmed(patient_server):
+            started = time.monotonic()
+            status, response = await http_exchange(patient_server, opening, timeout=3)
+            assert status == 400
+            assert b"Connection: close" in response
+            assert time.monotonic() - started < 2, "held instead of refused at once"
+
+    async def test_a_tls_handshake_on_the_plain_port_is_told_so(self, patient_server: RunningServer) -> None:
+        _, response = await http_exchange(patient_server, bytes.fromhex("16030100f4010000f00303"), timeout=3)
+        message = json.loads(response.partition(b"\r\n\r\n")[2])["error"]
+        assert "TLS" in message and "http://" in message
+
+
 class TestHeads:
     async def test_head_that_trickles_is_cut_after_the_handshake_timeout(self, quick_server: RunningServer) -> None:
         async with unharmed(quick_server):
