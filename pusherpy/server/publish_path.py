@@ -14,10 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .http_auth import ApiRates, signed_params
 from .http_events import handle_events
+from .http_head import query_pairs
 from .http_reply import refusal_bytes, refusal_for, response_bytes
 from .state import ServerState
 
@@ -45,7 +46,7 @@ def publish_route(method: str, target: str) -> PublishRoute | None:
     match = _ROUTE.match(path)
     if match is None:
         return None
-    query = signed_params(parse_qsl(url.query, keep_blank_values=True))
+    query = signed_params(query_pairs(url.query, keep_blank_values=True))
     return PublishRoute(app_id=match.group(1), path=path, query=query, batch=match.group(2) == "batch_events")
 
 

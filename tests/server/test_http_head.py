@@ -4,6 +4,8 @@ in and typed values come out; the listener's socket tests (tests/hardening/test_
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +22,7 @@ from pusherpy.server.http_head import (
     WebSocketUpgrade,
     accept_key,
     parse_head,
+    query_pairs,
     websocket_upgrade,
 )
 
@@ -131,19 +134,9 @@ class TestNotHttp:
     def test_a_complete_line_that_is_not_method_target_version_is_refused(self, line: bytes) -> None:
         assert refusal_of(line + b"\r\nHost: x\r\n\r\n").status == 400
 
-    @pytest.mark.parametrize(
-        "header",
-        [
-            pytest.param(b"no colon", id="no-colon"),
-            pytest.param(b"Host : x", id="space-before-colon"),
-            pytest.param(b" folded: x", id="obsolete-line-folding"),
-            pytest.param(b": empty-name", id="empty-name"),
-        ],
-    )
-    def test_a_malformed_header_line_is_refused(self, header: bytes) -> None:
-        assert refusal_of(b"GET / HTTP/1.1\r\n" + header + b"\r\n\r\n") == Refusal(
-            status=400, message="malformed header line"
-        )
+    def test_a_header_line_without_a_colon_is_refused(self) -> None:
+        refusal = refusal_of(b"GET / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n")
+        assert refusal == Refusal(status=400, message="malformed header line")
 
     @settings(max_examples=300, database=None, deadline=None)
     @given(st.binary(max_size=600))
@@ -235,3 +228,12 @@ class TestWebSocketUpgrade:
     def test_a_broken_handshake_gets_400(self, change: dict[str, str]) -> None:
         refusal = websocket_upgrade("GET", "/app/k", {**self.HEADERS, **change})
         assert refusal == Refusal(status=400, message="invalid WebSocket upgrade request")
+
+
+class TestQuery:
+    @settings(max_examples=500, database=None, deadline=None)
+    @given(st.text(alphabet="ab=&%+2 ;", max_size=30), st.booleans())
+    def test_query_pairs_are_what_parse_qsl_gives(self, text: str, keep_blank_values: bool) -> None:
+        assert query_pairs(text, keep_blank_values=keep_blank_values) == parse_qsl(
+            text, keep_blank_values=keep_blank_values
+        )
