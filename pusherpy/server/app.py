@@ -22,6 +22,7 @@ from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
 from .http_reply import error_middleware
+from .listener import LINGER_SECONDS
 from .metrics import Metrics
 from .settings import Settings
 from .state import STATE, ServerState
@@ -76,7 +77,7 @@ def _http_limits(settings: Settings) -> dict[str, float]:
         "max_field_size": MAX_HEAD_BYTES,
         "max_headers": MAX_HEADERS,
         "keepalive_timeout": settings.http_keepalive_timeout,
-        "lingering_time": 2.0,
+        "lingering_time": LINGER_SECONDS,
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import cast
+from typing import Final, cast
 
 from aiohttp import web
 
@@ -22,6 +22,9 @@ from .http_reply import refusal_bytes
 from .publish_path import PublishRoute, publish_route, serve_publish
 from .state import STATE, ServerState
 from .upgrade import open_socket
+
+LINGER_SECONDS: Final = 2.0
+"""How long a refused connection keeps reading (and discarding) the client's bytes after the answer."""
 
 
 class Listener(asyncio.Protocol):
@@ -33,7 +36,17 @@ class Listener(asyncio.Protocol):
         http_factory: aiohttp's protocol factory (``runner.server``) for everything that is not a Pusher socket.
     """
 
-    __slots__ = ("_state", "_rates", "_http_factory", "_transport", "_buffer", "_timer", "_busy", "_awaiting_body")
+    __slots__ = (
+        "_state",
+        "_rates",
+        "_http_factory",
+        "_transport",
+        "_buffer",
+        "_timer",
+        "_busy",
+        "_awaiting_body",
+        "_refused",
+    )
 
     def __init__(self, state: ServerState, rates: ApiRates, http_factory: Callable[[], asyncio.Protocol]) -> None:
         self._state = state
@@ -46,6 +59,8 @@ class Listener(asyncio.Protocol):
         """True while a publish is being served; reading is paused meanwhile, so requests are answered in order."""
         self._awaiting_body = False
         """True once a publish's head is in and its body deadline runs (armed once, not per packet)."""
+        self._refused = False
+        """True once a refusal was written: the rest of what the client sends is read and dropped."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio subclasses
@@ -57,7 +72,7 @@ class Listener(asyncio.Protocol):
             self._timer.cancel()
 
     def data_received(self, data: bytes) -> None:
-        if self._transport is None or self._transport.is_closing():
+        if self._transport is None or self._transport.is_closing() or self._refused:
             return
         if not self._buffer and self._timer is None:  # the first bytes of a request after a keep-alive pause
             self._arm(self._state.settings.handshake_timeout, self._transport.abort)
@@ -148,8 +163,7 @@ class Listener(asyncio.Protocol):
 
     def _hand_to_aiohttp(self) -> None:
         assert self._transport is not None
-        if self._timer is not None:
-            self._timer.cancel()
+        self._disarm()
         protocol = self._http_factory()
         self._transport.set_protocol(protocol)
         protocol.connection_made(self._transport)
@@ -157,12 +171,24 @@ class Listener(asyncio.Protocol):
         self._buffer.clear()
 
     def _refuse(self, refusal: Refusal) -> None:
-        """Answer a refusal, then close: what follows the refused bytes cannot be trusted to be a request."""
-        assert self._transport is not None
-        if self._timer is not None:
-            self._timer.cancel()
-        self._transport.write(refusal_bytes(refusal, close=True))
-        self._transport.close()
+        """Answer a refusal, then close: what follows the refused bytes cannot be trusted to be a request.
+
+        The answer and a FIN go out first and the client's further bytes (the body of a refused publish, say) are
+        read and dropped until it hangs up, for at most ``LINGER_SECONDS``: closing with bytes unread would make
+        the kernel reset the connection, and a reset can destroy the answer before the client reads it
+        (RFC 9112 §9.6).
+        """
+        transport = self._transport
+        assert transport is not None
+        self._refused = True
+        self._buffer.clear()
+        transport.write(refusal_bytes(refusal, close=True))
+        if transport.can_write_eof():
+            transport.write_eof()
+            self._arm(LINGER_SECONDS, transport.abort)
+        else:
+            self._disarm()
+            transport.close()
 
 
 class PusherSite(web.TCPSite):

@@ -43,6 +43,22 @@ class TestBodies:
             assert "larger than 65536 bytes" in json.loads(body)["error"]
             writer.close()
 
+    async def test_the_answer_to_a_refused_body_survives_the_body_still_coming(
+        self, quick_server: RunningServer
+    ) -> None:
+        """Closing with the client's bytes unread would make the kernel reset the connection over the answer."""
+        async with unharmed(quick_server):
+            reader, writer = await asyncio.open_connection(quick_server.host, quick_server.port)
+            writer.write(signed_post(quick_server, events_path(quick_server), TEN_MB))
+            for _ in range(20):  # the body keeps coming after the server has answered; nothing is read meanwhile
+                writer.write(b"x" * 16384)
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            status, _, body = await read_response(reader)
+            assert status == 413
+            assert "larger than 65536 bytes" in json.loads(body)["error"]
+            writer.close()
+
     async def test_chunked_body_over_the_limit_gets_413_while_it_streams(self, quick_server: RunningServer) -> None:
         async with unharmed(quick_server):
             reader, writer = await asyncio.open_connection(quick_server.host, quick_server.port)
