@@ -20,7 +20,9 @@ from ..protocol.events import Ping
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
-from .listener import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
+from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
+from .http_reply import error_middleware
+from .listener import LINGER_SECONDS
 from .metrics import Metrics
 from .settings import Settings
 from .state import STATE, ServerState
@@ -43,7 +45,7 @@ def create_app(
     """
     application = web.Application(
         client_max_size=settings.max_request_body_bytes,
-        middlewares=[http_api.error_middleware],
+        middlewares=[error_middleware],
         handler_args=_http_limits(settings),
     )
     metrics = Metrics()
@@ -60,7 +62,6 @@ def create_app(
     )
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
-    application.router.add_get("/app/{key}", _upgrade_required)
     http_api.add_routes(application)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
@@ -76,7 +77,7 @@ def _http_limits(settings: Settings) -> dict[str, float]:
         "max_field_size": MAX_HEAD_BYTES,
         "max_headers": MAX_HEADERS,
         "keepalive_timeout": settings.http_keepalive_timeout,
-        "lingering_time": 2.0,
+        "lingering_time": LINGER_SECONDS,
     }
 
 
@@ -153,15 +154,6 @@ async def _run_activity_sweeper(application: web.Application) -> AsyncIterator[N
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-async def _upgrade_required(request: web.Request) -> web.Response:
-    """``/app/{key}`` without a WebSocket upgrade (the listener takes the upgrades before aiohttp sees them)."""
-    return web.json_response(
-        {"error": "connect with a WebSocket: ws://host:port/app/{key}?protocol=7"},
-        status=426,
-        headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
-    )
 
 
 async def _close_all_sockets(application: web.Application) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from aiohttp import web
 
 from ..protocol.apps import AppConfig
-from ..protocol.ratelimit import RateWindow
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .client import Client, SocketHandler
 from .metrics import Metrics
@@ -32,8 +31,6 @@ class ServerState:
     apps_by_key: dict[str, AppConfig] = field(default_factory=dict)
     apps_by_id: dict[str, AppConfig] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
-    api_rates: dict[str, RateWindow] = field(default_factory=dict)
-    """Per-app HTTP API request windows, for ``AppConfig.max_api_requests_per_second``."""
     shutting_down: bool = False
     clients: set[Client] = field(default_factory=set)
     """This server's open sockets (for pings and shutdown); the broker knows them as subscribers only."""

@@ -2,7 +2,7 @@
 
 - ``FrameParser``: random bytes raise nothing but ``FrameError``, and how the bytes are split never changes the
   outcome.
-- ``http_api.verify_signature``: random queries, bodies and clocks raise nothing but ``ApiError``; a request
+- ``http_auth.verify_signature``: random queries, bodies and clocks raise nothing but ``ApiError``; a request
   signed with the secret passes whatever its extra parameters.
 - ``Connection`` under rate limits: random timed sequences raise nothing but ``ProtocolError``, and the limits hold
   in every one-second window. (tests/protocol/test_fuzz.py covers random text and JSON without limits.)
@@ -24,7 +24,7 @@ from pusherpy.protocol.apps import AppConfig
 from pusherpy.protocol.connection import Connection
 from pusherpy.protocol.errors import ApiError, ProtocolError
 from pusherpy.server.frames import FrameError, FrameParser, Message
-from pusherpy.server.http_api import verify_signature
+from pusherpy.server.http_auth import verify_signature
 
 FUZZ = settings(max_examples=200, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MAX_MESSAGE = 256

@@ -43,6 +43,22 @@ class TestBodies:
             assert "larger than 65536 bytes" in json.loads(body)["error"]
             writer.close()
 
+    async def test_the_answer_to_a_refused_body_survives_the_body_still_coming(
+        self, quick_server: RunningServer
+    ) -> None:
+        """Closing with the client's bytes unread would make the kernel reset the connection over the answer."""
+        async with unharmed(quick_server):
+            reader, writer = await asyncio.open_connection(quick_server.host, quick_server.port)
+            writer.write(signed_post(quick_server, events_path(quick_server), TEN_MB))
+            for _ in range(20):  # the body keeps coming after the server has answered; nothing is read meanwhile
+                writer.write(b"x" * 16384)
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            status, _, body = await read_response(reader)
+            assert status == 413
+            assert "larger than 65536 bytes" in json.loads(body)["error"]
+            writer.close()
+
     async def test_chunked_body_over_the_limit_gets_413_while_it_streams(self, quick_server: RunningServer) -> None:
         async with unharmed(quick_server):
             reader, writer = await asyncio.open_connection(quick_server.host, quick_server.port)
@@ -75,6 +91,38 @@ class TestBodies:
             assert "not received within" in json.loads(body)["error"]
             assert time.monotonic() - started < 3
             writer.close()
+
+
+@pytest.fixture
+async def patient_server(server_factory: ServerFactory) -> RunningServer:
+    """A handshake timeout far longer than any answer may take, so that waiting it out cannot pass for an answer."""
+    return await server_factory(make_app(), handshake_timeout=60)
+
+
+class TestNotHttp:
+    @pytest.mark.parametrize(
+        "opening",
+        [
+            pytest.param(bytes.fromhex("16030100f4010000f00303") + bytes(32), id="tls-client-hello"),
+            pytest.param(bytes(range(256)), id="binary-garbage"),
+            pytest.param(b'{"event": "pusher:subscribe"', id="json-without-http"),
+            pytest.param(b"GET /up HTTP/1.1 and more words", id="request-line-with-a-fourth-part"),
+        ],
+    )
+    async def test_bytes_that_cannot_be_http_get_400_and_a_close_at_once(
+        self, patient_server: RunningServer, opening: bytes
+    ) -> None:
+        async with unharmed(patient_server):
+            started = time.monotonic()
+            status, response = await http_exchange(patient_server, opening, timeout=3)
+            assert status == 400
+            assert b"Connection: close" in response
+            assert time.monotonic() - started < 2, "held instead of refused at once"
+
+    async def test_a_tls_handshake_on_the_plain_port_is_told_so(self, patient_server: RunningServer) -> None:
+        _, response = await http_exchange(patient_server, bytes.fromhex("16030100f4010000f00303"), timeout=3)
+        message = json.loads(response.partition(b"\r\n\r\n")[2])["error"]
+        assert "TLS" in message and "http://" in message
 
 
 class TestHeads:

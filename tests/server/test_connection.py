@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import ServerFactory
-from tests.helpers import DEADLINE, RunningServer, connect, make_app, trigger
+from tests.helpers import DEADLINE, PusherClient, RunningServer, connect, make_app, trigger
 
 
 @asynccontextmanager
@@ -173,3 +173,56 @@ class TestConnectionQuota:
         async with connect(server) as client:
             await client.send("pusher:ping")
             assert (await client.receive())["event"] == "pusher:pong"
+
+
+class TestKeptAliveConnection:
+    """A client that pools connections sends its upgrade on a connection that already carried HTTP requests."""
+
+    async def test_an_upgrade_after_a_request_on_the_same_connection_opens_a_pusher_socket(
+        self, server: RunningServer
+    ) -> None:
+        reused: list[object] = []
+
+        async def on_reuse(*_: object) -> None:
+            reused.append(True)
+
+        tracing = aiohttp.TraceConfig()
+        tracing.on_connection_reuseconn.append(on_reuse)
+        connector = aiohttp.TCPConnector(limit=1)  # one connection: the upgrade must ride the kept-alive one
+        async with aiohttp.ClientSession(connector=connector, trace_configs=[tracing]) as session:
+            async with session.get(f"{server.http_url}/up") as response:
+                assert (response.status, await response.json()) == (200, {"health": "OK"})
+            async with session.ws_connect(server.ws_url()) as ws:
+                assert reused, "the upgrade did not reuse the kept-alive connection"
+                client = PusherClient(ws, server.app)
+                established = await client.expect("pusher:connection_established")
+                client.socket_id = established["data"]["socket_id"]
+                reply = await client.subscribe("private-news")
+                assert reply["event"] == "pusher_internal:subscription_succeeded"
+                status, _ = await trigger(server, "private-news", "update", {"n": 1})
+                assert status == 200
+                assert (await client.expect("update", channel="private-news"))["data"] == {"n": 1}
+                assert server.runner.server is not None
+                assert server.runner.server.connections == [], "aiohttp still holds the upgraded connection"
+
+    async def test_the_socket_opened_on_a_kept_alive_connection_is_closed_by_a_shutdown_like_any_other(
+        self, server: RunningServer
+    ) -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+            async with session.get(f"{server.http_url}/up") as response:
+                assert response.status == 200
+            async with session.ws_connect(server.ws_url()) as ws:
+                client = PusherClient(ws, server.app)
+                await client.expect("pusher:connection_established")
+                await server.runner.cleanup()
+                assert await client.expect_close() == 4200
+
+    async def test_a_plain_get_of_the_socket_path_gets_426_on_a_kept_alive_connection_too(
+        self, server: RunningServer
+    ) -> None:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+            for _ in range(2):
+                async with session.get(f"{server.http_url}/app/{server.app.key}") as response:
+                    assert response.status == 426
+                    assert response.headers["Sec-WebSocket-Version"] == "13"
+                    assert "connect with a WebSocket" in (await response.json())["error"]

@@ -1,0 +1,174 @@
+"""Publishing through the HTTP API: ``POST /apps/{app_id}/events`` and ``/batch_events``.
+
+``handle_events`` is the one implementation, whatever carried the request: the aiohttp routes below, or the
+listener's publish path (``publish_path``), which serves most publishes without aiohttp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from aiohttp import web
+
+from ..protocol import codec
+from ..protocol.apps import AppConfig
+from ..protocol.channels import ChannelKind, channel_name_problem, classify, event_name_problem, is_valid_socket_id
+from ..protocol.errors import ApiError
+from ..protocol.events import ChannelEvent
+from .http_auth import API_RATES, ApiRates, app_by_id, check_signed_request, read_body, signed_params
+from .state import STATE, ServerState
+
+TRIGGER_INFO_ATTRIBUTES: Final = frozenset({"user_count", "subscription_count"})
+
+
+def info_attributes(raw: object, allowed: frozenset[str]) -> list[str]:
+    """The attributes an ``info`` parameter asks for (comma-separated), each one known."""
+    if raw is None or raw == "":
+        return []
+    if not isinstance(raw, str):
+        raise ApiError(400, "info must be a comma-separated string")
+    attributes = [a.strip() for a in raw.split(",") if a.strip()]
+    unknown = [a for a in attributes if a not in allowed]
+    if unknown:
+        raise ApiError(400, f"unknown info attribute {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+    return attributes
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = codec.loads(body)
+    except (codec.JSONDecodeError, UnicodeDecodeError):
+        raise ApiError(400, "body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "body must be a JSON object")
+    return value
+
+
+class _Trigger:
+    """One validated event to publish on one or more channels."""
+
+    __slots__ = ("name", "data", "channels", "socket_id", "info")
+
+    def __init__(self, app: AppConfig, item: dict[str, Any], *, single_channel: bool) -> None:
+        name = item.get("name")
+        problem = event_name_problem(name)
+        if problem is not None:
+            raise ApiError(400, problem)
+        assert isinstance(name, str)
+        self.name = name
+        if "data" not in item:
+            raise ApiError(400, "missing data")
+        self.data = codec.encode_data(item["data"])
+        if len(self.data.encode()) > app.max_event_payload_bytes:
+            raise ApiError(413, f"event data is larger than {app.max_event_payload_kb} KB")
+        self.channels = self._channels(app, item, single_channel)
+        socket_id = item.get("socket_id")
+        if socket_id is not None and not is_valid_socket_id(socket_id):
+            raise ApiError(400, "socket_id must look like 123.456")
+        self.socket_id: str | None = socket_id
+        self.info = info_attributes(item.get("info"), TRIGGER_INFO_ATTRIBUTES)
+
+    @staticmethod
+    def _channels(app: AppConfig, item: dict[str, Any], single_channel: bool) -> list[str]:
+        if "channels" in item and not single_channel:
+            channels = item["channels"]
+            if not isinstance(channels, list) or not channels:
+                raise ApiError(400, "channels must be a non-empty list of channel names")
+        elif "channel" in item:
+            channels = [item["channel"]]
+        else:
+            raise ApiError(400, "missing channel" if single_channel else "missing channels")
+        if len(channels) > app.max_channels_per_trigger:
+            raise ApiError(400, f"at most {app.max_channels_per_trigger} channels per event")
+        for channel in channels:
+            problem = channel_name_problem(channel)
+            if problem is not None:
+                raise ApiError(400, f"{str(channel)[:210]!r}: {problem}")
+        if len(channels) > 1 and any(classify(c).kind is ChannelKind.ENCRYPTED for c in channels):
+            raise ApiError(400, "an event on an encrypted channel must be sent to that channel alone")
+        return list(channels)
+
+    async def publish(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
+        """Publish to every channel; return the ``info`` attributes per channel (empty when none asked)."""
+        for channel in self.channels:
+            text = codec.encode(ChannelEvent(event=self.name, channel=channel, data=self.data))
+            await state.broker.publish(app, channel, text, self.socket_id)
+        state.metrics.count(app.id, "api_messages", len(self.channels))
+        if not self.info:
+            return {}
+        return {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+
+
+async def _trigger_info(state: ServerState, app: AppConfig, channel: str, attributes: list[str]) -> dict[str, int]:
+    info = await state.broker.channel_info(app, channel)
+    result: dict[str, int] = {}
+    if "user_count" in attributes and info.user_count is not None:
+        result["user_count"] = info.user_count
+    if "subscription_count" in attributes:
+        result["subscription_count"] = info.subscription_count
+    return result
+
+
+async def handle_events(
+    state: ServerState,
+    rates: ApiRates,
+    app_id: str,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    body: bytes,
+    *,
+    batch: bool,
+) -> dict[str, Any]:
+    """Check and publish ``POST /apps/{app_id}/events`` (or ``batch_events``), whatever transport carried it.
+
+    Returns:
+        the JSON reply.
+
+    Raises:
+        ApiError: the refusal, with its status.
+    """
+    app = app_by_id(state, app_id)
+    check_signed_request(app, method, path, query, body, rates=rates, metrics=state.metrics)
+    if batch:
+        return await _publish_batch(state, app, body)
+    trigger = _Trigger(app, _json_object(body), single_channel=False)
+    info = await trigger.publish(state, app)
+    return {"channels": info} if trigger.info else {}
+
+
+async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dict[str, Any]:
+    batch = _json_object(body).get("batch")
+    if not isinstance(batch, list) or not batch:
+        raise ApiError(400, "batch must be a non-empty list of events")
+    if len(batch) > app.max_batch_size:
+        raise ApiError(400, f"at most {app.max_batch_size} events per batch")
+    if not all(isinstance(item, dict) for item in batch):
+        raise ApiError(400, "every batch item must be an object")
+    triggers = [_Trigger(app, item, single_channel=True) for item in batch]
+    results = [await trigger.publish(state, app) for trigger in triggers]
+    if not any(trigger.info for trigger in triggers):
+        return {}
+    return {"batch": [result.get(t.channels[0], {}) for t, result in zip(triggers, results, strict=True)]}
+
+
+async def trigger_event(request: web.Request) -> web.Response:
+    """POST /apps/{app_id}/events (when it reaches aiohttp; the listener serves most of them itself)"""
+    return await _events(request, batch=False)
+
+
+async def trigger_batch(request: web.Request) -> web.Response:
+    """POST /apps/{app_id}/batch_events"""
+    return await _events(request, batch=True)
+
+
+async def _events(request: web.Request, *, batch: bool) -> web.Response:
+    state = request.app[STATE]
+    app = app_by_id(state, request.match_info["app_id"])
+    body = await read_body(state, request)
+    query = signed_params(request.query.items())
+    reply = await handle_events(
+        state, request.app[API_RATES], app.id, request.method, request.path, query, body, batch=batch
+    )
+    return web.json_response(reply)
