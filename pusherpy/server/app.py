@@ -26,6 +26,7 @@ from .listener import LINGER_SECONDS
 from .metrics import Metrics
 from .settings import Settings
 from .state import STATE, ServerState
+from .webhooks import WebhookSender
 from .ws import PusherHandler
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,6 @@ def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics) -> 
 def _webhook_sender(settings: Settings, application: web.Application, metrics: Metrics) -> WebhookSink:
     if not any(app.webhooks for app in settings.apps):
         return no_webhooks
-    from .webhooks import WebhookSender
-
     sender = WebhookSender(settings, metrics)
     application.cleanup_ctx.append(sender.run)
     return sender.emit

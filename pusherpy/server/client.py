@@ -20,7 +20,7 @@ from typing import Protocol
 from ..protocol.apps import AppConfig
 from ..protocol.connection import Connection
 from ..protocol.errors import ErrorCode
-from .frames import CloseCode, FrameError, FrameParser, Opcode, close_frame, frame, text_frame
+from ..protocol.frames import CloseCode, FrameError, FrameParser, Opcode, close_frame, frame, text_frame
 from .metrics import Metrics
 
 logger = logging.getLogger(__name__)

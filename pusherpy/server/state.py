@@ -5,8 +5,6 @@ Stored once on the aiohttp application under ``STATE``; the WebSocket listener g
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +13,10 @@ from aiohttp import web
 
 from ..protocol.apps import AppConfig
 from .broker.base import Broker, WebhookSink, no_webhooks
+from .broker.tasks import TaskSet
 from .client import Client, SocketHandler
 from .metrics import Metrics
 from .settings import Settings
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -30,7 +27,7 @@ class ServerState:
     webhooks: WebhookSink = no_webhooks
     apps_by_key: dict[str, AppConfig] = field(default_factory=dict)
     apps_by_id: dict[str, AppConfig] = field(default_factory=dict)
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    tasks: TaskSet = field(default_factory=lambda: TaskSet("background task"))
     shutting_down: bool = False
     clients: set[Client] = field(default_factory=set)
     """This server's open sockets (for pings and shutdown); the broker knows them as subscribers only."""
@@ -39,14 +36,7 @@ class ServerState:
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine as a task the server owns (kept referenced, errors logged, awaited at shutdown)."""
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("background task failed", exc_info=task.exception())
+        self.tasks.spawn(coroutine)
 
 
 STATE = web.AppKey("pusherpy_state", ServerState)

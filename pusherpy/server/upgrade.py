@@ -16,8 +16,8 @@ from aiohttp import web
 
 from ..protocol.connection import Connection, error_text
 from ..protocol.errors import ErrorCode
+from ..protocol.frames import close_frame, text_frame
 from .client import Client
-from .frames import close_frame, text_frame
 from .http_head import Refusal, WebSocketUpgrade, websocket_upgrade
 from .http_reply import refusal_response
 from .state import STATE, ServerState

@@ -23,7 +23,7 @@ from pusherpy.protocol.actions import Relay
 from pusherpy.protocol.apps import AppConfig
 from pusherpy.protocol.connection import Connection
 from pusherpy.protocol.errors import ApiError, ProtocolError
-from pusherpy.server.frames import FrameError, FrameParser, Message
+from pusherpy.protocol.frames import FrameError, FrameParser, Message
 from pusherpy.server.http_auth import verify_signature
 
 FUZZ = settings(max_examples=200, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])

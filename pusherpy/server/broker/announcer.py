@@ -18,9 +18,8 @@ How a frame reaches every node's sockets is the broker's part (``Fanout``).
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypeAlias
 
@@ -30,8 +29,7 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelKind, classify
 from ...protocol.events import MemberAdded, MemberRemoved, SubscriptionCount
 from .base import WebhookSink
-
-logger = logging.getLogger(__name__)
+from .tasks import TaskSet
 
 CACHE_MISS_WEBHOOK_INTERVAL: Final = 10.0
 CACHE_MISS_MEMORY: Final = 10_000
@@ -134,7 +132,7 @@ class Announcer:
         self._count_sent_at: dict[tuple[str, str], float] = {}
         self._trailing: dict[tuple[str, str], tuple[SubscriptionCountChanged, asyncio.TimerHandle]] = {}
         self._cache_miss_reported_at: dict[tuple[str, str], float] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = TaskSet("announcing a subscription count")
 
     async def announce(self, app: AppConfig, transitions: Iterable[Transition]) -> None:
         """Carry out the consequences of transitions of one app, in order."""
@@ -195,7 +193,7 @@ class Announcer:
             self._count_sent_at.pop(key, None)
         self._webhooks(app, webhook.subscription_count(change.channel, change.count))
         text = codec.encode(SubscriptionCount(channel=change.channel, subscription_count=change.count))
-        self._spawn(self._fanout.broadcast_count(app.id, change.channel, text, change.version))
+        self._tasks.spawn(self._fanout.broadcast_count(app.id, change.channel, text, change.version))
 
     def _cancel_trailing(self, key: tuple[str, str]) -> None:
         pending = self._trailing.pop(key, None)
@@ -229,23 +227,12 @@ class Announcer:
 
     # -- tasks -------------------------------------------------------------------------------------------------
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("announcing a subscription count failed", exc_info=task.exception())
-
     def close(self) -> None:
         """Cancel pending trailing counts and deliveries (the broker is stopping)."""
         for _, timer in self._trailing.values():
             timer.cancel()
         self._trailing.clear()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
     def remembered(self) -> int:
         """How many channels the announcer holds state for (throttle times, trailing counts, cache misses): zero

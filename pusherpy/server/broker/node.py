@@ -16,8 +16,8 @@ from ...protocol import codec
 from ...protocol.apps import AppConfig
 from ...protocol.errors import ErrorCode
 from ...protocol.events import Presence, WatchlistChange, WatchlistEvents
+from ...protocol.frames import text_frame
 from ...protocol.registry import Registry
-from ..frames import text_frame
 from .base import CacheEntry, ChannelInfo, listed
 from .subscriber import Subscriber
 
