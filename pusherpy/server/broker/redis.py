@@ -7,9 +7,10 @@ told what), the same announcer as ``LocalBroker``'s:
   online, the member limit, the connection quota) is one Lua script, so exactly one node sees each transition; the
   script's ``Change`` records become the announcer's transitions on that node. Queries read the shared counters,
   never ask other nodes.
-- A broadcast is delivered to local subscribers at once, then crosses Redis once: one typed message on the bus
-  (``redis_bus``: ``PUBLISH`` on one Redis, ``SPUBLISH`` to the channel's shard on a Redis Cluster). Every node
-  holds a constant number of bus subscriptions and delivers what other nodes sent to its own sockets.
+- A broadcast is delivered to local subscribers at once, then crosses Redis once (``redis_fanout``): one typed
+  message on the bus (``redis_bus``: ``PUBLISH`` on one Redis, ``SPUBLISH`` to the channel's shard on a Redis
+  Cluster). Every node holds a constant number of bus subscriptions and delivers what other nodes sent to its own
+  sockets.
 - Faults (see ``redis_node``): nodes heartbeat; survivors reap a node that stopped. While Redis is unreachable the
   node serves its own sockets alone (``healthy`` is False), then re-registers its local state when Redis is back.
 
@@ -24,8 +25,6 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from redis.exceptions import RedisError
-
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
@@ -34,14 +33,8 @@ from ...protocol.events import Presence
 from .announcer import Announcer
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
-from .redis_messages import (
-    BusMessage,
-    ChannelEventMessage,
-    CountMessage,
-    HeartbeatMessage,
-    TerminateMessage,
-    WatchlistMessage,
-)
+from .redis_fanout import BusFanout
+from .redis_messages import BusMessage, ChannelEventMessage, TerminateMessage
 from .redis_node import NodeLifecycle
 from .redis_records import Change, Delta, NodeRecords, field_of, local_records, transitions
 from .redis_scripts import Family
@@ -74,7 +67,6 @@ class RedisBroker(Broker):
         self._settings = settings
         self._apps = {app.id: app for app in settings.apps}
         self.node = LocalNode(settings.cache_ttl_seconds, count_sent)
-        self.announcer = Announcer(self, webhooks)
         self.node_id = node_id or secrets.token_hex(6)
         timeout = max(0.5, min(2.0, settings.node_heartbeat_seconds * 2))
         self._store = RedisStore(
@@ -87,6 +79,8 @@ class RedisBroker(Broker):
             shards=settings.redis_bus_shards,
         )
         self._life = NodeLifecycle(self, self._store, settings)
+        self._fanout = BusFanout(self.node, self._life, self.node_id)
+        self.announcer = Announcer(self._fanout, webhooks)
 
     @property
     def healthy(self) -> bool:
@@ -106,50 +100,8 @@ class RedisBroker(Broker):
     def stats(self) -> dict[str, dict[str, Any]]:
         return self.node.stats()
 
-    # -- the fanout: here at once, then one bus message for the other nodes ----------------------------------------
-
-    async def broadcast(self, app_id: str, channel: str, text: str, except_socket_id: str | None) -> None:
-        self.node.deliver(app_id, channel, text, except_socket_id)
-        await self._send_bus(ChannelEventMessage(self.node_id, app_id, channel, except_socket_id, text))
-
-    async def broadcast_count(self, app_id: str, channel: str, text: str, version: int) -> None:
-        self.node.deliver_count(app_id, channel, text, version)
-        await self._send_bus(CountMessage(self.node_id, app_id, channel, version, text))
-
-    async def broadcast_watchlist(self, app_id: str, user_id: str, online: bool) -> None:
-        self.node.notify_watchers(app_id, user_id, online)
-        await self._send_bus(WatchlistMessage(self.node_id, app_id, user_id, online))
-
-    async def _send_bus(self, message: BusMessage, *, cache: tuple[str, str, int] | None = None) -> None:
-        """Send one message to the other nodes; while Redis is unreachable, nothing (this node serves alone).
-
-        Never raises: the message was already carried out on this node's sockets, and a publish that reached a
-        subscriber is answered 200 (docs/scale-out.md, "What a publish answer means"). Redis refusing the
-        message for another reason (out of memory, say) is logged, not turned into an error answer."""
-        if not self._life.healthy:
-            return
-        try:
-            await self._life.bus.publish(message, cache=cache)
-        except OUTAGE_ERRORS as error:
-            self._life.outage(error)
-        except RedisError as error:
-            self._life.bus.refused_messages.record(error)
-
     async def receive_bus_message(self, message: BusMessage) -> None:
-        """Carry out another node's bus message on this node's sockets; our own were handled when sent."""
-        if message.node_id == self.node_id:
-            return
-        match message:
-            case ChannelEventMessage(_, app_id, channel, except_socket_id, text):
-                self.node.deliver(app_id, channel, text, except_socket_id)
-            case CountMessage(_, app_id, channel, version, text):
-                self.node.deliver_count(app_id, channel, text, version)
-            case WatchlistMessage(_, app_id, user_id, online):
-                self.node.notify_watchers(app_id, user_id, online)
-            case TerminateMessage(_, app_id, user_id):
-                self.node.terminate(app_id, user_id)
-            case HeartbeatMessage():
-                pass  # another node's: only its sender reads it
+        await self._fanout.receive(message)
 
     # -- connections -----------------------------------------------------------------------------------------------
 
@@ -234,7 +186,7 @@ class RedisBroker(Broker):
                 self.node.cache.put(app.id, channel, text)
             return
         cache = self._store.cache_write(app.id, channel, text, self._settings.cache_ttl_seconds) if cached else None
-        await self._send_bus(ChannelEventMessage(self.node_id, app.id, channel, except_socket_id, text), cache=cache)
+        await self._fanout.send(ChannelEventMessage(self.node_id, app.id, channel, except_socket_id, text), cache=cache)
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         async def shared() -> CacheEntry | None:
@@ -274,7 +226,7 @@ class RedisBroker(Broker):
 
     async def terminate_user(self, app: AppConfig, user_id: str) -> None:
         self.node.terminate(app.id, user_id)
-        await self._send_bus(TerminateMessage(self.node_id, app.id, user_id))
+        await self._fanout.send(TerminateMessage(self.node_id, app.id, user_id))
 
     # -- queries ---------------------------------------------------------------------------------------------------
 
