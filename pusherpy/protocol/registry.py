@@ -28,6 +28,9 @@ class PresenceUser(Generic[S]):
 class ChannelState(Generic[S]):
     subscribers: dict[S, Member | None] = field(default_factory=dict)
     members: dict[str, PresenceUser[S]] = field(default_factory=dict)
+    joins: int = 0
+    """Subscribers ever added, in order (``subscribers`` keeps that order): the last ``joins - n`` of them came
+    after the moment this read ``n``."""
 
     @property
     def subscription_count(self) -> int:
@@ -76,6 +79,7 @@ class Registry(Generic[S]):
         if subscriber in state.subscribers:
             return JoinOutcome(False, False)
         state.subscribers[subscriber] = member
+        state.joins += 1
         if member is None:
             return JoinOutcome(occupied, False)
         presence_user = state.members.get(member.user_id)

@@ -8,8 +8,10 @@ bytes to every socket, no awaits.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from ...protocol import codec
@@ -22,6 +24,19 @@ from .base import CacheEntry, ChannelInfo, listed
 from .subscriber import Subscriber
 
 CACHE_PURGE_INTERVAL = 60.0
+MAX_REMEMBERED_COUNTS = 10_000
+"""Channels whose newest subscription_count a node remembers; past it, the oldest is forgotten."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewestCount:
+    """The newest subscription_count of a channel that reached this node, and whether its sockets got it."""
+
+    version: int
+    text: str
+    delivered_at: int | None
+    """The channel's ``joins`` when this node's sockets got it; None while it is not delivered here."""
+
 
 SentCounter = Callable[[str, int, int], None]
 """Counts a broadcast once: (app id, sockets written to, bytes written in all)."""
@@ -96,8 +111,8 @@ class LocalNode:
         self._count_sent = count_sent
         self._clients: dict[str, set[Subscriber]] = {}
         self._watchers: dict[str, dict[str, set[Subscriber]]] = {}
-        self._count_versions: dict[tuple[str, str], int] = {}
-        """The newest subscription_count version delivered here, per channel with local subscribers."""
+        self._counts: dict[tuple[str, str], NewestCount] = {}
+        """The newest subscription_count heard here, per channel (bounded: ``MAX_REMEMBERED_COUNTS``)."""
 
     def registry(self, app: AppConfig) -> Registry[Subscriber]:
         registry = self.registries.get(app.id)
@@ -157,16 +172,32 @@ class LocalNode:
         """Deliver a subscription_count unless a newer one for the channel was delivered here already.
 
         Counts made on different nodes can overtake each other on their way; each carries the version its count
-        got, and only the newest is kept.
+        got, and only the newest is kept. A newer count that arrived while this node's first socket of the channel
+        was still joining replaces that socket's own, older count, so every socket ends at the cluster's total.
         """
         key = (app_id, channel)
+        newest = self._counts.get(key)
         registry = self.registries.get(app_id)
-        if registry is None or channel not in registry.channels:
-            self._count_versions.pop(key, None)  # nobody here to tell; keeps the map as small as the channels
+        state = registry.channels.get(channel) if registry is not None else None
+        if state is None:
+            # Nobody here yet, but a socket of ours may be joining right now: its own (older) count can arrive
+            # after this one. Keep the newest, undelivered, so that count can be replaced by it.
+            if newest is None or version > newest.version:
+                if key not in self._counts and len(self._counts) >= MAX_REMEMBERED_COUNTS:
+                    del self._counts[next(iter(self._counts))]  # bounded: forget the oldest channel
+                self._counts[key] = NewestCount(version, text, None)
             return
-        if version < self._count_versions.get(key, 0):
+        if newest is not None and version < newest.version:
+            # An older count: a socket that joined here after the newest was delivered (its script ran before
+            # the newest one's) gets the newest instead; the others already have it.
+            late = state.joins - newest.delivered_at if newest.delivered_at is not None else len(state.subscribers)
+            if late > 0:
+                frame = text_frame(newest.text.encode())
+                for client in itertools.islice(reversed(state.subscribers), late):
+                    client.write_frame(frame)
+                self._counts[key] = NewestCount(newest.version, newest.text, state.joins)
             return
-        self._count_versions[key] = version
+        self._counts[key] = NewestCount(version, text, state.joins)
         self.deliver(app_id, channel, text)
 
     # -- users -------------------------------------------------------------------------------------------------
