@@ -21,6 +21,7 @@ from .channels import (
 from .errors import (
     ClientEventRejected,
     MalformedMessage,
+    MemberChanged,
     OverCapacity,
     ProtocolError,
     Unauthorized,
@@ -129,6 +130,9 @@ class Connection:
             self._check_channel_auth(subscribe)
             if channel_type.is_presence:
                 member = self._presence_member(channel, subscribe.channel_data)
+                joined = self.channels.get(channel)
+                if joined is not None and joined != member:
+                    raise MemberChanged.for_channel(channel, joined.user_id)
         self.channels[channel] = member
         return Join(channel, channel_type, member)
 

@@ -154,6 +154,24 @@ class WatchlistTooLong(ProtocolError):
     code = ErrorCode.WATCHLIST_LIMIT_EXCEEDED
 
 
+class MemberChanged(ProtocolError):
+    """A socket already in a presence channel subscribed to it again as another member.
+
+    Refused (the socket stays the member it joined as), so the member list and the ``user_id`` stamped on its
+    client events never disagree. Sent with ``code: null`` and a ``pusher:subscription_error``: the connection
+    stays up.
+    """
+
+    code = None
+
+    @classmethod
+    def for_channel(cls, channel: str, user_id: str) -> MemberChanged:
+        message = f"{channel}: this socket is already a member as user {user_id[:64]!r}; unsubscribe first"
+        error = cls(message, channel=channel)
+        error.refused_subscription = True
+        return error
+
+
 class MemberLimitReached(ProtocolError):
     """A presence channel already has the app's maximum number of members.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pusherpy.protocol import signing
 from tests.conftest import ServerFactory
-from tests.helpers import PusherClient, RunningServer, connect, make_app, trigger
+from tests.helpers import PusherClient, RunningServer, api_request, connect, make_app, trigger
 
 ROOM = "presence-room"
 
@@ -149,3 +149,29 @@ class TestMemberLimit:
                 await ann.expect("pusher:pong")
             reply = await carl.subscribe(ROOM, user_id="carl")
         assert reply["data"]["presence"]["ids"] == ["carl"]
+
+
+class TestResubscribe:
+    async def test_resubscribing_as_another_member_is_refused_and_the_socket_stays_who_it_was(
+        self, server: RunningServer
+    ) -> None:
+        async with connect(server) as ann, connect(server) as watcher:
+            await watcher.subscribe(ROOM, user_id="watcher")
+            await ann.subscribe(ROOM, user_id="ann")
+            await watcher.expect("pusher_internal:member_added", channel=ROOM)
+            reply = await ann.subscribe(ROOM, user_id="mallory")
+            assert reply["event"] in ("pusher:error", "pusher:subscription_error"), reply
+            status, body = await api_request(server, "GET", f"/apps/{server.app.id}/channels/{ROOM}/users")
+            assert (status, body) == (200, {"users": [{"id": "watcher"}, {"id": "ann"}]})
+            await ann.send("client-hello", {"n": 1}, channel=ROOM)
+            relayed = await watcher.expect("client-hello", channel=ROOM)
+            assert relayed["user_id"] == "ann", "client events carry the member the channel lists"
+
+    async def test_resubscribing_as_the_same_member_is_answered_like_the_first_time(
+        self, server: RunningServer
+    ) -> None:
+        async with connect(server) as ann:
+            await ann.subscribe(ROOM, user_id="ann", user_info={"name": "Ann"})
+            reply = await ann.subscribe(ROOM, user_id="ann", user_info={"name": "Ann"})
+            assert reply["event"] == "pusher_internal:subscription_succeeded"
+            assert reply["data"]["presence"]["ids"] == ["ann"]
