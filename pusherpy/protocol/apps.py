@@ -53,6 +53,9 @@ class AppConfig:
     4301 and are ignored; a socket that keeps sending at twice the limit is closed with 4100 (reconnect later)."""
     max_api_requests_per_second: int = 0
     """Signed HTTP API requests per second for the app (0: no limit); excess ones get 429 with ``Retry-After``."""
+    max_channels_per_connection: int = 100
+    """Channels one socket may be subscribed to at once (0: no limit); one more gets a ``pusher:subscription_error``
+    (``LimitReached``) and the socket stays up."""
     max_channels_per_trigger: int = bounded(100, minimum=1)
     max_batch_size: int = bounded(10, minimum=1)
     max_watchlist_size: int = 100

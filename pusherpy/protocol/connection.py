@@ -19,6 +19,7 @@ from .channels import (
     user_id_of_server_to_user_channel,
 )
 from .errors import (
+    ChannelLimitReached,
     ClientEventRejected,
     MalformedMessage,
     MemberChanged,
@@ -121,6 +122,9 @@ class Connection:
         problem = channel_name_problem(channel)
         if problem is not None:
             raise MalformedMessage(f"cannot subscribe to {channel[:210]!r}: {problem}", channel=channel)
+        limit = self.app.max_channels_per_connection
+        if limit and len(self.channels) >= limit and channel not in self.channels:
+            raise ChannelLimitReached.for_channel(channel, limit)
         channel_type = classify(channel)
         member: Member | None = None
         if channel_type.kind is ChannelKind.SERVER_TO_USER:

@@ -172,6 +172,25 @@ class MemberChanged(ProtocolError):
         return error
 
 
+class ChannelLimitReached(ProtocolError):
+    """A socket is already subscribed to the app's ``max_channels_per_connection`` channels.
+
+    Refused like a full presence channel (``pusher:subscription_error``, ``LimitReached``), with a ``pusher:error``
+    that says which limit; the socket and its other subscriptions stay.
+    """
+
+    code = None
+    subscription_error_type = "LimitReached"
+    subscription_error_status = int(ErrorCode.OVER_CONNECTION_QUOTA)
+
+    @classmethod
+    def for_channel(cls, channel: str, limit: int) -> ChannelLimitReached:
+        message = f"cannot subscribe to {channel[:210]!r}: a connection may be subscribed to at most {limit} channels"
+        error = cls(message, channel=channel)
+        error.refused_subscription = True
+        return error
+
+
 class MemberLimitReached(ProtocolError):
     """A presence channel already has the app's maximum number of members.
 

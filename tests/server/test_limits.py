@@ -97,3 +97,31 @@ class TestConnectionQuotaPerApp:
         other_app = server.settings.apps[1]
         async with connect(server), connect(server, app=other_app) as first, connect(server, app=other_app) as second:
             assert first.socket_id != second.socket_id
+
+
+class TestChannelsPerConnection:
+    async def test_one_channel_over_the_limit_is_refused_and_the_socket_keeps_the_others(
+        self, server_factory: ServerFactory
+    ) -> None:
+        server = await server_factory(make_app(max_channels_per_connection=2))
+        async with connect(server) as client, connect(server) as other:
+            for channel in ("one", "two"):
+                assert (await client.subscribe(channel))["event"] == "pusher_internal:subscription_succeeded"
+            reply = await client.subscribe("three")
+            assert_channel_error(reply, "three", "at most 2 channels")
+            refusal = await client.expect("pusher:subscription_error", channel="three")
+            assert refusal["data"]["type"] == "LimitReached"
+            assert (await client.subscribe("two"))["event"] == "pusher_internal:subscription_succeeded"
+            await next_is_marker(server, client, "one")
+            await client.send("pusher:unsubscribe", {"channel": "one"})
+            assert (await client.subscribe("three"))["event"] == "pusher_internal:subscription_succeeded"
+            assert (await other.subscribe("three"))["event"] == "pusher_internal:subscription_succeeded"
+
+    async def test_by_default_a_socket_holds_at_most_100_channels(self, server: RunningServer) -> None:
+        async with connect(server) as client:
+            for index in range(100):
+                await client.send("pusher:subscribe", {"channel": f"many-{index}"})
+            for index in range(100):
+                await client.expect("pusher_internal:subscription_succeeded", channel=f"many-{index}")
+            reply = await client.subscribe("one-too-many")
+        assert_channel_error(reply, "one-too-many", "at most 100 channels")
