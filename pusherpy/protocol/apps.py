@@ -32,7 +32,8 @@ class AppConfig:
 
     id: str
     key: str
-    secret: str
+    secret: str = field(repr=False)
+    """Signs and checks every signature of the app; never shown (``repr`` leaves it out)."""
     name: str = ""
     enabled: bool = True
     enable_client_events: bool = True

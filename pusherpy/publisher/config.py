@@ -12,7 +12,7 @@ import binascii
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
@@ -44,13 +44,13 @@ class ClientConfig:
 
     app_id: str
     key: str
-    secret: str
+    secret: str = field(repr=False)
     scheme: str = "https"
     host: str = "api-mt1.pusher.com"
     port: int = 443
     timeout: float = DEFAULT_TIMEOUT
     max_data_size: int | None = DEFAULT_MAX_DATA_SIZE
-    encryption_master_key: bytes | None = None
+    encryption_master_key: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _APP_ID.match(self.app_id):
