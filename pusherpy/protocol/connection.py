@@ -124,7 +124,10 @@ class Connection:
             raise MalformedMessage(f"cannot subscribe to {channel[:210]!r}: {problem}", channel=channel)
         limit = self.app.max_channels_per_connection
         if limit and len(self.channels) >= limit and channel not in self.channels:
-            raise ChannelLimitReached.for_channel(channel, limit)
+            message = (
+                f"cannot subscribe to {channel[:210]!r}: a connection may be subscribed to at most {limit} channels"
+            )
+            raise ChannelLimitReached(message, channel=channel)
         channel_type = classify(channel)
         member: Member | None = None
         if channel_type.kind is ChannelKind.SERVER_TO_USER:
@@ -136,7 +139,8 @@ class Connection:
                 member = self._presence_member(channel, subscribe.channel_data)
                 joined = self.channels.get(channel)
                 if joined is not None and joined != member:
-                    raise MemberChanged.for_channel(channel, joined.user_id)
+                    message = f"{channel}: this socket is already a member as user {joined.user_id[:64]!r}"
+                    raise MemberChanged(message + "; unsubscribe first", channel=channel)
         self.channels[channel] = member
         return Join(channel, channel_type, member)
 

@@ -164,13 +164,6 @@ class MemberChanged(ProtocolError):
 
     code = None
 
-    @classmethod
-    def for_channel(cls, channel: str, user_id: str) -> MemberChanged:
-        message = f"{channel}: this socket is already a member as user {user_id[:64]!r}; unsubscribe first"
-        error = cls(message, channel=channel)
-        error.refused_subscription = True
-        return error
-
 
 class ChannelLimitReached(ProtocolError):
     """A socket is already subscribed to the app's ``max_channels_per_connection`` channels.
@@ -182,13 +175,6 @@ class ChannelLimitReached(ProtocolError):
     code = None
     subscription_error_type = "LimitReached"
     subscription_error_status = int(ErrorCode.OVER_CONNECTION_QUOTA)
-
-    @classmethod
-    def for_channel(cls, channel: str, limit: int) -> ChannelLimitReached:
-        message = f"cannot subscribe to {channel[:210]!r}: a connection may be subscribed to at most {limit} channels"
-        error = cls(message, channel=channel)
-        error.refused_subscription = True
-        return error
 
 
 class MemberLimitReached(ProtocolError):
