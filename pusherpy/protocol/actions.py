@@ -39,6 +39,15 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class AnswerPing:
+    """Answer a ``pusher:ping`` with ``pusher:pong``. Not a ``Reply``: the shell sends it as a pong, which a pong
+    still waiting in the socket's send buffer may stand for (at most one pong is pending per socket)."""
+
+
+ANSWER_PING = AnswerPing()
+
+
+@dataclass(frozen=True, slots=True)
 class Join:
     """Add this socket to a channel; the shell answers with subscription_succeeded (or an error)."""
 
@@ -64,4 +73,4 @@ class SignIn:
     user: User
 
 
-Action: TypeAlias = Reply | Join | Leave | Relay | SignIn
+Action: TypeAlias = Reply | AnswerPing | Join | Leave | Relay | SignIn

@@ -49,9 +49,11 @@ class AppConfig:
     max_presence_user_id_length: int = bounded(128, minimum=1)
     max_event_payload_kb: int = bounded(10, minimum=1)
     max_client_events_per_second: int = 10
-    max_messages_per_second: int = 0
-    """Messages of any kind one socket may send per second (0: no limit). Excess messages get a ``pusher:error``
-    4301 and are ignored; a socket that keeps sending at twice the limit is closed with 4100 (reconnect later)."""
+    max_messages_per_second: int = 200
+    """Messages of any kind one socket may send per second, WebSocket pings and pongs included (0: no limit).
+    Excess messages get a ``pusher:error`` 4301 and are ignored; a socket that keeps sending at twice the limit is
+    closed with 4100 (reconnect later). The default lets a page subscribe to all of ``max_channels_per_connection``
+    channels at once, twice over."""
     max_api_requests_per_second: int = 0
     """Signed HTTP API requests per second for the app (0: no limit); excess ones get 429 with ``Retry-After``."""
     max_channels_per_connection: int = 100

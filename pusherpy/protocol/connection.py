@@ -9,7 +9,7 @@ one ``pusher:error`` (and a close when ``error.close`` is set).
 from __future__ import annotations
 
 from . import codec, signing
-from .actions import Action, Join, Leave, Member, Relay, Reply, SignIn, User
+from .actions import ANSWER_PING, Action, Join, Leave, Member, Relay, Reply, SignIn, User
 from .apps import AppConfig
 from .channels import (
     ChannelKind,
@@ -40,8 +40,6 @@ from .events import (
     Unsubscribe,
 )
 from .ratelimit import RateWindow
-
-_PONG_TEXT = codec.encode(Pong())
 
 
 class Connection:
@@ -91,7 +89,7 @@ class Connection:
             case Unsubscribe():
                 return self._unsubscribe(event)
             case Ping():
-                return [Reply(_PONG_TEXT)]
+                return [ANSWER_PING]
             case Pong():
                 return []
             case Signin():

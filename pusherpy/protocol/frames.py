@@ -32,6 +32,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001
     PROTOCOL_ERROR = 1002
     INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
 
@@ -66,6 +67,11 @@ def unmask(payload: bytes | bytearray, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "little") ^ int.from_bytes(repeated, "little")).to_bytes(length, "little")
 
 
+MAX_FRAGMENTS: Final = 128
+"""The most frames one data message may arrive in. Client libraries send a message whole or in a few large
+fragments; thousands of tiny ones only cost the server per-frame work for nothing."""
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """A complete data message (text decoded, or binary) or a control frame."""
@@ -87,18 +93,27 @@ class FrameError(Exception):
 class FrameParser:
     """Turns bytes from a client into messages; raises ``FrameError`` on a violation.
 
+    A fragmented message is bounded three ways: its size (checked from each header), its number of fragments
+    (``MAX_FRAGMENTS``) and, since a fragment may not be empty unless it is the last, the bytes each fragment must
+    carry. Fragments are joined into one buffer as they come, so a message costs its bytes, not a list of frames.
+
     Args:
         max_message_bytes: the largest data message accepted, fragments included; checked from each header.
     """
 
-    __slots__ = ("_buffer", "_max", "_fragments", "_fragment_opcode", "_fragment_size")
+    __slots__ = ("_buffer", "_max", "_fragments", "_fragment_opcode", "_fragment_count")
 
     def __init__(self, max_message_bytes: int) -> None:
         self._buffer = bytearray()
         self._max = max_message_bytes
-        self._fragments: list[bytes] | None = None
+        self._fragments: bytearray | None = None
         self._fragment_opcode = Opcode.TEXT
-        self._fragment_size = 0
+        self._fragment_count = 0
+
+    @property
+    def mid_message(self) -> bool:
+        """Whether bytes of an unfinished frame or message are held: the peer owes the rest."""
+        return bool(self._buffer) or self._fragments is not None
 
     def feed(self, data: bytes) -> list[Message]:
         """Add bytes; return the messages they complete, in order."""
@@ -147,8 +162,15 @@ class FrameParser:
             if not fin:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "fragmented control frame")
             return
-        total = length + (self._fragment_size if opcode == Opcode.CONTINUATION else 0)
-        if total > self._max:
+        if not fin and length == 0:
+            raise FrameError(CloseCode.POLICY_VIOLATION, "empty fragment before the end of a message")
+        held = self._fragments
+        if opcode == Opcode.CONTINUATION and held is not None:
+            if length + len(held) > self._max:
+                raise FrameError(CloseCode.MESSAGE_TOO_BIG, f"message larger than {self._max} bytes")
+            if self._fragment_count >= MAX_FRAGMENTS:
+                raise FrameError(CloseCode.POLICY_VIOLATION, f"message in more than {MAX_FRAGMENTS} fragments")
+        elif length > self._max:
             raise FrameError(CloseCode.MESSAGE_TOO_BIG, f"message larger than {self._max} bytes")
 
     def _frame(self, opcode: int, fin: bool, payload: bytes) -> Message | None:
@@ -157,20 +179,21 @@ class FrameParser:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, f"unknown control opcode {opcode}")
             return Message(Opcode(opcode), payload)
         if opcode == Opcode.CONTINUATION:
-            if self._fragments is None:
+            fragments = self._fragments
+            if fragments is None:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "continuation frame without a first fragment")
-            self._fragments.append(payload)
-            self._fragment_size += len(payload)
+            fragments += payload
+            self._fragment_count += 1
             if not fin:
                 return None
-            payload = b"".join(self._fragments)
+            payload = bytes(fragments)
             opcode = self._fragment_opcode
-            self._fragments, self._fragment_size = None, 0
+            self._fragments, self._fragment_count = None, 0
         elif opcode in (Opcode.TEXT, Opcode.BINARY):
             if self._fragments is not None:
                 raise FrameError(CloseCode.PROTOCOL_ERROR, "new message before the last fragment")
             if not fin:
-                self._fragments, self._fragment_opcode, self._fragment_size = [payload], Opcode(opcode), len(payload)
+                self._fragments, self._fragment_opcode, self._fragment_count = bytearray(payload), Opcode(opcode), 1
                 return None
         else:
             raise FrameError(CloseCode.PROTOCOL_ERROR, f"unknown data opcode {opcode}")

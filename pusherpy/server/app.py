@@ -17,6 +17,7 @@ from aiohttp import web
 from ..protocol import codec
 from ..protocol.errors import ErrorCode
 from ..protocol.events import Ping
+from ..protocol.frames import CloseCode
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
@@ -114,12 +115,17 @@ def sweep_interval(settings: Settings) -> float:
 
 
 def sweep(state: ServerState, now: float) -> None:
-    """Ping silent sockets, close those that did not answer (4201) or never authorized in time (4009)."""
+    """Ping silent sockets, close those that did not answer (4201), left a message unfinished (1008) or never
+    authorized in time (4009). A message begun must be finished within ``pong_timeout``, as a ping must be
+    answered within it: control frames between fragments would otherwise keep a socket alive forever."""
     pong_timeout = state.settings.pong_timeout
     for client in state.clients:
         if client.closing or not client.registered:
             continue
         app = client.app
+        if client.partial_since is not None and now - client.partial_since > pong_timeout:
+            client.close(CloseCode.POLICY_VIOLATION, f"message not finished within {pong_timeout:g} s")
+            continue
         if client.pinged_at is not None:
             if now - client.pinged_at > pong_timeout:
                 client.close(ErrorCode.PONG_NOT_RECEIVED, "pong not received")

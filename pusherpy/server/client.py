@@ -7,7 +7,13 @@ awaits, and it closes a socket whose unsent buffer passes ``send_buffer_limit_by
 reconnect after a backoff), so one slow reader can never stall the others or grow memory without bound.
 
 Incoming text messages are queued and handled in order by one short-lived task per burst, because handling a
-message may await the broker (joining a presence channel on Redis, say).
+message may await the broker (joining a presence channel on Redis, say). The queue is bounded by count and by
+bytes: past either, the socket is not read until the queue drains.
+
+Control frames cost like messages: each counts toward the socket's message rate, and a ping is answered through
+``write_frame`` like everything else, so the send-buffer limit holds for pongs too. At most one pong waits in the
+send buffer: while it waits, further pings are not answered again (RFC 6455 §5.5.3 lets a pong answer several
+pings), so a peer that pings without reading cannot make the server hold a pong per ping.
 """
 
 from __future__ import annotations
@@ -29,6 +35,9 @@ CLOSE_GRACE_SECONDS = 2.0
 """How long a closing socket may take to flush before its transport is aborted."""
 MAX_QUEUED_MESSAGES = 64
 """Past this many unhandled messages, stop reading from the socket until the queue drains (backpressure)."""
+MAX_QUEUED_BYTES = 256 * 1024
+"""Past this many bytes of unhandled messages, stop reading too: 64 messages of the largest size would be megabytes.
+One message is always taken, whatever its size, so ``max_message_bytes`` may be larger than this."""
 
 
 class SocketHandler(Protocol):
@@ -45,6 +54,11 @@ class SocketHandler(Protocol):
 
     async def handle(self, client: Client, text: str | None) -> None:
         """Handle one message (``None``: a binary one)."""
+        ...
+
+    def count_control(self, client: Client) -> bool:
+        """Count a control frame (ping, pong) toward the socket's message rate; False when it is over the limit
+        (the handler has told the client, or closed it)."""
         ...
 
     def closed(self, client: Client) -> None:
@@ -70,14 +84,17 @@ class Client(asyncio.Protocol):
         "parser",
         "last_seen",
         "pinged_at",
+        "partial_since",
         "connected_at",
         "closing",
         "registered",
         "_inbox",
+        "_inbox_bytes",
         "_worker",
         "_close_timer",
         "_paused",
         "_discarding",
+        "_pong_pending",
         "__weakref__",
     )
 
@@ -91,16 +108,22 @@ class Client(asyncio.Protocol):
         self.parser = FrameParser(handler.max_message_bytes)
         self.last_seen = now
         self.pinged_at: float | None = None
+        self.partial_since: float | None = None
+        """When the peer began a frame or fragmented message it has not finished; the sweeper closes a socket
+        that leaves one unfinished too long (a trickle of fragments between pings would keep it alive forever)."""
         self.connected_at = now
         self.closing = False
         self.registered = False
         """True once the broker counts this socket; then it must be removed when the socket ends."""
         self._inbox: deque[str | None] | None = None
+        self._inbox_bytes = 0
         self._worker: asyncio.Task[None] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._paused = False
         self._discarding = False
         """Set once the peer broke the framing: whatever it sends after that is dropped unparsed."""
+        self._pong_pending = False
+        """True when the last pong went into a send buffer that had not drained when it was written."""
 
     @property
     def socket_id(self) -> str:
@@ -129,6 +152,21 @@ class Client(asyncio.Protocol):
         if not self.write_frame(data):
             return False
         self.handler.metrics.count_sent(self.app.id, 1, len(data))
+        return True
+
+    def send_pong(self, data: bytes) -> bool:
+        """Send a pong frame (a WebSocket pong, or ``pusher:pong``), unless the last pong still waits to be sent.
+
+        A send buffer that is not empty means the peer is not reading: the pong already waiting there answers this
+        ping too. Returns False when nothing was written.
+        """
+        transport = self.transport
+        if self._pong_pending and transport.get_write_buffer_size():
+            return False
+        if not self.write_frame(data):
+            return False
+        self.handler.metrics.count_sent(self.app.id, 1, len(data))
+        self._pong_pending = transport.get_write_buffer_size() > 0
         return True
 
     def close(self, code: int, reason: str) -> None:
@@ -171,19 +209,32 @@ class Client(asyncio.Protocol):
             if any(message.opcode is Opcode.CLOSE for message in messages):
                 self.transport.close()
             return
+        if self.parser.mid_message:
+            if self.partial_since is None:
+                self.partial_since = asyncio.get_running_loop().time()
+        else:
+            self.partial_since = None
         if not messages:
             return
         self.last_seen = asyncio.get_running_loop().time()
         self.pinged_at = None
+        handler = self.handler
         for message in messages:
             opcode = message.opcode
+            if self.closing:  # a control frame was over the rate limit: only the peer's close matters now
+                if opcode is Opcode.CLOSE:
+                    self.transport.close()
+                    return
+                continue
             if opcode is Opcode.TEXT:
                 self._queue(message.text)
             elif opcode is Opcode.BINARY:
                 self._queue(None)
             elif opcode is Opcode.PING:
-                if not self.closing:
-                    self.transport.write(frame(Opcode.PONG, message.data))
+                if handler.count_control(self):
+                    self.send_pong(frame(Opcode.PONG, message.data))
+            elif opcode is Opcode.PONG:
+                handler.count_control(self)
             elif opcode is Opcode.CLOSE:
                 self._peer_closed(message.data)
                 return
@@ -194,11 +245,18 @@ class Client(asyncio.Protocol):
         if self._inbox is None:
             self._inbox = deque()
         self._inbox.append(text)
+        if text is not None:
+            self._inbox_bytes += len(text)
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._handle_inbox())
-        if len(self._inbox) > MAX_QUEUED_MESSAGES and not self._paused:
+        if (len(self._inbox) > MAX_QUEUED_MESSAGES or self._inbox_bytes > MAX_QUEUED_BYTES) and not self._paused:
             self._paused = True
             self.transport.pause_reading()
+
+    @property
+    def queued_bytes(self) -> int:
+        """The size of the messages received and not handled yet, in characters (each costs at least a byte)."""
+        return self._inbox_bytes
 
     def start(self) -> None:
         """Open the socket the Pusher way (quota, greeting); messages that arrive meanwhile wait their turn."""
@@ -211,8 +269,12 @@ class Client(asyncio.Protocol):
             if opening and not await self.handler.open(self):
                 return
             while inbox and not self.closing:
-                await self.handler.handle(self, inbox.popleft())
-                if self._paused and len(inbox) < MAX_QUEUED_MESSAGES // 2:
+                text = inbox.popleft()
+                if text is not None:
+                    self._inbox_bytes -= len(text)
+                await self.handler.handle(self, text)
+                drained = len(inbox) < MAX_QUEUED_MESSAGES // 2 and self._inbox_bytes < MAX_QUEUED_BYTES // 2
+                if self._paused and drained:
                     self._paused = False
                     self.transport.resume_reading()
         except Exception:

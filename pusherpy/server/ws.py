@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 
 from ..protocol import codec, webhooks
-from ..protocol.actions import Join, Leave, Relay, Reply, SignIn
+from ..protocol.actions import AnswerPing, Join, Leave, Relay, Reply, SignIn
 from ..protocol.apps import AppConfig
 from ..protocol.connection import error_text, subscription_error_text
 from ..protocol.errors import (
@@ -27,7 +27,8 @@ from ..protocol.errors import (
     UnknownApp,
     UnsupportedProtocol,
 )
-from ..protocol.events import CacheMiss, ConnectionEstablished, SigninSuccess, SubscriptionSucceeded
+from ..protocol.events import CacheMiss, ConnectionEstablished, Pong, SigninSuccess, SubscriptionSucceeded
+from ..protocol.frames import text_frame
 from .client import Client
 from .metrics import Metrics
 from .state import ServerState
@@ -35,6 +36,8 @@ from .state import ServerState
 logger = logging.getLogger(__name__)
 
 SUPPORTED_PROTOCOLS = range(5, 8)
+PONG_FRAME = text_frame(codec.encode(Pong()).encode())
+"""``pusher:pong``, framed once."""
 
 
 def new_socket_id() -> str:
@@ -112,6 +115,8 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
         match action:
             case Reply():
                 client.send_text(action.text)
+            case AnswerPing():
+                client.send_pong(PONG_FRAME)
             case Join():
                 await _join(state, client, action)
             case Leave():
@@ -160,6 +165,15 @@ class PusherHandler:
 
     async def handle(self, client: Client, text: str | None) -> None:
         await handle_message(self._state, client, text)
+
+    def count_control(self, client: Client) -> bool:
+        self.metrics.count(client.app.id, "messages_received")
+        try:
+            client.connection.count_message(time.time())
+        except ProtocolError as error:
+            send_error(self._state, client, error)
+            return False
+        return True
 
     def closed(self, client: Client) -> None:
         state = self._state
