@@ -49,6 +49,17 @@ def resident_bytes() -> int:
             1009,
             id="fragments-summing-over-the-limit",
         ),
+        pytest.param(
+            client_frame(TEXT, b"[", fin=False) + client_frame(CONTINUATION, b"1," * 64, fin=False) * 128,
+            1008,
+            id="message-in-more-than-128-fragments",
+        ),
+        pytest.param(client_frame(TEXT, b"", fin=False), 1008, id="empty-first-fragment-before-the-end"),
+        pytest.param(
+            client_frame(TEXT, b"[", fin=False) + client_frame(CONTINUATION, b"", fin=False),
+            1008,
+            id="empty-continuation-before-the-end",
+        ),
     ],
 )
 async def test_frame_breaking_rfc6455_closes_only_that_socket_with_its_code(
@@ -90,6 +101,17 @@ async def test_fragmented_text_with_a_ping_between_fragments_is_assembled_and_th
         client.send(client_frame(CONTINUATION, PING_TEXT[20:]))
         fin, opcode, payload = await client.next_frame()
         assert (fin, opcode, payload) == (True, PONG, b"are you there")
+        assert (await client.next_message())["event"] == "pusher:pong"
+        await client.close()
+
+
+async def test_a_message_in_128_fragments_is_assembled(server: RunningServer) -> None:
+    async with unharmed(server):
+        client = await RawSocket.open(server)
+        pieces = [PING_TEXT[:1], *(b" " for _ in range(126)), PING_TEXT[1:]]
+        frames = [client_frame(TEXT, pieces[0], fin=False)]
+        frames += [client_frame(CONTINUATION, piece, fin=False) for piece in pieces[1:-1]]
+        client.send(b"".join(frames) + client_frame(CONTINUATION, pieces[-1]))
         assert (await client.next_message())["event"] == "pusher:pong"
         await client.close()
 
