@@ -111,15 +111,15 @@ class Listener(asyncio.Protocol):
             self._hand_to_aiohttp()
 
     def _take_publish(self, route: PublishRoute, head: Head) -> bool:
-        """Serve a publish here once its body is in; False to leave an unusual request to aiohttp."""
-        headers = head.headers
-        if "transfer-encoding" in headers or "expect" in headers:
-            return False
-        length_text = headers.get("content-length", "")
-        if not length_text.isdigit():
+        """Serve a publish here once its body is in; False to leave an unusual request to aiohttp.
+
+        The body's length is the one ``parse_head`` read from the one valid ``Content-Length`` (it refuses every
+        ambiguous head), so it is the length any proxy in front used too.
+        """
+        length = head.content_length
+        if length is None or head.chunked or "expect" in head.headers:
             return False
         settings = self._state.settings
-        length = int(length_text)
         if length > settings.max_request_body_bytes:
             message = f"request body is larger than {settings.max_request_body_bytes} bytes"
             self._refuse(Refusal(status=413, message=message))
