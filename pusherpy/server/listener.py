@@ -11,10 +11,12 @@ one port.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .http_auth import API_RATES, ApiRates
 from .http_head import Head, NeedMore, Refusal, parse_head, websocket_upgrade
@@ -25,6 +27,24 @@ from .upgrade import open_socket
 
 LINGER_SECONDS: Final = 2.0
 """How long a refused connection keeps reading (and discarding) the client's bytes after the answer."""
+
+
+_CLIENT_FAULTS: Final = (HttpProcessingError, web.RequestPayloadError)
+"""What aiohttp raises for a client's malformed head or body (bad framing, a body it cannot decode)."""
+
+
+class _ClientFaultsAtDebug(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log for the connections handed to it, where a request that aiohttp refuses as malformed
+    (the client's bytes, not a bug) is a DEBUG line without a traceback rather than an ERROR with one. Everything
+    else, a handler's bug above all, is logged as aiohttp logs it."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if level >= logging.ERROR and isinstance(error, _CLIENT_FAULTS):
+            level, kwargs["exc_info"] = logging.DEBUG, None
+            msg = f"{msg}: %s"
+            args = (*args, " ".join(str(error).split()))
+        super().log(level, msg, *args, **kwargs)
 
 
 class Listener(asyncio.Protocol):
@@ -165,6 +185,9 @@ class Listener(asyncio.Protocol):
         assert self._transport is not None
         self._disarm()
         protocol = self._http_factory()
+        if isinstance(protocol, web.RequestHandler):
+            # aiohttp calls only debug() and exception() on it, which an adapter has too
+            protocol.logger = cast(logging.Logger, _ClientFaultsAtDebug(protocol.logger))
         self._transport.set_protocol(protocol)
         protocol.connection_made(self._transport)
         protocol.data_received(bytes(self._buffer))
