@@ -43,6 +43,8 @@ _BARE_CR_OR_LF: Final = re.compile(rb"\r(?!\n|\Z)|(?<!\r)\n")
 in CRLF (RFC 9112 §2.2). Refused at once, as aiohttp does, rather than read as a line end that a proxy in front
 may not agree with."""
 _TLS_HANDSHAKE: Final = 0x16
+_WEBSOCKET_KEY: Final = re.compile(r"[A-Za-z0-9+/]{22}==")
+"""Sixteen bytes in base64 (RFC 6455 §4.2.1), nothing else: the key is hashed into the answer."""
 _WEBSOCKET_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -216,7 +218,7 @@ def websocket_upgrade(method: str, target: str, headers: Mapping[str, str]) -> W
     if headers.get("sec-websocket-version") != "13":
         return Refusal(status=426, message="WebSocket version 13 required", headers=(("Sec-WebSocket-Version", "13"),))
     key = headers.get("sec-websocket-key", "")
-    if len(key) != 24 or "upgrade" not in headers.get("connection", "").lower():
+    if _WEBSOCKET_KEY.fullmatch(key) is None or "upgrade" not in headers.get("connection", "").lower():
         return Refusal(status=400, message="invalid WebSocket upgrade request")
     path, query = split_target(target)
     return WebSocketUpgrade(

@@ -143,6 +143,22 @@ class TestConnectionsAiohttpServes:
             await asyncio.sleep(0.01)
         assert_no_bug_logged(caplog)
 
+    async def test_an_upgrade_with_a_key_that_is_not_base64_gets_400(
+        self, server: RunningServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """On a connection aiohttp already serves, an upgrade arrives through aiohttp's route, with aiohttp's
+        decoding of the headers (UTF-8, undecodable bytes kept as surrogates that cannot be hashed)."""
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"GET /up HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await read_response(reader))[0] == 200  # the connection is aiohttp's now
+        upgrade = upgrade_request(server)
+        key_at = upgrade.index(b"Sec-WebSocket-Key: ") + len(b"Sec-WebSocket-Key: ")
+        writer.write(upgrade[:key_at] + b"dGhlIHNhbXBsZSBub25j\xff\xff==" + upgrade[key_at + 24 :])
+        status, _, body = await read_response(reader)
+        assert (status, json.loads(body)) == (400, {"error": "invalid WebSocket upgrade request"})
+        writer.close()
+        assert_no_bug_logged(caplog)
+
 
 class TestSocketQueries:
     @pytest.mark.xfail(

@@ -444,6 +444,8 @@ class TestWebSocketUpgrade:
         "change",
         [
             pytest.param({"sec-websocket-key": "short"}, id="key-not-16-bytes"),
+            pytest.param({"sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ!!"}, id="key-not-base64"),
+            pytest.param({"sec-websocket-key": "dGhlIHNhbXBsZSBub25j\udcff\udcff=="}, id="key-not-ascii"),
             pytest.param({"connection": "keep-alive"}, id="connection-without-upgrade"),
         ],
     )
