@@ -5,6 +5,10 @@ Nothing here performs I/O or keeps state, so the listener can call it again on e
 bytes directly. The limits hold however the bytes arrive: a head sent in one packet is measured like a trickled
 one. Bytes that cannot become an HTTP request line (a TLS ClientHello on the plain port, binary garbage) are
 refused as soon as they are seen, not when a line end or a deadline comes.
+
+The listener serves what ``parse_head`` accepts without aiohttp, on the port where aiohttp serves everything else,
+so every head aiohttp's parsers refuse is refused here too (tests/server/test_http_head_vs_aiohttp.py checks it
+against both); the header-field rules, a body's length among them, are in ``http_fields``.
 """
 
 from __future__ import annotations
@@ -64,8 +68,8 @@ class Head:
     version: str
     headers: Mapping[str, str]
     length: int
-    content_length: int | None = None
-    chunked: bool = False
+    content_length: int | None
+    chunked: bool
 
     @property
     def keeps_alive(self) -> bool:

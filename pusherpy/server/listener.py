@@ -5,7 +5,8 @@ This module does the socket work only: buffering, deadlines, writing answers, ha
 bytes mean is decided by the pure parser in ``http_head`` (limits, RFC 6455 checks). The head must arrive within
 ``handshake_timeout``; bytes that cannot be HTTP are answered 400 and closed at once. ``PusherSite`` is an aiohttp
 ``TCPSite`` whose server starts each connection here, so the HTTP API, WebSockets, ``/up`` and ``/metrics`` share
-one port.
+one port. A connection handed to aiohttp gets a server log that records a malformed request as the client's
+fault (DEBUG), not as an ERROR with a traceback.
 """
 
 from __future__ import annotations
