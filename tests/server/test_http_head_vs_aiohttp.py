@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pusherpy.server.http_fields import MAX_CONTENT_LENGTH_DIGITS
-from pusherpy.server.http_head import Head, NeedMore, Refusal, parse_head
+from pusherpy.server.http_head import Head, Refusal, parse_head
 
 PARSERS: dict[str, Any] = {"python": http_parser.HttpRequestParserPy}
 if hasattr(http_parser, "HttpRequestParserC"):  # aiohttp's C parser (llhttp), the one it serves with when built
     PARSERS["c"] = http_parser.HttpRequestParserC
 SERVED_BY_THE_LISTENER = frozenset({"GET", "POST"})
 FUZZ = settings(
-    max_examples=400,
+    max_examples=1000,
     derandomize=True,
     database=None,
     deadline=None,
@@ -116,10 +116,11 @@ STRICTER_THAN_AIOHTTP = {
 
 
 def check_against_aiohttp(data: bytes) -> None:
+    """Refused by any aiohttp parser: refused by ``parse_head`` (but for an unknown method). Accepted by every
+    one: a ``Head`` with the same parts (but for ``STRICTER_THAN_AIOHTTP``). Otherwise: anything but a ``Head``."""
     ours = parse_head(data)
     verdicts = {name: aiohttp_verdict(parser, data) for name, parser in PARSERS.items()}
-    refused = {name: v.refusal for name, v in verdicts.items() if v.refusal is not None}
-    if refused:
+    if any(verdict.refusal is not None for verdict in verdicts.values()):
         if isinstance(ours, Head):
             _assert_only_an_unknown_method(ours, verdicts, data)
         return
@@ -379,8 +380,8 @@ class TestWhatAiohttpRefusesParseHeadRefuses:
 
 
 class TestTheHarness:
-    """The comparison is only as good as its oracle: aiohttp must refuse the classic attacks, and parse_head's
-    answers must be of the three kinds."""
+    """The comparison is only as good as its oracle: aiohttp must refuse the classic attack and take a plain
+    upgrade, and its C parser must be in the comparison wherever aiohttp has it."""
 
     @pytest.mark.parametrize("parser", PARSERS)
     def test_aiohttp_refuses_two_content_lengths(self, parser: str) -> None:
@@ -395,8 +396,3 @@ class TestTheHarness:
         if http_parser.NO_EXTENSIONS:
             pytest.skip("aiohttp runs without its C extensions here")
         assert "c" in PARSERS
-
-    @given(heads())
-    @FUZZ
-    def test_parse_head_answers_one_of_three_ways(self, data: bytes) -> None:
-        assert isinstance(parse_head(data), Head | Refusal | NeedMore)
