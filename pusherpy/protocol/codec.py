@@ -54,7 +54,12 @@ except ImportError:  # pragma: no cover - exercised when orjson is absent
         return _encoder.encode(value)
 
     def loads(text: str | bytes) -> Any:
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError) as error:  # nested too deep; an integer past int's digit limit
+            raise json.JSONDecodeError(str(error), "", 0) from None
 
     JSONDecodeError = json.JSONDecodeError
 

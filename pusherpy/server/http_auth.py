@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping
+from typing import Final
 
 from aiohttp import web
 
@@ -22,6 +24,10 @@ from ..protocol.errors import ApiError
 from ..protocol.ratelimit import RateWindow
 from .metrics import Metrics
 from .state import STATE, ServerState
+
+_TIMESTAMP: Final = re.compile(r"[0-9]{1,15}")
+"""Unix seconds in ASCII digits; 15 at most, so that any two can be compared as floats (a longer number is
+refused, not an ``OverflowError`` in the log)."""
 
 
 class RateLimited(ApiError):
@@ -69,11 +75,10 @@ def verify_signature(app: AppConfig, method: str, path: str, query: Mapping[str,
             raise ApiError(401, f"missing {name} in the query")
     if not signing.constant_time_equals(query["auth_key"], app.key):
         raise ApiError(401, "auth_key does not belong to this app")
-    try:
-        timestamp = int(query["auth_timestamp"])
-    except ValueError:
-        raise ApiError(401, "auth_timestamp is not a number") from None
-    if abs(now - timestamp) > signing.TIMESTAMP_WINDOW_SECONDS:
+    timestamp_text = query["auth_timestamp"]
+    if _TIMESTAMP.fullmatch(timestamp_text) is None:  # not int(): it takes "+1", " 1", "1_0", other scripts' digits
+        raise ApiError(401, "auth_timestamp is not a number of seconds")
+    if abs(now - int(timestamp_text)) > signing.TIMESTAMP_WINDOW_SECONDS:
         raise ApiError(401, f"auth_timestamp is more than {signing.TIMESTAMP_WINDOW_SECONDS} s from the server's time")
     if body or "body_md5" in query:
         if not signing.constant_time_equals(query.get("body_md5", ""), signing.body_md5(body)):
@@ -138,6 +143,10 @@ async def read_body(state: ServerState, request: web.Request) -> bytes:
         raise ApiError(413, f"request body is larger than {limit} bytes") from None
     except TimeoutError:
         raise ApiError(408, f"request body not received within {settings.request_body_timeout:g} s") from None
+    except web.RequestPayloadError as error:  # broken chunks, a Content-Encoding that does not decode
+        raise ApiError(400, f"request body cannot be read: {str(error).rpartition('message:')[2].strip()}") from None
+    except ConnectionResetError:
+        raise ApiError(400, "the client left before its request body was read") from None
 
 
 async def signed_request(request: web.Request, app: AppConfig | None = None) -> tuple[AppConfig, bytes]:

@@ -5,16 +5,19 @@ This module does the socket work only: buffering, deadlines, writing answers, ha
 bytes mean is decided by the pure parser in ``http_head`` (limits, RFC 6455 checks). The head must arrive within
 ``handshake_timeout``; bytes that cannot be HTTP are answered 400 and closed at once. ``PusherSite`` is an aiohttp
 ``TCPSite`` whose server starts each connection here, so the HTTP API, WebSockets, ``/up`` and ``/metrics`` share
-one port.
+one port. A connection handed to aiohttp gets a server log that records a malformed request as the client's
+fault (DEBUG), not as an ERROR with a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
-from typing import Final, cast
+from typing import Any, Final, cast
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .http_auth import API_RATES, ApiRates
 from .http_head import Head, NeedMore, Refusal, parse_head, websocket_upgrade
@@ -25,6 +28,24 @@ from .upgrade import open_socket
 
 LINGER_SECONDS: Final = 2.0
 """How long a refused connection keeps reading (and discarding) the client's bytes after the answer."""
+
+
+_CLIENT_FAULTS: Final = (HttpProcessingError, web.RequestPayloadError)
+"""What aiohttp raises for a client's malformed head or body (bad framing, a body it cannot decode)."""
+
+
+class _ClientFaultsAtDebug(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's server log for the connections handed to it, where a request that aiohttp refuses as malformed
+    (the client's bytes, not a bug) is a DEBUG line without a traceback rather than an ERROR with one. Everything
+    else, a handler's bug above all, is logged as aiohttp logs it."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if level >= logging.ERROR and isinstance(error, _CLIENT_FAULTS):
+            level, kwargs["exc_info"] = logging.DEBUG, None
+            msg = f"{msg}: %s"
+            args = (*args, " ".join(str(error).split()))
+        super().log(level, msg, *args, **kwargs)
 
 
 class Listener(asyncio.Protocol):
@@ -111,15 +132,15 @@ class Listener(asyncio.Protocol):
             self._hand_to_aiohttp()
 
     def _take_publish(self, route: PublishRoute, head: Head) -> bool:
-        """Serve a publish here once its body is in; False to leave an unusual request to aiohttp."""
-        headers = head.headers
-        if "transfer-encoding" in headers or "expect" in headers:
-            return False
-        length_text = headers.get("content-length", "")
-        if not length_text.isdigit():
+        """Serve a publish here once its body is in; False to leave an unusual request to aiohttp.
+
+        The body's length is the one ``parse_head`` read from the one valid ``Content-Length`` (it refuses every
+        ambiguous head), so it is the length any proxy in front used too.
+        """
+        length = head.content_length
+        if length is None or head.chunked or "expect" in head.headers:
             return False
         settings = self._state.settings
-        length = int(length_text)
         if length > settings.max_request_body_bytes:
             message = f"request body is larger than {settings.max_request_body_bytes} bytes"
             self._refuse(Refusal(status=413, message=message))
@@ -165,6 +186,9 @@ class Listener(asyncio.Protocol):
         assert self._transport is not None
         self._disarm()
         protocol = self._http_factory()
+        if isinstance(protocol, web.RequestHandler):
+            # aiohttp calls only debug() and exception() on it, which an adapter has too
+            protocol.logger = cast(logging.Logger, _ClientFaultsAtDebug(protocol.logger))
         self._transport.set_protocol(protocol)
         protocol.connection_made(self._transport)
         protocol.data_received(bytes(self._buffer))

@@ -14,11 +14,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from .http_auth import ApiRates, signed_params
 from .http_events import handle_events
-from .http_head import query_pairs
+from .http_head import query_pairs, split_target
 from .http_reply import refusal_bytes, refusal_for, response_bytes
 from .state import ServerState
 
@@ -38,15 +38,16 @@ class PublishRoute:
 
 
 def publish_route(method: str, target: str) -> PublishRoute | None:
-    """The route when the request is a publish this path serves, else None."""
-    if method != "POST":
+    """The route when the request is a publish this path serves, else None (a target that is not a path, such
+    as a proxy's absolute URL, is left to aiohttp)."""
+    if method != "POST" or not target.startswith("/"):
         return None
-    url = urlsplit(target)
-    path = unquote(url.path)
+    raw_path, raw_query = split_target(target)
+    path = unquote(raw_path)
     match = _ROUTE.match(path)
     if match is None:
         return None
-    query = signed_params(query_pairs(url.query, keep_blank_values=True))
+    query = signed_params(query_pairs(raw_query, keep_blank_values=True))
     return PublishRoute(app_id=match.group(1), path=path, query=query, batch=match.group(2) == "batch_events")
 
 
