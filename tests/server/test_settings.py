@@ -210,12 +210,12 @@ class TestRedisCluster:
 
 class TestPrecedence:
     def test_cli_beats_env_beats_file_beats_defaults(self, tmp_path: Path) -> None:
-        toml = 'host = "10.0.0.1"\nport = 1111\nwebhook_delay_seconds = 2.0\npong_timeout = 9.0\n'
+        toml = 'host = "127.0.0.2"\nport = 1111\nwebhook_delay_seconds = 2.0\npong_timeout = 9.0\n'
         env = {"PUSHERPY_PORT": "2222", "PUSHERPY_WEBHOOK_DELAY_SECONDS": "1.0"}
         settings = load(tmp_path, toml, env=env, cli={"port": 3333, "host": None})
         assert settings.port == 3333  # CLI
         assert settings.webhook_delay_seconds == 1.0  # env over file
-        assert settings.host == "10.0.0.1"  # file, the CLI flag was not given
+        assert settings.host == "127.0.0.2"  # file, the CLI flag was not given
         assert settings.pong_timeout == 9.0  # file over default
         assert settings.shutdown_timeout == Settings().shutdown_timeout  # default
 
@@ -372,6 +372,10 @@ def another_value(cls: type[Any], name: str) -> Any:
     default = {f.name: f.default for f in dataclasses.fields(cls)}[name]
     if name == "redis_url":
         return "redis://elsewhere:6379/0"
+    if name == "host":
+        return "::1"  # another loopback address: the dev app is refused on any other (see test_exposure)
+    if name == "metrics_port":
+        return 9100
     if isinstance(default, bool):
         return not default
     if isinstance(default, int | float):
