@@ -64,8 +64,8 @@ class LaunchOptions:
     pusher_port: int = 8080
     data_dir: Path = DATA
     frontend_dist: Path | None = DIST
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    openai_api_key: str | None = None
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_model: str | None = None
     model: ModelBehaviour = ModelBehaviour()
