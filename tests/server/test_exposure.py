@@ -16,7 +16,7 @@ from aiohttp import web
 
 from pusherpy.server.settings import DEV_APP
 from tests.helpers import DEADLINE, make_app, post_endpoint
-from tests.scale_out.cluster import free_port
+from tests.scale_out.cluster import free_cluster_port
 from tests.server.serve_process import ServerProcess, run_cli, serving
 
 SECRET = "app-s3cret-never-printed"
@@ -110,7 +110,7 @@ class TestDevAppOffLoopback:
 async def redis_cluster_node_with_password(workdir: Path) -> AsyncIterator[int]:
     """A ``redis-server`` with ``requirepass`` in cluster mode: a node that addresses it as one Redis logs its URL
     (``the Redis at ... is a Redis Cluster node``). Yields its port."""
-    port = free_port()  # redis-server cannot bind port 0 and report it
+    port = free_cluster_port()  # redis-server cannot bind port 0 and report it; its cluster bus takes port + 10000
     process = await asyncio.create_subprocess_exec(
         "redis-server",
         *("--port", str(port), "--bind", "127.0.0.1", "--requirepass", REDIS_PASSWORD),
@@ -120,9 +120,11 @@ async def redis_cluster_node_with_password(workdir: Path) -> AsyncIterator[int]:
     )
     try:
         assert process.stdout is not None
+        said: list[bytes] = []
         async with asyncio.timeout(DEADLINE * 2):
-            while b"Ready to accept connections" not in await process.stdout.readline():
-                assert process.returncode is None, "redis-server exited"
+            while not said or b"Ready to accept connections" not in said[-1]:
+                said.append(await process.stdout.readline())
+                assert said[-1], f"redis-server exited: {b''.join(said).decode()}"
         yield port
     finally:
         process.kill()
