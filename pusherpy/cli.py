@@ -1,7 +1,8 @@
 """The ``pusherpy`` command: ``pusherpy serve`` runs the server.
 
 Reads settings once (CLI > env > TOML file > defaults), configures logging (the library never does), prints how to
-connect, and serves until SIGINT/SIGTERM, then closes every socket with 4200 and exits.
+connect (secrets only for the built-in dev app, whose secret is public), and serves until SIGINT/SIGTERM, then closes
+every socket with 4200 and exits. A configuration error is one line on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations

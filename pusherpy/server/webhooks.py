@@ -9,6 +9,8 @@ stalls the server or another endpoint; when its queue is full the oldest events 
 ``time_ms`` is stamped, and the body signed, at each send attempt, so receivers' 5-minute freshness checks pass even
 after retries. Outcomes are counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed``
 (given up after retries) and ``webhook_events_dropped`` (pushed out of a full queue).
+A redirect is a failed delivery, never followed: the signed body goes to the configured URL only. Logs show URLs
+through ``redacted_url``, without the credentials they may carry.
 
 When the server stops, held events are released and everything still queued gets one last, bounded attempt: the
 stopping node's channels and members are really gone, and a backend that never heard ``channel_vacated`` /
