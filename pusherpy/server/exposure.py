@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from typing import TYPE_CHECKING, Final
 
 from ..protocol.errors import ConfigError
@@ -23,6 +24,8 @@ from .http_head import Refusal
 if TYPE_CHECKING:
     from .settings import Settings
 
+_TOKEN: Final = re.compile(r"[\x21-\x7e]+")
+"""What a metrics token may hold: visible ASCII, which every client sends in a header unchanged."""
 _REAL_APP: Final = (
     "configure your own app (--app-id/--app-key/--app-secret, PUSHERPY_APP_ID/PUSHERPY_APP_KEY/PUSHERPY_APP_SECRET, "
     "or [[apps]] in a --config TOML file)"
@@ -46,11 +49,18 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(settings: Settings) -> None:
-    """Refuse to serve the dev app where other machines can reach it, unless ``allow_dev_app`` is set.
+    """Refuse to serve the dev app where other machines can reach it, unless ``allow_dev_app`` is set, and a
+    ``metrics_token`` no scraper could send.
 
     Raises:
-        ConfigError: one line that says how to configure a real app, or how to allow the dev app.
+        ConfigError: one line that says how to configure a real app, or how to allow the dev app; or what is wrong
+            with the token (never the token itself).
     """
+    if settings.metrics_token and not _TOKEN.fullmatch(settings.metrics_token):
+        raise ConfigError(
+            "metrics_token must be printable ASCII without spaces: it is sent in an HTTP header "
+            "(Authorization: Bearer <metrics_token>)"
+        )
     if settings.uses_dev_app and not settings.allow_dev_app and not is_loopback(settings.host):
         raise ConfigError(
             f"the built-in dev app, whose secret is public, is not served on host {settings.host!r}, which other "

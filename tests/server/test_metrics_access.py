@@ -13,7 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.http_health import METRICS_LISTENER
+from pusherpy.server.settings import load_settings
 from tests.conftest import ServerFactory
 from tests.helpers import RunningServer, make_app
 from tests.server.serve_process import serving
@@ -102,3 +104,10 @@ class TestOwnListener:
             status, text, _ = await get(url, f"Bearer {TOKEN}")
         assert status == 200 and "pusherpy_up 1" in text.splitlines()
         assert all(TOKEN not in line for line in server.banner)
+
+
+@pytest.mark.parametrize("token", ["two words", "caf\u00e9-t0ken", "tab\there"])
+def test_a_token_no_header_could_carry_stops_start_up_without_being_shown(token: str) -> None:
+    with pytest.raises(ConfigError, match="metrics_token must be printable ASCII") as raised:
+        load_settings(environ={"PUSHERPY_METRICS_TOKEN": token})
+    assert token not in str(raised.value)
