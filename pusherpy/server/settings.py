@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from ..protocol.apps import AppConfig
 from ..protocol.bounds import bounded, within
@@ -135,9 +136,8 @@ def load_settings(
     values["uses_dev_app"] = "apps" not in values
     if any(brace in values.get("redis_prefix", "") for brace in "{}"):
         raise ConfigError(f"redis_prefix={values['redis_prefix']!r} must not contain braces (Redis Cluster hash tags)")
-    redis_url = values.get("redis_url")
-    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"redis_url={redacted_url(redis_url)!r} must start with redis://, rediss:// or unix://")
+    if values.get("redis_url"):
+        _check_redis_url(values["redis_url"])
     settings = Settings(**values)
     _check_unique(settings.apps)
     check_exposure(settings)
@@ -154,6 +154,17 @@ def _one_app(from_environ: Found, from_command_line: Found) -> AppConfig | None:
     if missing:
         raise ConfigError(f"--app-{missing[0]} is required with --app-id/--app-key/--app-secret")
     return AppConfig(**values)
+
+
+def _check_redis_url(url: str) -> None:
+    """Refuse here what the Redis client would refuse at start with a traceback (which may quote the password)."""
+    shown = redacted_url(url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"redis_url={shown!r} must start with redis://, rediss:// or unix://")
+    try:
+        urlsplit(url).port  # noqa: B018 - raises when a password's unescaped "/", "?" or "#" ends the host early
+    except ValueError:
+        raise ConfigError(f"redis_url={shown!r} is not a valid URL (percent-encode / ? # in a password)") from None
 
 
 def _check_unique(apps: tuple[AppConfig, ...]) -> None:

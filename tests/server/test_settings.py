@@ -207,10 +207,17 @@ class TestRedisCluster:
         with pytest.raises(ConfigError, match=re.escape(named)):
             load(tmp_path, env=env)
 
-    def test_a_url_that_is_not_redis_is_named_without_its_password(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(
+        ("url", "named"),
+        [
+            ("https://user:pa55word@10.0.0.5/0", "redis_url='https://user:***@10.0.0.5/0' must start with redis://"),
+            ("redis://:pa55/word@10.0.0.5/0", "redis_url='redis://***' is not a valid URL"),
+        ],
+    )
+    def test_a_url_redis_cannot_use_is_named_without_its_password(self, tmp_path: Path, url: str, named: str) -> None:
         """Caught here, as a configuration error, rather than as a traceback from the Redis client at start."""
-        with pytest.raises(ConfigError, match=re.escape("redis_url='https://user:***@10.0.0.5/0' must start with")):
-            load(tmp_path, env={"PUSHERPY_REDIS_URL": "https://user:pa55word@10.0.0.5/0"})
+        with pytest.raises(ConfigError, match=re.escape(named)):
+            load(tmp_path, env={"PUSHERPY_REDIS_URL": url})
 
 
 class TestPrecedence:
