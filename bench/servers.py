@@ -42,7 +42,7 @@ class Target:
     port: int
     app_id: str
     app_key: str
-    app_secret: str
+    app_secret: str = field(repr=False)
     pids: list[int] = field(default_factory=list)
     #: every port subscribers may use (a cluster's nodes); empty means just ``port``
     ws_ports: list[int] = field(default_factory=list)

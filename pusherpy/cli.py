@@ -1,7 +1,8 @@
 """The ``pusherpy`` command: ``pusherpy serve`` runs the server.
 
 Reads settings once (CLI > env > TOML file > defaults), configures logging (the library never does), prints how to
-connect, and serves until SIGINT/SIGTERM, then closes every socket with 4200 and exits.
+connect (secrets only for the built-in dev app, whose secret is public), and serves until SIGINT/SIGTERM, then closes
+every socket with 4200 and exits. A configuration error is one line on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from .protocol.errors import ConfigError
+from .server.exposure import is_loopback, metrics_refusal
 from .server.settings import Settings, load_settings
 
 EPILOG = """\
@@ -22,11 +24,14 @@ examples:
   pusherpy serve --app-id 1 --app-key k --app-secret s --port 6001
   pusherpy serve --redis-url redis://127.0.0.1:6379/0      one node of several sharing one Redis
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
+  pusherpy serve --host 0.0.0.0 --config pusherpy.toml   reachable from other machines: your own apps only
+                                                   (the dev app needs --allow-dev-app there, /metrics a
+                                                   metrics_token, metrics_port or metrics_public = true)
 
 environment (command-line options win over it, and it wins over the config file):
   PUSHERPY_HOST, PUSHERPY_PORT, PUSHERPY_CONFIG, PUSHERPY_APP_ID, PUSHERPY_APP_KEY, PUSHERPY_APP_SECRET,
-  PUSHERPY_REDIS_URL, PUSHERPY_REDIS_CLUSTER, and PUSHERPY_<SETTING> for any top-level setting
-  (PUSHERPY_WEBHOOK_DELAY_SECONDS=1)
+  PUSHERPY_REDIS_URL, PUSHERPY_REDIS_CLUSTER, PUSHERPY_ALLOW_DEV_APP, PUSHERPY_METRICS_TOKEN, and
+  PUSHERPY_<SETTING> for any top-level setting (PUSHERPY_WEBHOOK_DELAY_SECONDS=1)
   a Laravel .env as it is: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET, REVERB_SERVER_HOST,
   REVERB_SERVER_PORT, REVERB_SCALING_ENABLED (with REDIS_*), or PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET
 """
@@ -53,26 +58,41 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--redis-cluster", action="store_true", help="--redis-url is a Redis Cluster node: use sharded pub/sub"
     )
+    serve.add_argument(
+        "--allow-dev-app",
+        action="store_true",
+        help="serve the built-in dev app (whose secret is public) even on a --host other machines can reach",
+    )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
     return parser
 
 
-def connection_help(settings: Settings, port: int) -> str:
-    """What a developer pastes into a Laravel .env and a pusher-js page to connect."""
+def connection_help(settings: Settings, port: int, metrics_port: int | None = None) -> str:
+    """What a developer pastes into a Laravel .env and a pusher-js page to connect.
+
+    Secrets are shown for the built-in dev app only (they are public anyway); a configured app's secret is the one
+    its owner configured, and start-up output ends up in logs, so it is named, never printed.
+    """
     app = settings.apps[0]
-    host = settings.host if settings.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    host = _reachable(settings.host)
+    dev = settings.uses_dev_app
+    secret = app.secret if dev else "<the secret you configured>"
     lines = [
         f"pusherpy listening on http://{settings.host}:{port}",
         f"WebSocket: ws://{host}:{port}/app/{app.key}?protocol=7",
+        _metrics_help(settings, port, metrics_port),
         "",
         "apps:",
-        *(f"  id={a.id} key={a.key} secret={a.secret}" for a in settings.apps),
+        *(f"  id={a.id} key={a.key}" + (f" secret={a.secret}" if dev else "") for a in settings.apps),
+        "  (the built-in dev app: its secret is public, for this machine only)"
+        if dev
+        else "  (secrets not shown: each is the one you configured)",
         "",
         "Laravel .env:",
         "  BROADCAST_CONNECTION=reverb",
         f"  REVERB_APP_ID={app.id}",
         f"  REVERB_APP_KEY={app.key}",
-        f"  REVERB_APP_SECRET={app.secret}",
+        f"  REVERB_APP_SECRET={secret}",
         f"  REVERB_HOST={host}",
         f"  REVERB_PORT={port}",
         "  REVERB_SCHEME=http",
@@ -84,6 +104,23 @@ def connection_help(settings: Settings, port: int) -> str:
     return "\n".join(lines)
 
 
+def _reachable(host: str) -> str:
+    """An address a client on this machine can use for a bind host (a wildcard bind is reached on loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def _metrics_help(settings: Settings, port: int, metrics_port: int | None) -> str:
+    """Where /metrics is, and what it asks for, as ``exposure.metrics_refusal`` decides for a request without one."""
+    own = metrics_port is not None
+    where = f"http://{_reachable(settings.metrics_host if own else settings.host)}:{metrics_port if own else port}"
+    refusal = metrics_refusal(settings, None, own_listener=own)
+    if refusal is None:
+        return f"Metrics: {where}/metrics"
+    if refusal.status == 401:
+        return f"Metrics: {where}/metrics (send Authorization: Bearer <metrics_token>)"
+    return f"Metrics: not served on {settings.host} (set metrics_token, metrics_port or metrics_public = true)"
+
+
 async def serve(settings: Settings) -> None:
     """Serve until cancelled or signalled; print the connection help once the port is bound."""
     import signal
@@ -91,6 +128,7 @@ async def serve(settings: Settings) -> None:
     from aiohttp import web
 
     from .server.app import create_app
+    from .server.http_health import METRICS_LISTENER
     from .server.listener import PusherSite
 
     # Signals are handled before the banner says where we listen: a supervisor (or a test) that stops us as soon
@@ -104,8 +142,9 @@ async def serve(settings: Settings) -> None:
     site = PusherSite(runner, settings.host, settings.port, backlog=4096)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
-    print(connection_help(settings, port), flush=True)
-    if settings.uses_dev_app and settings.host not in ("127.0.0.1", "localhost", "::1"):
+    metrics = runner.app.get(METRICS_LISTENER)
+    print(connection_help(settings, port, metrics.port if metrics else None), flush=True)
+    if settings.uses_dev_app and not is_loopback(settings.host):  # allowed with allow_dev_app, but said loudly
         logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
     try:
         await stop.wait()
@@ -137,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "redis_url": args.redis_url,
                 "redis_cluster": True if args.redis_cluster else None,
                 "debug": True if args.debug else None,
+                "allow_dev_app": True if args.allow_dev_app else None,
             },
         )
     except ConfigError as error:

@@ -33,6 +33,7 @@ from typing import Final
 from aiohttp import web
 
 from pusherpy.protocol.apps import AppConfig
+from pusherpy.protocol.redact import redacted_url
 from pusherpy.publisher import ClientConfig
 from pusherpy.server.app import create_app
 from pusherpy.server.listener import PusherSite
@@ -64,8 +65,8 @@ class LaunchOptions:
     pusher_port: int = 8080
     data_dir: Path = DATA
     frontend_dist: Path | None = DIST
-    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    openai_api_key: str | None = None
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
     openai_model: str | None = None
     model: ModelBehaviour = ModelBehaviour()
@@ -197,7 +198,7 @@ def banner(stack: ChatStack, options: LaunchOptions) -> str:
     model = (
         f"built-in, {options.model.word_delay:g} s per word (set OPENAI_API_KEY for a real one)"
         if options.openai_api_key is None
-        else f"{stack.config.model.model} at {stack.config.model.base_url}"
+        else f"{stack.config.model.model} at {redacted_url(stack.config.model.base_url)}"
     )
     return "\n".join(
         [

@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from .bounds import bounded
+from .redact import redacted_repr
 from .webhooks import WebhookName
 
 WEBHOOK_EVENT_TYPES: Final = frozenset(name.value for name in WebhookName)
@@ -23,7 +24,11 @@ class WebhookTarget:
     """Where an app's webhooks go, and which event types that endpoint wants."""
 
     url: str
+    """May carry credentials (``https://user:password@host/path?token=...``): shown redacted, as in logs."""
     event_types: frozenset[str] = WEBHOOK_EVENT_TYPES
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, urls=("url",))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ from typing import Final
 from urllib.parse import unquote, urlsplit
 
 from pusherpy.protocol.errors import ConfigError
+from pusherpy.protocol.redact import redacted_url
 
 DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_MAX_DATA_SIZE: Final = 10_240
@@ -132,7 +133,7 @@ class ClientConfig:
             ConfigError: the URL lacks a part; the message shows the URL without its secret.
         """
         parts = urlsplit(url)
-        shown = url.replace(f":{parts.password}@", ":***@") if parts.password else url
+        shown = redacted_url(url)
         path = parts.path.rstrip("/")
         if parts.scheme not in ("http", "https") or not parts.hostname or not path.startswith("/apps/"):
             raise ConfigError(f"url={shown!r} must look like http(s)://key:secret@host[:port]/apps/ID")

@@ -22,6 +22,7 @@ from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
+from .http_health import METRICS_LISTENER, MetricsListener
 from .http_reply import error_middleware
 from .listener import LINGER_SECONDS
 from .metrics import Metrics
@@ -67,6 +68,9 @@ def create_app(
     http_api.add_routes(application)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
+    if settings.metrics_port is not None:
+        listener = application[METRICS_LISTENER] = MetricsListener(state)
+        application.cleanup_ctx.append(listener.run)
     application.on_shutdown.append(_close_all_sockets)
     return application
 

@@ -13,10 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from ..protocol.apps import AppConfig
 from ..protocol.bounds import bounded, within
 from ..protocol.errors import ConfigError
+from ..protocol.redact import redacted_repr, redacted_url
+from .exposure import check_exposure
 from .settings_sources import APP_CREDENTIALS, Found, config_path, read_environ, read_file, read_overrides
 from .settings_values import PORT_NUMBER, SINGLE_VALUE_TYPES, RawValue, declared_fields, parse_fields
 
@@ -67,8 +70,21 @@ class Settings:
     webhook_queue_limit: int = bounded(10_000, minimum=1)
     node_heartbeat_seconds: float = 2.0
     node_ttl_seconds: float = 10.0
+    allow_dev_app: bool = False
+    """Serve the dev app (its secret is public) on a host other machines can reach; refused there otherwise."""
+    metrics_token: str = field(default="", repr=False)
+    """When set, ``/metrics`` answers only requests with ``Authorization: Bearer <metrics_token>``."""
+    metrics_public: bool = False
+    """Serve ``/metrics`` without a token on a host other machines can reach (refused there otherwise)."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = within(None, PORT_NUMBER)
+    """Serve ``/metrics`` and ``/up`` on their own listener at ``metrics_host:metrics_port`` (and ``/metrics``
+    no more on ``port``); None: no such listener."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
+
+    def __repr__(self) -> str:
+        return redacted_repr(self, urls=("redis_url",))
 
     def app_by_key(self) -> dict[str, AppConfig]:
         return {app.key: app for app in self.apps}
@@ -120,8 +136,11 @@ def load_settings(
     values["uses_dev_app"] = "apps" not in values
     if any(brace in values.get("redis_prefix", "") for brace in "{}"):
         raise ConfigError(f"redis_prefix={values['redis_prefix']!r} must not contain braces (Redis Cluster hash tags)")
+    if values.get("redis_url"):
+        _check_redis_url(values["redis_url"])
     settings = Settings(**values)
     _check_unique(settings.apps)
+    check_exposure(settings)
     return settings
 
 
@@ -135,6 +154,17 @@ def _one_app(from_environ: Found, from_command_line: Found) -> AppConfig | None:
     if missing:
         raise ConfigError(f"--app-{missing[0]} is required with --app-id/--app-key/--app-secret")
     return AppConfig(**values)
+
+
+def _check_redis_url(url: str) -> None:
+    """Refuse here what the Redis client would refuse at start with a traceback (which may quote the password)."""
+    shown = redacted_url(url)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"redis_url={shown!r} must start with redis://, rediss:// or unix://")
+    try:
+        urlsplit(url).port  # noqa: B018 - raises when a password's unescaped "/", "?" or "#" ends the host early
+    except ValueError:
+        raise ConfigError(f"redis_url={shown!r} is not a valid URL (percent-encode / ? # in a password)") from None
 
 
 def _check_unique(apps: tuple[AppConfig, ...]) -> None:

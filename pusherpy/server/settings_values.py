@@ -18,6 +18,7 @@ from typing import Any, Final
 from ..protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
 from ..protocol.bounds import Bounds, bounds_of
 from ..protocol.errors import ConfigError
+from ..protocol.redact import redacted_url
 
 PORT_NUMBER: Final = Bounds(minimum=0, maximum=65535, what="a port number")
 
@@ -112,7 +113,7 @@ def _parse_webhooks(name: str, value: object) -> tuple[WebhookTarget, ...]:
             raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]!r}")
         url = _parse_str(f"{key}.url", entry.get("url"), may_be_empty=False)
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{key}.url={url!r} must be an http:// or https:// URL")
+            raise ConfigError(f"{key}.url={redacted_url(url)!r} must be an http:// or https:// URL")
         event_types = entry.get("event_types", sorted(WEBHOOK_EVENT_TYPES))
         if not isinstance(event_types, list) or not all(isinstance(t, str) for t in event_types):
             raise ConfigError(f"{key}.event_types={event_types!r} must be a list of strings")

@@ -9,6 +9,8 @@ stalls the server or another endpoint; when its queue is full the oldest events 
 ``time_ms`` is stamped, and the body signed, at each send attempt, so receivers' 5-minute freshness checks pass even
 after retries. Outcomes are counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed``
 (given up after retries) and ``webhook_events_dropped`` (pushed out of a full queue).
+A redirect is a failed delivery, never followed: the signed body goes to the configured URL only. Logs show URLs
+through ``redacted_url``, without the credentials they may carry.
 
 When the server stops, held events are released and everything still queued gets one last, bounded attempt: the
 stopping node's channels and members are really gone, and a backend that never heard ``channel_vacated`` /
@@ -29,6 +31,7 @@ from aiohttp import web
 
 from ..protocol import signing
 from ..protocol.apps import AppConfig, WebhookTarget
+from ..protocol.redact import redacted_url
 from ..protocol.webhooks import KEY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookEvent, WebhookName, encode_batch
 from .metrics import Metrics
 from .settings import Settings
@@ -54,6 +57,10 @@ class _Endpoint:
         self.app = app
         self.metrics = metrics
         self.target = target
+        self.shown_url = redacted_url(target.url)
+        """The URL as logs show it: without credentials."""
+        self.redirected = False
+        """It answered a redirect once already (said once in the log, then only counted as failures)."""
         self.queue: deque[WebhookEvent] = deque()
         self.limit = limit
         self.ready = asyncio.Event()
@@ -70,7 +77,7 @@ class _Endpoint:
                 logger.warning(
                     "webhook queue for app %s at %s is full: %d events dropped",
                     self.app.id,
-                    self.target.url,
+                    self.shown_url,
                     self.dropped,
                 )
         self.queue.append(event)
@@ -230,18 +237,36 @@ class WebhookSender:
             SIGNATURE_HEADER: signing.sign_webhook(app.secret, body),
         }
         try:
-            async with self._session.post(endpoint.target.url, data=body, headers=headers) as response:
+            # A redirect is not followed: it would take the signed body, or a GET without it, to wherever the
+            # receiver (or whoever answers in its name) points, credentials of the URL included.
+            url = endpoint.target.url
+            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     self.sent += len(events)
                     self._metrics.count(app.id, "webhook_events_sent", len(events))
                     return None
+                if 300 <= response.status < 400:
+                    self._redirected(endpoint, response.status, response.headers.get("Location", ""))
+                    return f"HTTP {response.status}: redirects are not followed"
                 return f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as error:
             return type(error).__name__
+
+    @staticmethod
+    def _redirected(endpoint: _Endpoint, status: int, location: str) -> None:
+        if not endpoint.redirected:
+            endpoint.redirected = True
+            logger.warning(
+                "webhook to %s for app %s answered HTTP %d to %s: redirects are not followed, configure the final URL",
+                endpoint.shown_url,
+                endpoint.app.id,
+                status,
+                redacted_url(location) or "nowhere",
+            )
 
     def _abandon(self, endpoint: _Endpoint, events: list[WebhookEvent], why: str) -> None:
         self.failed += len(events)
         self._metrics.count(endpoint.app.id, "webhook_events_failed", len(events))
         logger.warning(
-            "webhook to %s for app %s abandoned %s: %d events", endpoint.target.url, endpoint.app.id, why, len(events)
+            "webhook to %s for app %s abandoned %s: %d events", endpoint.shown_url, endpoint.app.id, why, len(events)
         )

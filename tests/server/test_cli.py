@@ -11,13 +11,13 @@ from pathlib import Path
 import aiohttp
 import pusher
 
-from pusherpy.server.settings import load_settings
+from pusherpy.server.settings import DEV_APP, load_settings
 from tests.helpers import decode
 from tests.server.serve_process import ServerProcess, run_cli, serving
 
 
 def credentials(banner: list[str]) -> list[dict[str, str]]:
-    """The ``id=… key=… secret=…`` lines of the banner's ``apps:`` section."""
+    """The ``id=… key=…`` lines of the banner's ``apps:`` section (with ``secret=…`` for the dev app only)."""
     apps = []
     for line in banner:
         if line.startswith("  id="):
@@ -100,18 +100,20 @@ class TestBanner:
             await assert_credentials_publish(server, app)
 
     async def test_printed_laravel_env_configures_the_same_app_and_address(self) -> None:
-        async with serving("--app-id", "31337", "--app-key", "cli-key", "--app-secret", "cli-secret") as server:
+        """The dev app's block is complete (its secret is public); a configured app's leaves its secret out, see
+        ``test_exposure``."""
+        async with serving() as server:
             env = laravel_env(server.banner)
         assert env["BROADCAST_CONNECTION"] == "reverb"
         assert (env["REVERB_APP_ID"], env["REVERB_APP_KEY"], env["REVERB_APP_SECRET"]) == (
-            "31337",
-            "cli-key",
-            "cli-secret",
+            DEV_APP.id,
+            DEV_APP.key,
+            DEV_APP.secret,
         )
         assert (env["REVERB_HOST"], env["REVERB_PORT"], env["REVERB_SCHEME"]) == ("127.0.0.1", str(server.port), "http")
         # The same block, read back by pusherpy itself, gives the same app.
         (app,) = load_settings(environ=env).apps
-        assert (app.id, app.key, app.secret) == ("31337", "cli-key", "cli-secret")
+        assert (app.id, app.key, app.secret) == (DEV_APP.id, DEV_APP.key, DEV_APP.secret)
 
     async def test_prints_a_pusher_js_snippet_for_the_app_and_port(self) -> None:
         async with serving("--app-id", "5", "--app-key", "js-key", "--app-secret", "s") as server:
@@ -128,15 +130,15 @@ class TestBanner:
         )
         async with serving("--config", str(config)) as server:
             apps = credentials(server.banner)
-            assert apps == [{"id": "1", "key": "one", "secret": "s1"}, {"id": "2", "key": "two", "secret": "s2"}]
-            await assert_credentials_publish(server, apps[1])
+            assert apps == [{"id": "1", "key": "one"}, {"id": "2", "key": "two"}]
+            await assert_credentials_publish(server, {**apps[1], "secret": "s2"})
 
     async def test_laravel_reverb_env_is_served_as_it_is(self) -> None:
         env = {"REVERB_APP_ID": "4711", "REVERB_APP_KEY": "reverb-key", "REVERB_APP_SECRET": "reverb-secret"}
         async with serving(env=env) as server:
             (app,) = credentials(server.banner)
-            assert app == {"id": "4711", "key": "reverb-key", "secret": "reverb-secret"}
-            await assert_credentials_publish(server, app)
+            assert app == {"id": "4711", "key": "reverb-key"}
+            await assert_credentials_publish(server, {**app, "secret": env["REVERB_APP_SECRET"]})
 
 
 class TestConfigurationErrors:

@@ -207,15 +207,27 @@ class TestRedisCluster:
         with pytest.raises(ConfigError, match=re.escape(named)):
             load(tmp_path, env=env)
 
+    @pytest.mark.parametrize(
+        ("url", "named"),
+        [
+            ("https://user:pa55word@10.0.0.5/0", "redis_url='https://user:***@10.0.0.5/0' must start with redis://"),
+            ("redis://:pa55/word@10.0.0.5/0", "redis_url='redis://***' is not a valid URL"),
+        ],
+    )
+    def test_a_url_redis_cannot_use_is_named_without_its_password(self, tmp_path: Path, url: str, named: str) -> None:
+        """Caught here, as a configuration error, rather than as a traceback from the Redis client at start."""
+        with pytest.raises(ConfigError, match=re.escape(named)):
+            load(tmp_path, env={"PUSHERPY_REDIS_URL": url})
+
 
 class TestPrecedence:
     def test_cli_beats_env_beats_file_beats_defaults(self, tmp_path: Path) -> None:
-        toml = 'host = "10.0.0.1"\nport = 1111\nwebhook_delay_seconds = 2.0\npong_timeout = 9.0\n'
+        toml = 'host = "127.0.0.2"\nport = 1111\nwebhook_delay_seconds = 2.0\npong_timeout = 9.0\n'
         env = {"PUSHERPY_PORT": "2222", "PUSHERPY_WEBHOOK_DELAY_SECONDS": "1.0"}
         settings = load(tmp_path, toml, env=env, cli={"port": 3333, "host": None})
         assert settings.port == 3333  # CLI
         assert settings.webhook_delay_seconds == 1.0  # env over file
-        assert settings.host == "10.0.0.1"  # file, the CLI flag was not given
+        assert settings.host == "127.0.0.2"  # file, the CLI flag was not given
         assert settings.pong_timeout == 9.0  # file over default
         assert settings.shutdown_timeout == Settings().shutdown_timeout  # default
 
@@ -372,6 +384,10 @@ def another_value(cls: type[Any], name: str) -> Any:
     default = {f.name: f.default for f in dataclasses.fields(cls)}[name]
     if name == "redis_url":
         return "redis://elsewhere:6379/0"
+    if name == "host":
+        return "::1"  # another loopback address: the dev app is refused on any other (see test_exposure)
+    if name == "metrics_port":
+        return 9100
     if isinstance(default, bool):
         return not default
     if isinstance(default, int | float):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -429,6 +430,52 @@ class TestDeliveryFailures:
             await client.expect("still-here", timeout=0.5)
             counters = await eventually(lambda c: c["failed"] == 3, server)
         assert counters == {"sent": 0, "failed": 3, "dropped": 7}
+
+
+@asynccontextmanager
+async def redirecting(status: int) -> AsyncIterator[tuple[str, list[str]]]:
+    """A receiver whose ``/webhooks`` answers ``status`` pointing at ``/elsewhere``; yields its URL and the methods
+    ``/elsewhere`` was asked with (by any method)."""
+    elsewhere: list[str] = []
+
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": "/elsewhere?token=moved-t0ken"})
+
+    async def record(request: web.Request) -> web.Response:
+        elsewhere.append(request.method)
+        return web.json_response({})
+
+    application = web.Application()
+    application.router.add_post("/webhooks", redirect)
+    application.router.add_route("*", "/elsewhere", record)
+    runner = web.AppRunner(application)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://pusher:hook-pa55word@127.0.0.1:{runner.addresses[0][1]}/webhooks", elsewhere
+    finally:
+        await runner.cleanup()
+
+
+class TestRedirects:
+    @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+    async def test_a_redirect_is_a_failed_delivery_never_followed(
+        self, server_factory: ServerFactory, caplog: pytest.LogCaptureFixture, status: int
+    ) -> None:
+        """Following it would hand the signed body (or a GET) to wherever the answer points; the log says why the
+        delivery failed, with no credential of either URL."""
+        caplog.set_level(logging.WARNING, logger="pusherpy.server.webhooks")
+        async with redirecting(status) as (url, elsewhere):
+            server = await server_factory(hooked_app(url), **{**QUICK, "webhook_retry_seconds": 0.0})
+            async with connect(server) as client:
+                await client.subscribe("news")
+                counters = await eventually(lambda c: c["failed"] == 1, server)
+        assert counters == {"sent": 0, "failed": 1, "dropped": 0}
+        assert elsewhere == []
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        assert f"HTTP {status}" in logged and "redirects are not followed" in logged
+        assert "http://pusher:***@127.0.0.1:" in logged
+        assert "hook-pa55word" not in logged and "moved-t0ken" not in logged
 
 
 async def webhook_counters(server: RunningServer) -> dict[str, int]:

@@ -6,7 +6,7 @@ several backends side by side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pusherpy.publisher import ClientConfig
@@ -31,14 +31,14 @@ class ModelConfig:
 
     Attributes:
         base_url: the OpenAI-compatible API root (``https://api.openai.com/v1``, or the built-in endpoint's).
-        api_key: sent as the bearer token; the built-in endpoint accepts any.
+        api_key: sent as the bearer token; the built-in endpoint accepts any. Never shown (not in the ``repr``).
         model: the model name passed to ``chat.completions.create``.
         history: how many earlier messages of the conversation are sent with each request.
         timeout: seconds the SDK waits for the provider before the reply fails.
     """
 
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)
     model: str
     history: int = 20
     timeout: float = 60.0
@@ -50,7 +50,7 @@ class ChatConfig:
 
     Attributes:
         database: the SQLite file; created, with its directory and the demo conversations, on first start.
-        jwt_secret: signs the bearer tokens (HS256).
+        jwt_secret: signs the bearer tokens (HS256). Never shown (not in the ``repr``).
         token_ttl_seconds: how long a token from ``POST /api/login`` is valid.
         pusher: where and as which app the backend publishes (pusherpy's HTTP API).
         browser: what the browser is told in ``GET /api/config``.
@@ -59,7 +59,7 @@ class ChatConfig:
     """
 
     database: Path
-    jwt_secret: str
+    jwt_secret: str = field(repr=False)
     pusher: ClientConfig
     browser: BrowserPusher
     model: ModelConfig

@@ -24,6 +24,7 @@ from redis.backoff import NoBackoff
 from ...protocol import codec
 from ...protocol.actions import Member
 from ...protocol.errors import MemberLimitReached
+from ...protocol.redact import redacted_url
 from . import redis_scripts
 from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
 from .redis_messages import OnMessage
@@ -147,8 +148,8 @@ class RedisStore:
         info = await self.redis.info("cluster")
         if info.get("cluster_enabled"):
             raise WrongRedisMode(
-                f"the Redis at {self.url} is a Redis Cluster node: set redis_cluster = true (--redis-cluster, "
-                "PUSHERPY_REDIS_CLUSTER=true)"
+                f"the Redis at {redacted_url(self.url)} is a Redis Cluster node: set redis_cluster = true "
+                "(--redis-cluster, PUSHERPY_REDIS_CLUSTER=true)"
             )
 
     # -- node lifecycle --------------------------------------------------------------------------------------------
