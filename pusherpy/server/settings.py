@@ -42,6 +42,10 @@ class Settings:
     """``redis_url`` names a node of a Redis Cluster: shard the state by app and the bus over sharded pub/sub."""
     redis_bus_shards: int = bounded(16, minimum=1)
     """Sharded bus channels on a Redis Cluster (each node subscribes to all of them: a constant number)."""
+    cluster_secret: str | None = field(default=None, repr=False)
+    """Signs every bus message between nodes (HMAC); unset, it is derived from the apps' ids and secrets. Hidden."""
+    reject_replayed_signatures: bool = False
+    """Refuse (401) a signed HTTP API request whose signature was already used within the timestamp window."""
     debug: bool = False
     max_message_bytes: int = bounded(100_000, minimum=1)
     """Largest WebSocket message accepted; larger ones close the socket with 1009."""
