@@ -29,3 +29,8 @@ def test_a_publisher_config_shows_neither_the_secret_nor_the_encryption_master_k
     shown = repr(config)
     assert "app-key" in shown
     assert SECRET not in shown and repr(MASTER_KEY) not in shown
+
+
+def test_server_settings_show_no_cluster_secret() -> None:
+    settings = Settings(cluster_secret=SECRET, redis_url="redis://127.0.0.1:6379/0")
+    assert SECRET not in repr(settings)
