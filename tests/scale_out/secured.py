@@ -96,3 +96,25 @@ class TlsRedisClusterServer(RedisClusterServer):
 
     def create_command(self) -> list[str]:
         return ["--tls", "--cacert", str(self.tls.ca), *(f"127.0.0.1:{self.tls_ports[p]}" for p in self.ports)]
+
+
+class AclRedisServer(RedisServer):
+    """A ``redis-server`` with one more user, given as ``redis-server --user`` takes it (a line of ACL rules)."""
+
+    def __init__(self, workdir: Path, user: list[str]) -> None:
+        super().__init__(workdir)
+        self.user = user
+
+    def options(self) -> list[str]:
+        return ["--user", *self.user]
+
+
+class AclRedisClusterServer(RedisClusterServer):
+    """A 3-shard Redis Cluster whose every shard has one more user."""
+
+    def __init__(self, workdir: Path, user: list[str]) -> None:
+        super().__init__(workdir)
+        self.user = user
+
+    def shard_options(self, port: int) -> list[str]:
+        return ["--user", *self.user]
