@@ -39,23 +39,24 @@ class ReplayMemoryFull(ApiError):
 
 
 class SeenSignatures:
-    """The signatures this node accepted, by (app, ``auth_timestamp``), each second dropped when it leaves the window.
+    """The signatures this node accepted, each forgotten when its ``auth_timestamp`` leaves the window.
 
-    Only the first 64 bits of a signature are kept (the signature was checked first, so they are HMAC output): a
-    quarter of the memory, and a false "replay" has odds of about n in 2^64.
+    A signature is kept as its first 64 bits (it was checked first, so they are HMAC output: a false "replay" has
+    odds of about n in 2^64), in one set, and listed under its (app, timestamp second) so that a whole second is
+    forgotten at once: about 80 bytes a signature.
     """
 
-    __slots__ = ("_limit", "_seconds", "_expiry", "_count")
+    __slots__ = ("_limit", "_seen", "_seconds", "_expiry")
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._seconds: dict[tuple[str, int], set[int]] = {}
+        self._seen: set[int] = set()
+        self._seconds: dict[tuple[int, str], list[int]] = {}
         self._expiry: list[tuple[int, str]] = []
-        """A heap of the (timestamp, app id) in ``_seconds``: the next second to forget on top."""
-        self._count = 0
+        """A heap of the keys of ``_seconds``: the next second to forget on top."""
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._seen)
 
     def first_use(self, app_id: str, signature: str, timestamp: int, now: float) -> bool:
         """Record a use of ``signature``; True when it is the first within the window.
@@ -64,19 +65,18 @@ class SeenSignatures:
             ReplayMemoryFull: the signature is new and the memory is full.
         """
         while self._expiry and self._expiry[0][0] + WINDOW < now:
-            second, expired_app = heapq.heappop(self._expiry)
-            self._count -= len(self._seconds.pop((expired_app, second)))
-        seen = self._seconds.get((app_id, timestamp))
+            self._seen.difference_update(self._seconds.pop(heapq.heappop(self._expiry)))
         digest = int(signature[:16], 16)
-        if seen is not None and digest in seen:
+        if digest in self._seen:
             return False
-        if self._count >= self._limit:
+        if len(self._seen) >= self._limit:
             raise ReplayMemoryFull(self._limit)
-        if seen is None:
-            seen = self._seconds[(app_id, timestamp)] = set()
+        self._seen.add(digest)
+        second = self._seconds.get((timestamp, app_id))
+        if second is None:
+            second = self._seconds[(timestamp, app_id)] = []
             heapq.heappush(self._expiry, (timestamp, app_id))
-        seen.add(digest)
-        self._count += 1
+        second.append(digest)
         return True
 
 

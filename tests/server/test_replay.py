@@ -101,6 +101,22 @@ class TestBoundedMemory:
         assert "replay_memory_limit" in reply["error"]
         assert (await send(server, "GET", path, queries[0]))[0] == 401
 
+    async def test_a_signature_is_forgotten_once_its_timestamp_leaves_the_window(
+        self, server_factory: ServerFactory
+    ) -> None:
+        server = await server_factory(make_app(), reject_replayed_signatures=True, replay_memory_limit=1)
+        app, path = server.app, f"/apps/{server.app.id}/channels"
+        oldest_accepted = int(time.time()) - signing.TIMESTAMP_WINDOW_SECONDS + 1  # out of the window within 1 s
+        old = signing.signed_query(app.key, app.secret, "GET", path, timestamp=oldest_accepted)
+        assert (await send(server, "GET", path, old))[0] == 200
+        fresh = signed(server, "GET", path)
+        assert (await send(server, "GET", path, fresh))[0] == 503  # the memory holds the old one
+        deadline = time.monotonic() + 3
+        while (status := (await send(server, "GET", path, fresh))[0]) == 503 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert status == 200, "the old signature was not forgotten when its second left the window"
+        assert (await send(server, "GET", path, old))[0] == 401  # stale now: refused by its timestamp
+
 
 class TestOffByDefault:
     async def test_without_the_setting_a_signed_request_sent_twice_is_accepted_twice(
