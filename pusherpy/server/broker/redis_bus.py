@@ -14,9 +14,10 @@ Every message of one node is heard back by that node too: heartbeats published t
 one alive. Losing a subscription's connection, or Redis moving a shard channel elsewhere (``sunsubscribe``), is
 reported as an outage; the node re-opens the bus when it recovers.
 
-Every message is signed with its app's bus key (``redis_bus_mac``) and subscriptions read raw bytes, which are
-checked before anything is done with them. Messages without a valid MAC, and messages that are not pusherpy's, are
-dropped, counted (``refused_count``, in /metrics) and logged at most once a minute of each kind.
+Every message about an app is signed with the app's bus key (``redis_bus_mac``; heartbeats carry nothing to act
+on) and subscriptions read raw bytes, which are checked before anything is done with them. Messages without a
+valid MAC, and messages that are not pusherpy's, are dropped, counted (``refused_count``, in /metrics) and logged at
+most once a minute of each kind.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class Bus(Protocol):
 
     @property
     def refused_count(self) -> int:
-        """Messages heard on the bus and dropped: without a valid MAC, or signed but unreadable."""
+        """Messages heard on the bus and dropped: without a valid MAC, or not pusherpy's at all."""
 
 
 class _BusBase:
