@@ -15,8 +15,9 @@ need_apt() {  # need_apt COMMAND PACKAGE: install PACKAGE from Debian when COMMA
   fi
 }
 
-log "system packages (redis-server, chromium, node)"
+log "system packages (redis-server, openssl, chromium, node)"
 need_apt redis-server redis-server
+need_apt openssl openssl  # the TLS Redis tests make their certificates with it
 need_apt chromium chromium
 need_apt node nodejs
 need_apt npm npm

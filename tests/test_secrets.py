@@ -83,3 +83,8 @@ def test_the_chat_examples_config_shows_no_jwt_secret_api_key_or_app_secret() ->
 def test_the_benchmarks_target_shows_no_app_secret() -> None:
     shown = repr(Target("pusherpy", "127.0.0.1", 8080, "1", "bench-key", SECRET))
     assert "bench-key" in shown and SECRET not in shown
+
+
+def test_server_settings_show_no_cluster_secret() -> None:
+    settings = Settings(cluster_secret=SECRET, redis_url="redis://127.0.0.1:6379/0")
+    assert SECRET not in repr(settings)

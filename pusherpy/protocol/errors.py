@@ -197,12 +197,14 @@ class MemberLimitReached(ProtocolError):
 
 
 class ApiError(PusherpyError):
-    """The HTTP API refuses a request; the shell answers ``status`` with ``{"error": message}``."""
+    """The HTTP API refuses a request; the shell answers ``status`` with ``{"error": message}`` (and
+    ``Retry-After: retry_after`` when it says when to try again)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
     def __repr__(self) -> str:
         return f"ApiError(status={self.status}, message={self.message!r})"

@@ -26,6 +26,7 @@ from .http_health import METRICS_LISTENER, MetricsListener
 from .http_reply import error_middleware
 from .listener import LINGER_SECONDS
 from .metrics import Metrics
+from .replay import ReplayGuard
 from .settings import Settings
 from .state import STATE, ServerState
 from .webhooks import WebhookSender
@@ -63,6 +64,8 @@ def create_app(
         apps_by_key=settings.app_by_key(),
         apps_by_id=settings.app_by_id(),
     )
+    if settings.reject_replayed_signatures:
+        state.replays = ReplayGuard(state.broker, settings.replay_memory_limit)
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
     http_api.add_routes(application)

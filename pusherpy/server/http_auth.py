@@ -3,7 +3,8 @@
 ``check_signed_request`` is the one gate, used by the aiohttp routes and by the listener's publish path alike:
 the request must be signed as Pusher signs it (``protocol.signing``): ``auth_key``, ``auth_timestamp`` within
 ±600 s, ``auth_version``, ``body_md5`` when present (pusher-http-python sends it on GETs too), and
-``auth_signature`` compared in constant time; then the app must be enabled and within its
+``auth_signature`` compared in constant time; then the app must be enabled, the signature used for the first time
+(only with ``reject_replayed_signatures``: see ``replay``), and the app within its
 ``max_api_requests_per_second``. Refusals raise ``ApiError``.
 """
 
@@ -23,6 +24,7 @@ from ..protocol.apps import AppConfig
 from ..protocol.errors import ApiError
 from ..protocol.ratelimit import RateWindow
 from .metrics import Metrics
+from .replay import ReplayGuard
 from .state import STATE, ServerState
 
 _TIMESTAMP: Final = re.compile(r"[0-9]{1,15}")
@@ -34,8 +36,7 @@ class RateLimited(ApiError):
     """429: the app is over ``max_api_requests_per_second``; ``retry_after`` whole seconds go in ``Retry-After``."""
 
     def __init__(self, limit: int, retry_after: int) -> None:
-        super().__init__(429, f"rate limit exceeded: at most {limit} API requests per second")
-        self.retry_after = retry_after
+        super().__init__(429, f"rate limit exceeded: at most {limit} API requests per second", retry_after=retry_after)
 
 
 class ApiRates:
@@ -64,8 +65,8 @@ class ApiRates:
 API_RATES = web.AppKey("pusherpy_api_rates", ApiRates)
 
 
-def verify_signature(app: AppConfig, method: str, path: str, query: Mapping[str, str], body: bytes, now: float) -> None:
-    """Check a request's Pusher signature.
+def verify_signature(app: AppConfig, method: str, path: str, query: Mapping[str, str], body: bytes, now: float) -> int:
+    """Check a request's Pusher signature; return its ``auth_timestamp``.
 
     Raises:
         ApiError: 401 with the reason (missing parameter, wrong key, stale timestamp, body_md5, signature).
@@ -86,9 +87,10 @@ def verify_signature(app: AppConfig, method: str, path: str, query: Mapping[str,
     expected = signing.sign_request(app.secret, method, path, query)
     if not signing.constant_time_equals(query["auth_signature"], expected):
         raise ApiError(401, "invalid signature")
+    return timestamp
 
 
-def check_signed_request(
+async def check_signed_request(
     app: AppConfig,
     method: str,
     path: str,
@@ -97,17 +99,24 @@ def check_signed_request(
     *,
     rates: ApiRates,
     metrics: Metrics,
+    replays: ReplayGuard | None = None,
 ) -> None:
-    """Admit one signed API request to ``app``: signature, then enabled, then the rate limit; count it.
+    """Admit one signed API request to ``app``: signature, enabled, not a replay (with ``replays``), then the rate
+    limit; count it.
 
-    The rate is counted after the signature check, so strangers cannot use up an app's allowance.
+    The rate is counted after the signature and replay checks, so neither strangers nor replays of a captured
+    request can use up an app's allowance.
 
     Raises:
-        ApiError: 401 (signature), 403 (app disabled) or ``RateLimited``.
+        ApiError: 401 (signature, or a replay), 403 (app disabled), ``RateLimited``, or ``ReplayMemoryFull`` (503).
     """
-    verify_signature(app, method, path, query, body, time.time())
+    now = time.time()
+    timestamp = verify_signature(app, method, path, query, body, now)
     if not app.enabled:
         raise ApiError(403, "this app is disabled")
+    if replays is not None and not await replays.first_use(app, query["auth_signature"], timestamp, now):
+        metrics.count(app.id, "api_replays_refused")
+        raise ApiError(401, "this auth_signature was already used: sign each request anew (replays are refused)")
     rates.count(app, time.monotonic())
     metrics.count(app.id, "api_requests")
 
@@ -156,7 +165,14 @@ async def signed_request(request: web.Request, app: AppConfig | None = None) -> 
         app = app_by_id(state, request.match_info["app_id"])
     body = await read_body(state, request)
     query = signed_params(request.query.items())
-    check_signed_request(
-        app, request.method, request.path, query, body, rates=request.app[API_RATES], metrics=state.metrics
+    await check_signed_request(
+        app,
+        request.method,
+        request.path,
+        query,
+        body,
+        rates=request.app[API_RATES],
+        metrics=state.metrics,
+        replays=state.replays,
     )
     return app, body

@@ -130,7 +130,9 @@ async def handle_events(
         ApiError: the refusal, with its status.
     """
     app = app_by_id(state, app_id)
-    check_signed_request(app, method, path, query, body, rates=rates, metrics=state.metrics)
+    await check_signed_request(
+        app, method, path, query, body, rates=rates, metrics=state.metrics, replays=state.replays
+    )
     if batch:
         return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)

@@ -49,7 +49,9 @@ def _metrics(request: web.Request, *, own_listener: bool) -> web.Response:
     empty = {"connections": 0, "channels": 0, "subscriptions": 0}
     gauges: dict[str, dict[str, Any]] = {app.id: dict(empty) for app in state.settings.apps}
     gauges.update(state.broker.stats())
-    text = state.metrics.render(gauges, healthy=state.broker.healthy, process=process_gauges())
+    text = state.metrics.render(
+        gauges, healthy=state.broker.healthy, process=process_gauges(), node_counters=state.broker.counters()
+    )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 

@@ -1,7 +1,7 @@
 """How the HTTP front answers: one mapping from an error to the refusal a client gets, written out either as raw
 bytes (by the listener and the publish path, which answer without aiohttp) or as an aiohttp response.
 
-Every refusal is JSON ``{"error": message}`` with its status; a rate-limited request also gets ``Retry-After``;
+Every refusal is JSON ``{"error": message}`` with its status, and ``Retry-After`` when it says when to try again;
 an unexpected exception is logged as a bug and answered 500, never with a traceback.
 """
 
@@ -16,7 +16,6 @@ from aiohttp import web
 
 from ..protocol import codec
 from ..protocol.errors import ApiError
-from .http_auth import RateLimited
 from .http_head import Refusal
 
 logger = logging.getLogger(__name__)
@@ -37,10 +36,9 @@ def refusal_for(error: Exception, method: str, path: str) -> Refusal:
 
     Never the query in the log: it carries the signature.
     """
-    if isinstance(error, RateLimited):
-        return Refusal(status=error.status, message=error.message, headers=(("Retry-After", str(error.retry_after)),))
     if isinstance(error, ApiError):
-        return Refusal(status=error.status, message=error.message)
+        later = () if error.retry_after is None else (("Retry-After", str(error.retry_after)),)
+        return Refusal(status=error.status, message=error.message, headers=later)
     if isinstance(error, web.HTTPException) and error.status >= 400:
         return Refusal(status=error.status, message=error.reason)
     logger.error("bug in the HTTP API handling %s %s", method, path, exc_info=error)

@@ -28,9 +28,15 @@ class Metrics:
         self.counters[("bytes_sent", app_id)] += size
 
     def render(
-        self, gauges: Mapping[str, Mapping[str, Any]], *, healthy: bool, process: Mapping[str, float] | None = None
+        self,
+        gauges: Mapping[str, Mapping[str, Any]],
+        *,
+        healthy: bool,
+        process: Mapping[str, float] | None = None,
+        node_counters: Mapping[str, int] | None = None,
     ) -> str:
-        """Return the Prometheus text exposition of every counter, the per-app gauges and the process gauges."""
+        """Return the Prometheus text exposition of every counter, the per-app gauges, the process gauges and the
+        broker's node-wide counters (``node_counters``, without an app label)."""
         lines = [
             "# HELP pusherpy_up 1 when the server and its broker are healthy, 0 when degraded.",
             "# TYPE pusherpy_up gauge",
@@ -45,6 +51,9 @@ class Metrics:
             for app_id, values in sorted(gauges.items()):
                 if name in values:
                     lines.append(f'pusherpy_{name}{{app_id="{_escape(app_id)}"}} {values[name]}')
+        for name, value in sorted((node_counters or {}).items()):
+            lines.append(f"# TYPE pusherpy_{name}_total counter")
+            lines.append(f"pusherpy_{name}_total {value}")
         for name in sorted({name for name, _ in self.counters}):
             lines.append(f"# TYPE pusherpy_{name}_total counter")
             for (counter, app_id), value in sorted(self.counters.items()):

@@ -45,6 +45,12 @@ class Settings:
     """``redis_url`` names a node of a Redis Cluster: shard the state by app and the bus over sharded pub/sub."""
     redis_bus_shards: int = bounded(16, minimum=1)
     """Sharded bus channels on a Redis Cluster (each node subscribes to all of them: a constant number)."""
+    cluster_secret: str | None = field(default=None, repr=False)
+    """Signs every bus message between nodes (HMAC); unset, it is derived from the apps' ids and secrets. Hidden."""
+    reject_replayed_signatures: bool = False
+    """Refuse (401) a signed HTTP API request whose signature was already used within the timestamp window."""
+    replay_memory_limit: int = bounded(1_000_000, minimum=1)
+    """Signatures one node remembers for that without Redis; past it, new signed requests get 503 (see replay.py)."""
     debug: bool = False
     max_message_bytes: int = bounded(100_000, minimum=1)
     """Largest WebSocket message accepted; larger ones close the socket with 1009."""

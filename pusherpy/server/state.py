@@ -16,6 +16,7 @@ from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.tasks import TaskSet
 from .client import Client, SocketHandler
 from .metrics import Metrics
+from .replay import ReplayGuard
 from .settings import Settings
 
 
@@ -29,6 +30,8 @@ class ServerState:
     apps_by_id: dict[str, AppConfig] = field(default_factory=dict)
     tasks: TaskSet = field(default_factory=lambda: TaskSet("background task"))
     shutting_down: bool = False
+    replays: ReplayGuard | None = None
+    """Remembers signatures when ``reject_replayed_signatures`` is on."""
     clients: set[Client] = field(default_factory=set)
     """This server's open sockets (for pings and shutdown); the broker knows them as subscribers only."""
     socket_handler: SocketHandler = field(init=False)

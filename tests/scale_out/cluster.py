@@ -122,6 +122,10 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def options(self) -> list[str]:
+        """More ``redis-server`` options (TLS, users), for subclasses."""
+        return []
+
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             "redis-server",
@@ -135,6 +139,7 @@ class RedisServer:
             "no",
             "--dir",
             str(self.workdir),
+            *self.options(),
             stdout=asyncio.subprocess.PIPE,
         )
         _STARTED.append(self.process)
@@ -215,6 +220,14 @@ class RedisClusterServer:
         """A shard's process while any runs (what the fixtures' teardown checks)."""
         return next(iter(self.processes.values()), None)
 
+    def shard_options(self, port: int) -> list[str]:
+        """More ``redis-server`` options for the shard on ``port`` (TLS), for subclasses."""
+        return []
+
+    def create_command(self) -> list[str]:
+        """``redis-cli`` options and the shard addresses that join the shards into one cluster."""
+        return [f"127.0.0.1:{port}" for port in self.ports]
+
     async def start_shard(self, port: int) -> None:
         directory = self.workdir / f"shard-{port}"
         directory.mkdir(exist_ok=True)
@@ -236,6 +249,7 @@ class RedisClusterServer:
             "no",
             "--dir",
             str(directory),
+            *self.shard_options(port),
             stdout=asyncio.subprocess.PIPE,
         )
         _STARTED.append(process)
@@ -251,7 +265,7 @@ class RedisClusterServer:
                 "redis-cli",
                 "--cluster",
                 "create",
-                *(f"127.0.0.1:{port}" for port in self.ports),
+                *self.create_command(),
                 "--cluster-replicas",
                 str(self.replicas),
                 "--cluster-yes",
@@ -508,14 +522,19 @@ class Cluster:
 
 @asynccontextmanager
 async def running_cluster(
-    workdir: Path, nodes: int = 3, *, redis_cluster: bool = False, replicas: int = 0
+    workdir: Path,
+    nodes: int = 3,
+    *,
+    redis_cluster: bool = False,
+    replicas: int = 0,
+    redis: RedisServer | RedisClusterServer | None = None,
 ) -> AsyncIterator[Cluster]:
-    """A fresh Redis (``redis_cluster``: a 3-shard Redis Cluster, with ``replicas`` per primary) and ``nodes``
-    pusherpy processes on it, started in parallel."""
+    """A fresh Redis (``redis_cluster``: a 3-shard Redis Cluster, with ``replicas`` per primary; or ``redis``, not
+    started yet) and ``nodes`` pusherpy processes on it, started in parallel."""
     async with AsyncExitStack() as stack:
-        redis: RedisServer | RedisClusterServer = (
-            RedisClusterServer(workdir, replicas=replicas) if redis_cluster else RedisServer(workdir)
-        )
+        if redis is None:
+            redis = RedisClusterServer(workdir, replicas=replicas) if redis_cluster else RedisServer(workdir)
+        redis_cluster = redis.is_cluster
         await redis.start()
 
         async def stop_redis() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 import zlib
@@ -14,8 +16,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from pusherpy.protocol import codec
+from pusherpy.server.broker.redis_bus_mac import MAC_LENGTH, bus_key
 from tests.helpers import PusherClient, api_request, connect, trigger
-from tests.scale_out.cluster import BUS_SHARDS, TTL_SECONDS, Cluster, RedisClusterServer, drain, named
+from tests.scale_out.cluster import BUS_SHARDS, MAIN_APP, TTL_SECONDS, Cluster, RedisClusterServer, drain, named
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -120,7 +123,7 @@ async def test_on_redis_cluster_a_node_holds_one_sharded_subscription_per_bus_sh
 
 async def _bus_messages_carrying(cluster: Cluster, word: str, publish: Callable[[], Awaitable[None]]) -> list[Any]:
     """(bus channel, header, body) of every bus message whose body holds ``word``, read from Redis itself while
-    ``publish`` runs."""
+    ``publish`` runs; each message's MAC is checked on the way."""
     listeners: list[Redis] = []
     pubsubs: list[PubSub] = []
     if isinstance(cluster.redis, RedisClusterServer):
@@ -154,8 +157,11 @@ async def _bus_messages_carrying(cluster: Cluster, word: str, publish: Callable[
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.01)
                 if message is None:
                     continue
-                header, _, body = message["data"].partition("\n")
+                mac, data = message["data"][:MAC_LENGTH], message["data"][MAC_LENGTH:]
+                header, _, body = data.partition("\n")
                 if word in body:
+                    expected = hmac.new(bus_key(MAIN_APP, None), data.encode(), hashlib.sha256).hexdigest()
+                    assert mac == expected, "a bus message is signed with its app's bus key"
                     carried.append((message["channel"], json.loads(header), body))
         return carried
     finally:

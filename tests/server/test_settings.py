@@ -363,6 +363,7 @@ APP_FIELDS = [f.name for f in dataclasses.fields(AppConfig) if f.name not in ("i
 
 SMALLEST: dict[str, float] = {
     "redis_bus_shards": 1,
+    "replay_memory_limit": 1,
     "max_message_bytes": 1,
     "max_request_body_bytes": 1,
     "send_buffer_limit_bytes": 1,

@@ -38,6 +38,8 @@ class BrokerSettings(Protocol):
     @property
     def redis_bus_shards(self) -> int: ...
     @property
+    def cluster_secret(self) -> str | None: ...
+    @property
     def node_heartbeat_seconds(self) -> float: ...
     @property
     def node_ttl_seconds(self) -> float: ...
@@ -160,3 +162,13 @@ class Broker(abc.ABC):
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per-app gauges of this node for /metrics (connections, channels, subscriptions)."""
         return {}
+
+    def counters(self) -> dict[str, int]:
+        """Node-wide counters for /metrics, by name (``bus_messages_refused`` becomes
+        ``pusherpy_bus_messages_refused_total``): what no app can be blamed for."""
+        return {}
+
+    async def claim(self, app: AppConfig, name: str, ttl: float) -> bool | None:
+        """Claim ``name`` of ``app`` for ``ttl`` seconds across the cluster: True for the first claim, False while
+        an earlier one holds; None when there is no cluster to ask (the caller decides on this node alone)."""
+        return None

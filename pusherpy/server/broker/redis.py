@@ -100,6 +100,17 @@ class RedisBroker(Broker):
     def stats(self) -> dict[str, dict[str, Any]]:
         return self.node.stats()
 
+    def counters(self) -> dict[str, int]:
+        return {"bus_messages_refused": self._life.bus.refused_count}
+
+    async def claim(self, app: AppConfig, name: str, ttl: float) -> bool | None:
+        key, ms = f"{self._store.base(app.id)}:claim:{name}", max(int(ttl * 1000), 1)
+
+        async def shared() -> bool | None:  # SET NX: exactly one node's claim succeeds
+            return bool(await self._store.redis.set(key, "1", nx=True, px=ms))
+
+        return await self._query(shared, lambda: None)
+
     async def receive_bus_message(self, message: BusMessage) -> None:
         await self._fanout.receive(message)
 

@@ -13,6 +13,11 @@ Two shapes, one interface:
 Every message of one node is heard back by that node too: heartbeats published to every subscription prove each
 one alive. Losing a subscription's connection, or Redis moving a shard channel elsewhere (``sunsubscribe``), is
 reported as an outage; the node re-opens the bus when it recovers.
+
+Every message about an app is signed with the app's bus key (``redis_bus_mac``; heartbeats carry nothing to act
+on) and subscriptions read raw bytes, which are checked before anything is done with them. Messages without a
+valid MAC, and messages that are not pusherpy's, are dropped, counted (``refused_count``, in /metrics) and logged at
+most once a minute of each kind.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import asyncio
 import logging
 import zlib
 from typing import Any, Final, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -29,7 +34,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import SlotNotCoveredError
 
-from .redis_messages import BadBusMessage, BusMessage, HeartbeatMessage, OnMessage, decode, encode, routing_key
+from .redis_bus_mac import BusMac, ForgedBusMessage
+from .redis_messages import BadBusMessage, BusMessage, HeartbeatMessage, OnMessage, routing_key
 from .redis_subscription import OnOutage, Subscription
 
 logger = logging.getLogger(__name__)
@@ -85,6 +91,10 @@ class Bus(Protocol):
     def refused_messages(self) -> CountedWarning:
         """Messages Redis answered with an error other than an outage (counted, logged now and then)."""
 
+    @property
+    def refused_count(self) -> int:
+        """Messages heard on the bus and dropped: without a valid MAC, or not pusherpy's at all."""
+
 
 class _BusBase:
     """Subscriptions, heartbeats and publishing, for either shape: ``channels`` and ``_sharded`` say which."""
@@ -96,19 +106,29 @@ class _BusBase:
         client: Redis | RedisCluster,
         sharded: bool,
         node_id: str,
+        mac: BusMac,
         on_message: OnMessage,
         on_outage: OnOutage,
         timeout: float,
     ) -> None:
         self._client = client
         self._sharded = sharded
-        self._heartbeat = encode(HeartbeatMessage(node_id))
+        self._mac = mac
+        self._heartbeat = mac.seal(HeartbeatMessage(node_id))
         self._on_message = on_message
         self._on_outage = on_outage
         self._timeout = timeout
         self._subscriptions: list[Subscription] = []
-        self.bad_messages = CountedWarning("ignored a message on the bus that pusherpy did not send")
+        self.forged_messages = CountedWarning(
+            "dropped bus messages without a valid MAC: a node with another cluster_secret or other app secrets "
+            "shares this Redis and redis_prefix, or someone is forging events"
+        )
+        self.bad_messages = CountedWarning("dropped messages on the bus that are not pusherpy's (or another version's)")
         self.refused_messages = CountedWarning("Redis refused a bus message or its cache write")
+
+    @property
+    def refused_count(self) -> int:
+        return self.forged_messages.count + self.bad_messages.count
 
     @property
     def heard_at(self) -> float:
@@ -146,7 +166,7 @@ class _BusBase:
         # crc32, not hash(): every process must pick the same shard for a channel.
         return self.channels[zlib.crc32(key.encode()) % len(self.channels)]
 
-    def _send(self, target: Any, channel: str, message: str) -> Any:
+    def _send(self, target: Any, channel: str, message: bytes) -> Any:
         """Queue or run a ``PUBLISH`` (``SPUBLISH`` when sharded) on a client or a pipeline."""
         return (target.spublish if self._sharded else target.publish)(channel, message)
 
@@ -157,7 +177,7 @@ class _BusBase:
             await pipe.execute()
 
     async def publish(self, message: BusMessage, *, cache: tuple[str, str, int] | None = None) -> None:
-        channel, data = self.channel_for(routing_key(message)), encode(message)
+        channel, data = self.channel_for(routing_key(message)), self._mac.seal(message)
         if cache is None:
             await self._send(self._client, channel, data)
             return
@@ -166,27 +186,55 @@ class _BusBase:
             self._send(pipe, channel, data)
             await pipe.execute()
 
-    async def _receive(self, data: str) -> None:
+    async def _receive(self, raw: bytes) -> None:
         try:
-            message = decode(data)
+            message = self._mac.open(raw)
+        except ForgedBusMessage as error:
+            self.forged_messages.record(error)
+            return
         except BadBusMessage as error:
             self.bad_messages.record(error)
             return
-        await self._on_message(message)
+        if message is not None:
+            await self._on_message(message)
+
+
+def _reader(url: str, timeout: float, *, address: tuple[str, int] | None = None, **options: Any) -> Redis:
+    """A client of its own for one subscription, built from ``url`` (credentials, TLS and its query options) and
+    pointed at ``address`` when given. It reads bytes, so a message is checked before it is decoded, and never
+    reconnects silently: a dropped subscription must be reported at once."""
+    if address is not None:
+        parts = urlsplit(url)
+        credentials = parts.netloc.rpartition("@")[0]
+        host = f"[{address[0]}]" if ":" in address[0] else address[0]
+        netloc = f"{credentials}@{host}:{address[1]}" if credentials else f"{host}:{address[1]}"
+        url = urlunsplit(parts._replace(netloc=netloc))
+    return Redis.from_url(
+        url, decode_responses=False, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), **options
+    )
 
 
 class SingleBus(_BusBase):
     """One channel on one Redis."""
 
     def __init__(
-        self, redis: Redis, prefix: str, node_id: str, on_message: OnMessage, on_outage: OnOutage, timeout: float
+        self,
+        redis: Redis,
+        url: str,
+        prefix: str,
+        node_id: str,
+        mac: BusMac,
+        on_message: OnMessage,
+        on_outage: OnOutage,
+        timeout: float,
     ) -> None:
-        super().__init__(redis, False, node_id, on_message, on_outage, timeout)
-        self._redis = redis
+        super().__init__(redis, False, node_id, mac, on_message, on_outage, timeout)
+        self._url = url
         self.channels = [f"{prefix}:bus"]
 
     async def open(self) -> None:
-        await self._start([Subscription(self._redis.pubsub(), self.channels, sharded=False)])
+        client = _reader(self._url, self._timeout, socket_timeout=self._timeout)
+        await self._start([Subscription(client.pubsub(), self.channels, sharded=False, owner=client)])
 
 
 class ShardedBus(_BusBase):
@@ -199,11 +247,12 @@ class ShardedBus(_BusBase):
         prefix: str,
         shards: int,
         node_id: str,
+        mac: BusMac,
         on_message: OnMessage,
         on_outage: OnOutage,
         timeout: float,
     ) -> None:
-        super().__init__(cluster, True, node_id, on_message, on_outage, timeout)
+        super().__init__(cluster, True, node_id, mac, on_message, on_outage, timeout)
         self._cluster = cluster
         self._url = url
         self._prefix = prefix
@@ -232,21 +281,8 @@ class ShardedBus(_BusBase):
             by_node.setdefault(node.name, (node, []))[1].append(channel)
         subscriptions = []
         for node, channels in by_node.values():
-            client = self._node_client(node)
-            subscriptions.append(Subscription(client.pubsub(), channels, sharded=True, owner=client))
-        await self._start(subscriptions)
-
-    def _node_client(self, node: Any) -> Redis:
-        parts = urlsplit(self._url)
-        return Redis(
-            host=node.host,
-            port=node.port,
-            username=parts.username or None,
-            password=parts.password or None,
-            ssl=parts.scheme == "rediss",
-            decode_responses=True,
-            socket_connect_timeout=self._timeout,
             # No silent reconnect: after a failover the node behind this address is gone or a replica, so a dropped
             # subscription must be reported at once and re-made from a fresh slot map.
-            retry=Retry(NoBackoff(), 0),
-        )
+            client = _reader(self._url, self._timeout, address=(node.host, node.port))
+            subscriptions.append(Subscription(client.pubsub(), channels, sharded=True, owner=client))
+        await self._start(subscriptions)

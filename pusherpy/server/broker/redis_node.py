@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar
 
 from .base import BrokerSettings
 from .redis_bus import Bus
+from .redis_bus_mac import BusMac
 from .redis_messages import BusMessage
 from .redis_records import Change, Delta, NodeRecords
 from .redis_scripts import FAMILIES
@@ -86,7 +87,8 @@ class NodeLifecycle:
         self._epochs: dict[str, str] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._heartbeats: asyncio.Task[None] | None = None
-        self._bus: Bus = store.bus(broker.receive_bus_message, self.outage)
+        mac = BusMac(settings.apps, settings.cluster_secret)
+        self._bus: Bus = store.bus(mac, broker.receive_bus_message, self.outage)
         self._registered = False
         self._stopping = False
         self._healthy_since = 0.0

@@ -27,6 +27,7 @@ from ...protocol.errors import MemberLimitReached
 from ...protocol.redact import redacted_url
 from . import redis_scripts
 from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
+from .redis_bus_mac import BusMac
 from .redis_messages import OnMessage
 from .redis_records import Change, Delta, JoinReply, parse_changes
 from .redis_subscription import OnOutage
@@ -110,20 +111,12 @@ class RedisStore:
     def _app_key(self, app_id: str, *parts: str) -> str:
         return ":".join((self.base(app_id), *parts))
 
-    def bus(self, on_message: OnMessage, on_outage: OnOutage) -> Bus:
-        """A new bus for this store's Redis (not yet open)."""
+    def bus(self, mac: BusMac, on_message: OnMessage, on_outage: OnOutage) -> Bus:
+        """A new bus for this store's Redis (not yet open), its messages signed and checked with ``mac``."""
+        common = (self.node_id, mac, on_message, on_outage, self.timeout)
         if isinstance(self.redis, RedisCluster):
-            return ShardedBus(
-                self.redis,
-                self.url,
-                self.prefix,
-                self.shards,
-                self.node_id,
-                on_message,
-                on_outage,
-                self.timeout,
-            )
-        return SingleBus(self.redis, self.prefix, self.node_id, on_message, on_outage, self.timeout)
+            return ShardedBus(self.redis, self.url, self.prefix, self.shards, *common)
+        return SingleBus(self.redis, self.url, self.prefix, *common)
 
     async def close(self) -> None:
         await self.redis.aclose()

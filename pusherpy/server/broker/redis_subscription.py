@@ -1,7 +1,8 @@
 """One pub/sub connection of the bus and the task that reads it.
 
-Heartbeats (this node's own, heard back) only refresh ``heard_at``; every other message is decoded by the bus and
-handed on. Losing the connection, or Redis ending the subscription (a slot moved), is reported as an outage.
+Messages are read as raw bytes. Heartbeats (this node's own, heard back) only refresh ``heard_at``; every other
+message is checked and decoded by the bus and handed on. Losing the connection, or Redis ending the subscription
+(a slot moved), is reported as an outage.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from redis.asyncio.client import PubSub
 
 logger = logging.getLogger(__name__)
 
-OnRaw = Callable[[str], Awaitable[None]]
+OnRaw = Callable[[bytes], Awaitable[None]]
 OnOutage = Callable[[object], None]
 
 
@@ -48,7 +49,7 @@ class Subscription:
                 confirmed += 1
         self.heard_at = asyncio.get_running_loop().time()
 
-    async def read(self, on_message: OnRaw, on_outage: OnOutage, heartbeat: str) -> None:
+    async def read(self, on_message: OnRaw, on_outage: OnOutage, heartbeat: bytes) -> None:
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -57,7 +58,9 @@ class Subscription:
                     continue
                 kind = message["type"]
                 if kind in ("sunsubscribe", "unsubscribe"):
-                    on_outage(f"Redis ended the bus subscription to {message['channel']} (slot moved?)")
+                    channel = message["channel"]
+                    name = channel.decode(errors="replace") if isinstance(channel, bytes) else channel
+                    on_outage(f"Redis ended the bus subscription to {name} (slot moved?)")
                     return
                 if kind not in ("message", "smessage"):
                     continue
