@@ -54,11 +54,11 @@ def refusal(app: AppConfig | None, query: Mapping[str, str], origin: str | None)
     protocol = query.get("protocol")
     if protocol is None:
         logger.info("connection without a protocol version (legacy client) to app %s; treated as 7", app.id)
-    elif not protocol.isdigit():
+    elif not (protocol.isascii() and protocol.isdigit()):  # isdigit() alone takes "²", which int() refuses
         message = f"protocol {protocol[:20]!r} is not a version number"
         return InvalidVersionString(message, close=True)
-    elif int(protocol) not in SUPPORTED_PROTOCOLS:
-        message = f"protocol version {protocol} is not supported (5 to 7 are)"
+    elif len(protocol) > 3 or int(protocol) not in SUPPORTED_PROTOCOLS:
+        message = f"protocol version {protocol[:20]} is not supported (5 to 7 are)"
         return UnsupportedProtocol(message, close=True)
     if not app.origin_allowed(origin):
         return Unauthorized("origin not allowed for this app", close=True)

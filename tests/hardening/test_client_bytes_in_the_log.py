@@ -161,11 +161,6 @@ class TestConnectionsAiohttpServes:
 
 
 class TestSocketQueries:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="ws.refusal takes '²' for a digit (str.isdigit) and int() raises; ws.py is being changed in "
-        "another branch: there, check protocol.isascii() and protocol.isdigit()",
-    )
     async def test_a_protocol_version_of_digit_like_characters_gets_4006(
         self, server: RunningServer, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -176,6 +171,19 @@ class TestSocketQueries:
         raw = RawSocket(reader, writer)
         _, messages = await raw.expect_close()
         assert messages[0]["event"] == "pusher:error" and messages[0]["data"]["code"] == 4006
+        await raw.close()
+        assert_no_bug_logged(caplog)
+
+    async def test_a_protocol_version_of_5000_digits_gets_4007(
+        self, server: RunningServer, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(upgrade_request(server).replace(b"protocol=7", b"protocol=" + b"7" * 5000))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        raw = RawSocket(reader, writer)
+        _, messages = await raw.expect_close()
+        assert messages[0]["event"] == "pusher:error" and messages[0]["data"]["code"] == 4007
         await raw.close()
         assert_no_bug_logged(caplog)
 
