@@ -130,10 +130,19 @@ class WebhookSender:
         return (endpoint.app.id, endpoint.target.url, name, event.channel, user_id)
 
     def _hold(self, endpoint: _Endpoint, event: WebhookEvent) -> None:
+        """Hold a vacated/removed event for ``webhook_delay_seconds``, in case its channel or member comes back.
+
+        Held events are keyed by channel and user, which clients choose: at most ``webhook_queue_limit`` are held
+        at once. Past that an event is queued at once, undelayed: the backend may then see a vacated channel
+        occupied again, which is what happened, rather than miss it.
+        """
         key = self._held_key(endpoint, event.name, event)
         previous = self._held.pop(key, None)
         if previous is not None:  # the same event again: one is enough
             previous[0].cancel()
+        elif len(self._held) >= self._settings.webhook_queue_limit:
+            endpoint.put(event)
+            return
 
         def release() -> None:
             self._held.pop(key, None)

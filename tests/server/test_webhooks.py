@@ -357,6 +357,19 @@ class TestDelay:
             await receiver.expect_events(1)
         assert receiver.deliveries[0].received_at - left_at >= QUICK["webhook_delay_seconds"]
 
+    async def test_events_held_at_once_are_bounded_and_the_rest_are_sent_undelayed(
+        self, server_factory: ServerFactory, receiver: Receiver
+    ) -> None:
+        server = await hooked_server(
+            server_factory, receiver, event_types={"channel_vacated"}, webhook_delay_seconds=60, webhook_queue_limit=5
+        )
+        async with connect(server) as client:
+            for number in range(8):
+                await client.subscribe(f"news-{number}")
+                await client.send("pusher:unsubscribe", {"channel": f"news-{number}"})
+            events = await receiver.expect_events(3)
+        assert [event["channel"] for event in events] == ["news-5", "news-6", "news-7"]
+
     async def test_channel_that_comes_back_within_the_delay_sends_neither_vacated_nor_occupied_again(
         self, server_factory: ServerFactory, receiver: Receiver
     ) -> None:
