@@ -68,7 +68,8 @@ def read_environ(environ: Mapping[str, str], settings: Sequence[str]) -> Found:
     known = {"PUSHERPY_CONFIG"} | {f"PUSHERPY_{key.upper()}" for key in (*settings, *_APP_OPTIONS)}
     for name in environ:
         if name.startswith("PUSHERPY_") and name not in known:
-            raise ConfigError(f"{name}={environ[name]!r}: unknown setting (known: {', '.join(sorted(known))})")
+            # The value is not shown: a misspelt PUSHERPY_APP_SECRETT holds a secret.
+            raise ConfigError(f"{name}: unknown setting (known: {', '.join(sorted(known))})")
     found: dict[str, RawValue] = {}
     for key in settings:
         for name in (f"PUSHERPY_{key.upper()}", *_LARAVEL_NAMES.get(key, ())):
