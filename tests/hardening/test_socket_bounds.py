@@ -11,8 +11,6 @@ import json
 import socket
 import termios
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -102,23 +100,12 @@ async def test_a_message_left_unfinished_closes_the_socket_even_while_it_answers
         await trickler.close()
 
 
-@pytest.fixture
-async def paused_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    redis = RedisServer(tmp_path)
-    await redis.start()
-    try:
-        yield redis
-    finally:
-        redis.resume()
-        await redis.kill()
-
-
-async def test_messages_waiting_to_be_handled_are_bounded_in_bytes(paused_redis: RedisServer) -> None:
-    settings = make_settings(make_app(max_messages_per_second=0), redis_url=paused_redis.url)
+async def test_messages_waiting_to_be_handled_are_bounded_in_bytes(redis_server: RedisServer) -> None:
+    settings = make_settings(make_app(max_messages_per_second=0), redis_url=redis_server.url)
     async with serve(settings) as server:
         sender = await RawSocket.open(server)
         client = server_side(server, sender)
-        paused_redis.pause()  # joining a channel now waits for Redis: every later message waits its turn
+        redis_server.pause()  # joining a channel now waits for Redis: every later message waits its turn
         sender.send_json({"event": "pusher:subscribe", "data": {"channel": "news"}})
         big = client_frame(TEXT, b'"' + b"x" * 90_000 + b'"')
         sender.send(big * 70)

@@ -5,7 +5,6 @@ delivered to nobody."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -14,16 +13,6 @@ from redis.asyncio import Redis
 
 from tests.helpers import RunningServer, connect, make_settings, serve, trigger
 from tests.scale_out.cluster import RedisServer
-
-
-@pytest_asyncio.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.kill()
 
 
 @pytest_asyncio.fixture
