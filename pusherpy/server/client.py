@@ -148,7 +148,10 @@ class Client(asyncio.Protocol):
 
     def send_text(self, text: str) -> bool:
         """Send one message to this socket only (replies, errors)."""
-        data = text_frame(text.encode())
+        return self._write_counted(text_frame(text.encode()))
+
+    def _write_counted(self, data: bytes) -> bool:
+        """``write_frame`` for one socket's own frame, counted as sent to it (a broadcast counts its own)."""
         if not self.write_frame(data):
             return False
         self.handler.metrics.count_sent(self.app.id, 1, len(data))
@@ -163,9 +166,8 @@ class Client(asyncio.Protocol):
         transport = self.transport
         if self._pong_pending and transport.get_write_buffer_size():
             return False
-        if not self.write_frame(data):
+        if not self._write_counted(data):
             return False
-        self.handler.metrics.count_sent(self.app.id, 1, len(data))
         self._pong_pending = transport.get_write_buffer_size() > 0
         return True
 
@@ -205,10 +207,6 @@ class Client(asyncio.Protocol):
             self._discarding = True
             self.close(error.code, error.reason)
             return
-        if self.closing:  # after our close frame only the peer's close matters: it ends the connection
-            if any(message.opcode is Opcode.CLOSE for message in messages):
-                self.transport.close()
-            return
         if self.parser.mid_message:
             if self.partial_since is None:
                 self.partial_since = asyncio.get_running_loop().time()
@@ -221,7 +219,8 @@ class Client(asyncio.Protocol):
         handler = self.handler
         for message in messages:
             opcode = message.opcode
-            if self.closing:  # a control frame was over the rate limit: only the peer's close matters now
+            if self.closing:  # after our close frame (sent earlier, or just now for a control frame over the rate
+                # limit) only the peer's close matters: it ends the connection
                 if opcode is Opcode.CLOSE:
                     self.transport.close()
                     return
@@ -252,11 +251,6 @@ class Client(asyncio.Protocol):
         if (len(self._inbox) > MAX_QUEUED_MESSAGES or self._inbox_bytes > MAX_QUEUED_BYTES) and not self._paused:
             self._paused = True
             self.transport.pause_reading()
-
-    @property
-    def queued_bytes(self) -> int:
-        """The size of the messages received and not handled yet, in characters (each costs at least a byte)."""
-        return self._inbox_bytes
 
     def start(self) -> None:
         """Open the socket the Pusher way (quota, greeting); messages that arrive meanwhile wait their turn."""
