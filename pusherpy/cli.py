@@ -12,7 +12,9 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from . import __version__
 from .protocol.errors import ConfigError
 from .server.exposure import is_loopback, metrics_refusal
 from .server.settings import Settings, load_settings
@@ -21,6 +23,7 @@ EPILOG = """\
 examples:
   pusherpy serve                                   dev app on 127.0.0.1:8080, credentials printed
   pusherpy serve --config pusherpy.toml            several apps from a TOML file
+  pusherpy serve --env-file ../my-laravel-app/.env the app and settings of a Laravel project's .env
   pusherpy serve --app-id 1 --app-key k --app-secret s --port 6001
   pusherpy serve --redis-url redis://127.0.0.1:6379/0      one node of several sharing one Redis
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
@@ -28,12 +31,14 @@ examples:
                                                    (the dev app needs --allow-dev-app there, /metrics a
                                                    metrics_token, metrics_port or metrics_public = true)
 
-environment (command-line options win over it, and it wins over the config file):
-  PUSHERPY_HOST, PUSHERPY_PORT, PUSHERPY_CONFIG, PUSHERPY_APP_ID, PUSHERPY_APP_KEY, PUSHERPY_APP_SECRET,
-  PUSHERPY_REDIS_URL, PUSHERPY_REDIS_CLUSTER, PUSHERPY_ALLOW_DEV_APP, PUSHERPY_METRICS_TOKEN, and
-  PUSHERPY_<SETTING> for any top-level setting (PUSHERPY_WEBHOOK_DELAY_SECONDS=1)
-  a Laravel .env as it is: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET, REVERB_SERVER_HOST,
-  REVERB_SERVER_PORT, REVERB_SCALING_ENABLED (with REDIS_*), or PUSHER_APP_ID, PUSHER_APP_KEY, PUSHER_APP_SECRET
+environment (command-line options win over it, it wins over --env-file, and that over the config file):
+  PUSHERPY_HOST, PUSHERPY_PORT, PUSHERPY_CONFIG, PUSHERPY_ENV_FILE, PUSHERPY_APP_ID, PUSHERPY_APP_KEY,
+  PUSHERPY_APP_SECRET, PUSHERPY_REDIS_URL, PUSHERPY_REDIS_CLUSTER, PUSHERPY_ALLOW_DEV_APP,
+  PUSHERPY_METRICS_TOKEN, and PUSHERPY_<SETTING> for any top-level setting (PUSHERPY_WEBHOOK_DELAY_SECONDS=1)
+  a Laravel .env as Reverb reads it: REVERB_APP_ID, REVERB_APP_KEY, REVERB_APP_SECRET, REVERB_SERVER_HOST,
+  REVERB_SERVER_PORT, REVERB_APP_PING_INTERVAL, REVERB_APP_ACTIVITY_TIMEOUT, REVERB_APP_MAX_MESSAGE_SIZE,
+  REVERB_SCALING_ENABLED (with REDIS_*) and the rest of docs/laravel.md's table; or PUSHER_APP_ID,
+  PUSHER_APP_KEY, PUSHER_APP_SECRET
 """
 
 
@@ -44,13 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"pusherpy {__version__}")
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     serve = commands.add_parser(
         "serve", help="run the server", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", help="port to bind (default 8080; 0 picks a free one)")
     serve.add_argument("--config", help="TOML file with top-level settings and [[apps]]")
+    serve.add_argument(
+        "--env-file", help="a .env file read as Laravel reads it (quotes, comments, ${VAR}); the environment wins"
+    )
     serve.add_argument("--app-id", help="serve one app with this numeric id (with --app-key and --app-secret)")
     serve.add_argument("--app-key", help="the app's key, used by clients in ws://host:port/app/KEY")
     serve.add_argument("--app-secret", help="the app's secret, used to sign auth and HTTP API requests")
@@ -64,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the built-in dev app (whose secret is public) even on a --host other machines can reach",
     )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
+    serve.set_defaults(command_parser=serve)
     return parser
 
 
@@ -88,14 +98,21 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         if dev
         else "  (secrets not shown: each is the one you configured)",
         "",
-        "Laravel .env:",
+        "Laravel .env (as php artisan install:broadcasting writes it):",
         "  BROADCAST_CONNECTION=reverb",
         f"  REVERB_APP_ID={app.id}",
         f"  REVERB_APP_KEY={app.key}",
         f"  REVERB_APP_SECRET={secret}",
-        f"  REVERB_HOST={host}",
+        f'  REVERB_HOST="{host}"',
         f"  REVERB_PORT={port}",
         "  REVERB_SCHEME=http",
+        '  VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"',
+        '  VITE_REVERB_HOST="${REVERB_HOST}"',
+        '  VITE_REVERB_PORT="${REVERB_PORT}"',
+        '  VITE_REVERB_SCHEME="${REVERB_SCHEME}"',
+        "",
+        "Python (pusherpy's publisher, or the official pusher SDK with its values):",
+        f"  PUSHER_URL=http://{app.key}:{secret if dev else '<secret>'}@{host}:{port}/apps/{app.id}",
         "",
         "pusher-js:",
         f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, forceTLS: false,",
@@ -163,10 +180,20 @@ def _run(settings: Settings) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if unknown:  # said by the command's own parser, so its usage shows the options it does take
+        args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.app_id is not None and not args.app_id.isdigit():
+        print(f"pusherpy: --app-id={args.app_id!r} must be digits (Pusher app ids are numeric)", file=sys.stderr)
+        return 2
     try:
         settings = load_settings(
             config_file=args.config,
+            env_file=args.env_file,
             overrides={
                 "host": args.host,
                 "port": args.port,
@@ -188,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not settings.debug:
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for notice in settings.notices:
+        logging.getLogger("pusherpy").warning("%s", notice)
+    if args.env_file is None and settings.uses_dev_app and Path(".env").is_file():
+        logging.getLogger("pusherpy").warning("a .env is here, not read: pusherpy serve --env-file .env reads it")
     try:
         _run(settings)
     except OSError as error:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Final
 from urllib.parse import urlsplit
 
-from .bounds import bounded
+from .bounds import Bounds, bounded, within
 from .redact import redacted_repr
 from .webhooks import WebhookName
 
@@ -68,7 +68,16 @@ class AppConfig:
     max_batch_size: int = bounded(10, minimum=1)
     max_watchlist_size: int = 100
     activity_timeout: int = bounded(120, minimum=1)
+    """Seconds of silence after which a client pings (sent to it in ``pusher:connection_established``)."""
+    ping_interval: int | None = within(None, Bounds(minimum=1))
+    """Seconds of silence after which the server pings a socket (Reverb's ``ping_interval``); None: the
+    ``activity_timeout``. A socket that then stays silent for ``pong_timeout`` is closed (4201)."""
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
+
+    @property
+    def server_ping_after(self) -> int:
+        """Seconds of silence before the server pings a socket."""
+        return self.activity_timeout if self.ping_interval is None else self.ping_interval
 
     @property
     def max_event_payload_bytes(self) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Self
 
 from pusherpy.protocol.errors import ConfigError
@@ -96,17 +97,21 @@ class ClientBase:
         cls,
         environ: Mapping[str, str] | None = None,
         *,
+        env_file: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
     ) -> Self:
-        """Build a client from a Laravel app's variables (``PUSHER_APP_ID``… or ``REVERB_APP_ID``…).
+        """Build a client from ``PUSHERPY_URL``/``PUSHER_URL`` or a Laravel app's variables (``PUSHER_APP_ID``… or
+        ``REVERB_APP_ID``…), from ``environ`` (``os.environ`` when None) over ``env_file`` (a ``.env``).
 
-        See ``ClientConfig.from_env`` for the variables and their precedence; ``os.environ`` when None.
+        See ``ClientConfig.from_env`` for the variables and their precedence.
 
         Raises:
-            ConfigError: a variable is missing or invalid; the message names it.
+            ConfigError: a variable is missing or invalid, or the env file cannot be read; the message names it.
         """
-        return cls.from_config(ClientConfig.from_env(environ, timeout=timeout, max_data_size=max_data_size))
+        return cls.from_config(
+            ClientConfig.from_env(environ, env_file=env_file, timeout=timeout, max_data_size=max_data_size)
+        )
 
     @property
     def app_id(self) -> str:

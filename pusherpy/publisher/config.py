@@ -13,9 +13,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 from urllib.parse import unquote, urlsplit
 
+from pusherpy.envfile import read_env_file
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.protocol.redact import redacted_url
 
@@ -160,26 +162,42 @@ class ClientConfig:
         cls,
         environ: Mapping[str, str] | None = None,
         *,
+        env_file: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
     ) -> ClientConfig:
-        """Read the variables a Laravel app's ``config/broadcasting.php`` reads.
+        """Read ``PUSHERPY_URL``, or the variables a Laravel app's ``config/broadcasting.php`` reads, or
+        ``PUSHER_URL``, in that order.
 
+        ``PUSHERPY_URL`` (the ``PUSHER_URL=`` line ``pusherpy serve`` prints, under our own name) wins. Then
         ``BROADCAST_CONNECTION`` (or the older ``BROADCAST_DRIVER``) set to ``reverb`` or ``pusher`` picks the
         prefix; otherwise ``PUSHER_`` is used when ``PUSHER_APP_ID`` is set, then ``REVERB_``, then ``PUSHER_URL``.
         Per prefix: ``_APP_ID``, ``_APP_KEY``, ``_APP_SECRET``, ``_HOST``, ``_PORT``, ``_SCHEME``, plus
-        ``PUSHER_APP_CLUSTER`` and the optional ``_ENCRYPTION_MASTER_KEY_BASE64``. This is the one place the
-        publisher reads ``os.environ``, and only when no mapping is passed.
+        ``PUSHER_APP_CLUSTER`` and the optional ``_ENCRYPTION_MASTER_KEY_BASE64``.
+
+        ``env_file`` (else ``PUSHERPY_ENV_FILE``) is a ``.env`` read as Laravel reads it (``pusherpy/envfile.py``),
+        under the environment, as the server reads it. This is the one place the publisher reads ``os.environ``,
+        and only when no mapping is passed.
 
         Raises:
-            ConfigError: a variable is missing or invalid; the message names it.
+            ConfigError: a variable is missing or invalid, or the env file cannot be read; the message names it.
         """
         env = os.environ if environ is None else environ
+        env_file = env_file if env_file is not None else (env.get("PUSHERPY_ENV_FILE") or None)
+        if env_file is not None:
+            env = {**read_env_file(env_file, env), **env}
         prefix = _pick_prefix(env)
+        for url_variable in ("PUSHERPY_URL", "PUSHER_URL" if prefix is None else ""):
+            if env.get(url_variable):
+                try:
+                    return cls.from_url(env[url_variable], timeout=timeout, max_data_size=max_data_size)
+                except ConfigError as exc:
+                    raise ConfigError(f"{url_variable}: {exc}") from None
         if prefix is None:
-            if env.get("PUSHER_URL"):
-                return cls.from_url(env["PUSHER_URL"], timeout=timeout, max_data_size=max_data_size)
-            raise ConfigError("set PUSHER_APP_ID/PUSHER_APP_KEY/PUSHER_APP_SECRET (or REVERB_*, or PUSHER_URL)")
+            raise ConfigError(
+                "set PUSHERPY_URL or PUSHER_URL (http://key:secret@host:port/apps/ID), "
+                "or PUSHER_APP_ID/PUSHER_APP_KEY/PUSHER_APP_SECRET (or REVERB_*)"
+            )
         values = {name: _required(env, f"{prefix}_APP_{name}") for name in ("ID", "KEY", "SECRET")}
         port_text = env.get(f"{prefix}_PORT") or None
         port = None

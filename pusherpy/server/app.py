@@ -116,7 +116,7 @@ async def _run_broker(application: web.Application) -> AsyncIterator[None]:
 def sweep_interval(settings: Settings) -> float:
     """Often enough to honour the shortest activity/pong timeout, at most once a second."""
     shortest = min(
-        [settings.pong_timeout, *(a.activity_timeout for a in settings.apps), *(a.auth_timeout for a in settings.apps)]
+        [settings.pong_timeout, *(a.server_ping_after for a in settings.apps), *(a.auth_timeout for a in settings.apps)]
     )
     return max(0.05, min(1.0, shortest / 4))
 
@@ -137,7 +137,7 @@ def sweep(state: ServerState, now: float) -> None:
             if now - client.pinged_at > pong_timeout:
                 client.close(ErrorCode.PONG_NOT_RECEIVED, "pong not received")
                 continue
-        elif now - client.last_seen > app.activity_timeout:
+        elif now - client.last_seen > app.server_ping_after:
             client.pinged_at = now
             client.send_text(_PING_TEXT)
         if (

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from ..envfile import read_env_file
 from ..protocol.apps import AppConfig
 from ..protocol.bounds import bounded, within
 from ..protocol.errors import ConfigError
@@ -88,6 +89,9 @@ class Settings:
     no more on ``port``); None: no such listener."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
+    notices: tuple[str, ...] = field(default=(), metadata={_DERIVED: True})
+    """What loading found worth a warning but not an error (a ``REVERB_*`` variable pusherpy does not read); the
+    command line logs them. Set by ``load_settings``."""
 
     def __repr__(self) -> str:
         return redacted_repr(self, urls=("redis_url",))
@@ -114,18 +118,24 @@ _SINGLE_VALUED: Final = tuple(
 def load_settings(
     *,
     config_file: str | Path | None = None,
+    env_file: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build the settings: defaults < ``config_file`` < ``environ`` < ``overrides`` (the command line).
+    """Build the settings: defaults < ``config_file`` < ``env_file`` < ``environ`` < ``overrides`` (the command line).
 
-    ``overrides`` may hold any top-level key, plus ``app_id``/``app_key``/``app_secret`` for one app. The one app
-    of the environment or the command line comes first and replaces a file's app with the same id or key.
+    ``env_file`` (else ``PUSHERPY_ENV_FILE``) is a ``.env`` read as Laravel reads it (``pusherpy/envfile.py``): the
+    environment's own variables win over it, as they do in Laravel. ``overrides`` may hold any top-level key, plus
+    ``app_id``/``app_key``/``app_secret`` for one app. The one app of the environment or the command line comes
+    first and replaces a file's app with the same id or key.
 
     Raises:
         ConfigError: a value is invalid; the message names the key and the value.
     """
     environ = os.environ if environ is None else environ
+    env_file = env_file if env_file is not None else (environ.get("PUSHERPY_ENV_FILE") or None)
+    from_env_file: Mapping[str, str] = {} if env_file is None else read_env_file(env_file, environ)
+    environ = {**from_env_file, **environ}
     path = config_path(config_file, environ)
     values: dict[str, Any] = {}
     # Each source is parsed before the next is read, so the first error reported is the first one in this order.
@@ -140,6 +150,10 @@ def load_settings(
         others = tuple(a for a in values.get("apps", ()) if a.id != app.id and a.key != app.key)
         values["apps"] = (app, *others)
     values["uses_dev_app"] = "apps" not in values
+    values["notices"] = (*_env_file_notice(env_file, from_env_file, from_environ), *from_environ.notices)
+    if app is None and from_environ.app_options:
+        names = ", ".join(sorted(raw.name for raw in from_environ.app_options.values()))
+        values["notices"] += (f"{names}: ignored, as no app is named (set REVERB_APP_ID/KEY/SECRET with them)",)
     if any(brace in values.get("redis_prefix", "") for brace in "{}"):
         raise ConfigError(f"redis_prefix={values['redis_prefix']!r} must not contain braces (Redis Cluster hash tags)")
     if values.get("redis_url"):
@@ -155,11 +169,20 @@ def _one_app(from_environ: Found, from_command_line: Found) -> AppConfig | None:
     credentials: dict[str, RawValue] = {**(from_environ.app or {}), **(from_command_line.app or {})}
     if not credentials:
         return None
-    values = parse_fields(AppConfig, credentials)
+    values = parse_fields(AppConfig, {**from_environ.app_options, **credentials})
     missing = [part for part in APP_CREDENTIALS if part not in values]
     if missing:
         raise ConfigError(f"--app-{missing[0]} is required with --app-id/--app-key/--app-secret")
     return AppConfig(**values)
+
+
+def _env_file_notice(env_file: str | Path | None, from_env_file: Mapping[str, str], found: Found) -> tuple[str, ...]:
+    """Say which of the env file's variables were read, so nobody has to guess (names only: values hold secrets)."""
+    if env_file is None:
+        return ()
+    used = {raw.name for raw in (*found.settings.values(), *(found.app or {}).values(), *found.app_options.values())}
+    read = sorted(name for name in from_env_file if name in used)
+    return (f"env file {str(env_file)!r}: read {', '.join(read) if read else 'nothing pusherpy uses'}",)
 
 
 def _check_redis_url(url: str) -> None:

@@ -3,21 +3,21 @@
 Each source only finds values and says how the user spelt them (``RawValue``); ``settings.py`` parses them and
 applies the precedence. A source rejects what only it can judge: a key it does not know (each source words that its
 own way), an app's credentials given in part. A Laravel project's Reverb or Pusher ``.env`` is read as it is:
-``REVERB_APP_ID``/``KEY``/``SECRET`` or ``PUSHER_APP_*``, ``REVERB_SERVER_HOST``/``PORT``, and
-``REVERB_SCALING_ENABLED`` with ``REDIS_URL`` or ``REDIS_HOST``/``PORT``/``PASSWORD``. Nothing here reads
-``os.environ``: the caller passes the environment in.
+``REVERB_APP_ID``/``KEY``/``SECRET`` or ``PUSHER_APP_*``, and the rest of Reverb's variables as
+``settings_laravel.py`` maps them. Nothing here reads ``os.environ``: the caller passes the environment in.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from ..protocol.errors import ConfigError
-from .settings_values import PORT_NUMBER, RawValue, parse_bool, parse_int
+from .settings_laravel import read_laravel_env
+from .settings_values import RawValue
 
 APP_CREDENTIALS: Final = ("id", "key", "secret")
 """The fields of the one app an environment or a command line can name (the others keep their defaults)."""
@@ -30,6 +30,11 @@ class Found:
 
     settings: dict[str, RawValue]
     app: dict[str, RawValue] | None = None
+    """The one app's credentials."""
+    app_options: dict[str, RawValue] = field(default_factory=dict)
+    """Options of the one app, whichever source names it (a Reverb ``.env`` gives ``REVERB_APP_PING_INTERVAL``)."""
+    notices: tuple[str, ...] = ()
+    """What the user should know but is not an error (a ``REVERB_*`` variable pusherpy does not read)."""
 
 
 def config_path(config_file: str | Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -53,34 +58,26 @@ def read_file(path: Path, known: Collection[str]) -> Found:
     return Found(settings={key: RawValue(value, key) for key, value in document.items()})
 
 
-_LARAVEL_NAMES: Final = {"host": ("REVERB_SERVER_HOST",), "port": ("REVERB_SERVER_PORT",)}
-"""Laravel's names for a setting, read when the ``PUSHERPY_*`` one is not set (Reverb's server host and port)."""
-
 _APP_PREFIXES: Final = ("PUSHERPY_APP_", "REVERB_APP_", "PUSHER_APP_")
 """Where one app's credentials are looked for, first found wins: ours, then a Laravel Reverb or Pusher ``.env``."""
 
 
 def read_environ(environ: Mapping[str, str], settings: Sequence[str]) -> Found:
-    """Read ``PUSHERPY_<SETTING>`` for each of ``settings`` and the Laravel variables; empty variables are unset.
+    """Read ``PUSHERPY_<SETTING>`` for each of ``settings``, then Reverb's variables for what those leave unset
+    (``settings_laravel.py``); empty variables are unset.
 
     A ``PUSHERPY_*`` name that is not one of ours is an error, not ignored: it is a misspelling.
     """
-    known = {"PUSHERPY_CONFIG"} | {f"PUSHERPY_{key.upper()}" for key in (*settings, *_APP_OPTIONS)}
+    known = {"PUSHERPY_CONFIG", "PUSHERPY_ENV_FILE"} | {f"PUSHERPY_{key.upper()}" for key in (*settings, *_APP_OPTIONS)}
     for name in environ:
         if name.startswith("PUSHERPY_") and name not in known:
             # The value is not shown: a misspelt PUSHERPY_APP_SECRETT holds a secret.
             raise ConfigError(f"{name}: unknown setting (known: {', '.join(sorted(known))})")
-    found: dict[str, RawValue] = {}
-    for key in settings:
-        for name in (f"PUSHERPY_{key.upper()}", *_LARAVEL_NAMES.get(key, ())):
-            if environ.get(name):
-                found[key] = RawValue(environ[name], name)
-                break
-    if "redis_url" not in found and parse_bool(
-        "REVERB_SCALING_ENABLED", environ.get("REVERB_SCALING_ENABLED", "false")
-    ):
-        found["redis_url"] = RawValue(_laravel_redis_url(environ), "REDIS_URL")
-    return Found(settings=found, app=_environ_app(environ))
+    found = {key: RawValue(environ[name], name) for key in settings if environ.get(name := f"PUSHERPY_{key.upper()}")}
+    laravel = read_laravel_env(environ)
+    for key, raw in laravel.settings.items():
+        found.setdefault(key, raw)
+    return Found(settings=found, app=_environ_app(environ), app_options=laravel.app_options, notices=laravel.notices)
 
 
 def _environ_app(environ: Mapping[str, str]) -> dict[str, RawValue] | None:
@@ -93,17 +90,6 @@ def _environ_app(environ: Mapping[str, str]) -> dict[str, RawValue] | None:
                 raise ConfigError(f"{missing[0]} must be set together with {prefix}ID/KEY/SECRET")
             return found
     return None
-
-
-def _laravel_redis_url(environ: Mapping[str, str]) -> str:
-    """Laravel's Redis connection: ``REDIS_URL``, else one built from ``REDIS_HOST``/``PORT``/``PASSWORD``."""
-    if environ.get("REDIS_URL"):
-        return environ["REDIS_URL"]
-    host = environ.get("REDIS_HOST", "127.0.0.1")
-    port = parse_int("REDIS_PORT", environ.get("REDIS_PORT", "6379"), PORT_NUMBER)
-    password = environ.get("REDIS_PASSWORD")
-    auth = f":{password}@" if password and password.lower() != "null" else ""
-    return f"redis://{auth}{host}:{port}/0"
 
 
 def read_overrides(overrides: Mapping[str, Any], settings: Collection[str]) -> Found:

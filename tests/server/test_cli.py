@@ -11,6 +11,7 @@ from pathlib import Path
 import aiohttp
 import pusher
 
+from pusherpy.envfile import parse_env
 from pusherpy.server.settings import DEV_APP, load_settings
 from tests.helpers import decode
 from tests.server.serve_process import ServerProcess, run_cli, serving
@@ -25,16 +26,16 @@ def credentials(banner: list[str]) -> list[dict[str, str]]:
     return apps
 
 
+def banner_block(banner: list[str], heading: str) -> str:
+    """The indented lines under the banner line that starts with ``heading``, up to the next blank line."""
+    start = next(index for index, line in enumerate(banner) if line.startswith(heading)) + 1
+    end = banner.index("", start)
+    return "\n".join(line.strip() for line in banner[start:end])
+
+
 def laravel_env(banner: list[str]) -> dict[str, str]:
-    """The ``Laravel .env:`` block of the banner, as the variables it sets."""
-    start = banner.index("Laravel .env:") + 1
-    env = {}
-    for line in banner[start:]:
-        if not line.strip():
-            break
-        name, _, value = line.strip().partition("=")
-        env[name] = value
-    return env
+    """The ``Laravel .env`` block of the banner, read as Laravel reads a ``.env`` (quotes, ``${VAR}``)."""
+    return parse_env(banner_block(banner, "Laravel .env"), {})
 
 
 async def first_message(url: str) -> dict[str, object]:
@@ -111,6 +112,9 @@ class TestBanner:
             DEV_APP.secret,
         )
         assert (env["REVERB_HOST"], env["REVERB_PORT"], env["REVERB_SCHEME"]) == ("127.0.0.1", str(server.port), "http")
+        # The lines Laravel's stock resources/js/echo.js reads; without VITE_REVERB_SCHEME it would force TLS.
+        assert (env["VITE_REVERB_APP_KEY"], env["VITE_REVERB_HOST"]) == (DEV_APP.key, "127.0.0.1")
+        assert (env["VITE_REVERB_PORT"], env["VITE_REVERB_SCHEME"]) == (str(server.port), "http")
         # The same block, read back by pusherpy itself, gives the same app.
         (app,) = load_settings(environ=env).apps
         assert (app.id, app.key, app.secret) == (DEV_APP.id, DEV_APP.key, DEV_APP.secret)
