@@ -111,7 +111,7 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         '  VITE_REVERB_PORT="${REVERB_PORT}"',
         '  VITE_REVERB_SCHEME="${REVERB_SCHEME}"',
         "",
-        "Python (pusherpy's publisher, or the official pusher SDK with its values):",
+        "Python (pusherpy's Pusher.from_env() and AsyncPusher.from_env() read it):",
         f"  PUSHER_URL=http://{app.key}:{secret if dev else '<secret>'}@{host}:{port}/apps/{app.id}",
         "",
         "pusher-js:",

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 
@@ -59,7 +61,7 @@ class ServerProcess:
         return (await asyncio.wait_for(self.process.stderr.read(), DEADLINE)).decode()
 
 
-async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
     """Run ``python -m pusherpy ARGS`` to completion; return (exit code, stdout, stderr)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -67,6 +69,7 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
         "pusherpy",
         *args,
         env=clean_env(env),
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -81,7 +84,9 @@ async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, s
 
 
 @asynccontextmanager
-async def serving(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[ServerProcess]:
+async def serving(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> AsyncIterator[ServerProcess]:
     """Start ``python -m pusherpy serve --port 0 ARGS`` and wait until it prints where it listens.
 
     The banner is read until its last line (the pusher-js snippet), so every line of it is in ``banner``.
@@ -95,6 +100,7 @@ async def serving(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
         "0",
         *args,
         env=clean_env(env),
+        cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -119,3 +125,10 @@ async def serving(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
             process.kill()
         with suppress(ProcessLookupError):
             await process.wait()
+
+
+async def stopped(server: ServerProcess) -> str:
+    """Stop the server as a supervisor would (SIGTERM), check it exits cleanly, and return what it logged."""
+    server.process.send_signal(signal.SIGTERM)
+    assert await server.wait_exit() == 0
+    return await server.stderr()

@@ -4,6 +4,8 @@ Laravel .env block, a pusher-js snippet) whose every value works, and configurat
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import re
 import socket
 import sys
 from pathlib import Path
@@ -11,10 +13,12 @@ from pathlib import Path
 import aiohttp
 import pusher
 
+import pusherpy
+from pusherpy import AsyncPusher
 from pusherpy.envfile import parse_env
 from pusherpy.server.settings import DEV_APP, load_settings
 from tests.helpers import decode
-from tests.server.serve_process import ServerProcess, run_cli, serving
+from tests.server.serve_process import ServerProcess, run_cli, serving, stopped
 
 
 def credentials(banner: list[str]) -> list[dict[str, str]]:
@@ -68,10 +72,30 @@ class TestHelp:
         for variable in ("PUSHERPY_PORT", "REVERB_APP_ID", "REVERB_SERVER_PORT", "PUSHER_APP_ID"):
             assert variable in stdout
 
-    async def test_no_command_is_a_usage_error(self) -> None:
-        code, _, stderr = await run_cli()
+    async def test_no_command_prints_the_help_with_its_commands_and_exits_2(self) -> None:
+        code, stdout, stderr = await run_cli()
         assert code == 2
-        assert "usage" in stderr
+        assert stdout == ""
+        assert stderr.startswith("usage: pusherpy")
+        assert re.search(r"^commands:\n.*\n\s+serve\s+run the server$", stderr, re.MULTILINE), stderr
+
+    async def test_version(self) -> None:
+        code, stdout, _ = await run_cli("--version")
+        assert (code, stdout) == (0, f"pusherpy {pusherpy.__version__}\n")
+        assert pusherpy.__version__ == importlib.metadata.version("pusherpy"), "one version, in one place"
+
+    async def test_an_unknown_serve_option_shows_serves_usage(self) -> None:
+        code, stdout, stderr = await run_cli("serve", "--prot", "6001")
+        assert code == 2
+        assert stderr.startswith("usage: pusherpy serve [-h] [--host HOST] [--port PORT]"), stderr
+        assert "pusherpy serve: error: unrecognized arguments: --prot 6001" in stderr
+        assert "listening" not in stdout
+
+    async def test_a_non_numeric_app_id_is_refused_naming_the_value(self) -> None:
+        code, stdout, stderr = await run_cli("serve", "--app-id", "abc", "--app-key", "k", "--app-secret", "s")
+        assert code == 2
+        assert stderr == "pusherpy: --app-id='abc' must be digits (Pusher app ids are numeric)\n"
+        assert "listening" not in stdout
 
     async def test_installed_console_script_runs(self) -> None:
         script = Path(sys.executable).with_name("pusherpy")
@@ -118,6 +142,21 @@ class TestBanner:
         # The same block, read back by pusherpy itself, gives the same app.
         (app,) = load_settings(environ=env).apps
         assert (app.id, app.key, app.secret) == (DEV_APP.id, DEV_APP.key, DEV_APP.secret)
+
+    async def test_prints_a_pusher_url_that_the_publishers_read(self) -> None:
+        async with serving() as server:
+            (line,) = [line.strip() for line in server.banner if line.strip().startswith("PUSHER_URL=")]
+            url = line.removeprefix("PUSHER_URL=")
+            assert url == f"http://{DEV_APP.key}:{DEV_APP.secret}@127.0.0.1:{server.port}/apps/{DEV_APP.id}"
+            for variable in ("PUSHER_URL", "PUSHERPY_URL"):
+                async with AsyncPusher.from_env({variable: url}) as publisher:
+                    assert await publisher.channels_info() == {"channels": {}}
+
+    async def test_a_dotenv_here_that_is_not_read_is_mentioned(self, tmp_path: Path) -> None:
+        (tmp_path / ".env").write_text("REVERB_APP_ID=1\n")
+        async with serving(cwd=tmp_path) as server:
+            stderr = await stopped(server)
+        assert "a .env is here, not read: pusherpy serve --env-file .env reads it" in stderr
 
     async def test_prints_a_pusher_js_snippet_for_the_app_and_port(self) -> None:
         async with serving("--app-id", "5", "--app-key", "js-key", "--app-secret", "s") as server:

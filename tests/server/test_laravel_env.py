@@ -4,10 +4,8 @@ variable pusherpy does not read is named, never silently dropped."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.settings_laravel import REVERB_VARIABLES, Use
 from tests.helpers import DEADLINE
-from tests.server.serve_process import ServerProcess, serving
+from tests.server.serve_process import ServerProcess, serving, stopped
 
 FIXTURE = Path(__file__).parent / "fixtures" / "laravel.env"
 APP = AppConfig(id="734821", key="k3ylaravelk3ylaravel", secret="s3cretlaravels3cretl")
@@ -204,10 +202,3 @@ async def first_event(server: ServerProcess, headers: dict[str, str]) -> tuple[s
         message = await ws.receive_json(timeout=DEADLINE)
     data = json.loads(message["data"]) if isinstance(message["data"], str) else message["data"]
     return message["event"], data.get("code") if message["event"] == "pusher:error" else None
-
-
-async def stopped(server: ServerProcess) -> str:
-    """Stop the server as a supervisor would and return everything it logged."""
-    server.process.send_signal(signal.SIGTERM)
-    assert await server.wait_exit() == 0
-    return await asyncio.wait_for(server.stderr(), DEADLINE)
