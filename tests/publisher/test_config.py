@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pusherpy.protocol.errors import ConfigError
@@ -111,6 +113,50 @@ def test_broadcast_connection_picks_the_prefix() -> None:
 
 def test_from_env_falls_back_to_pusher_url() -> None:
     assert Pusher.from_env({"PUSHER_URL": "http://k:s@h:1/apps/5"}).app_id == "5"
+
+
+def test_from_env_prefers_pusherpy_url_over_everything_else() -> None:
+    env = {"PUSHERPY_URL": "http://ours:s@h:1/apps/9", "PUSHER_URL": "http://k:s@h:1/apps/5", "REVERB_APP_ID": "2"}
+    env |= {"REVERB_APP_KEY": "rk", "REVERB_APP_SECRET": "rs"}
+    config = Pusher.from_env(env).config
+    assert (config.app_id, config.key, config.scheme, config.host, config.port) == ("9", "ours", "http", "h", 1)
+
+
+def test_a_bad_url_variable_is_named_without_its_secret() -> None:
+    with pytest.raises(ConfigError, match="PUSHERPY_URL: ") as raised:
+        Pusher.from_env({"PUSHERPY_URL": "http://k:hidden@h:1/nowhere"})
+    assert "hidden" not in str(raised.value)
+
+
+class TestEnvFile:
+    """``from_env(env_file=...)`` reads a Laravel ``.env`` as the server's ``--env-file`` does."""
+
+    LARAVEL = (
+        "BROADCAST_CONNECTION=reverb\nREVERB_APP_ID=734821\nREVERB_APP_KEY=rkey\nREVERB_APP_SECRET=rsecret\n"
+        'REVERB_HOST="localhost"\nREVERB_PORT=8080\nREVERB_SCHEME=http\nVITE_REVERB_HOST="${REVERB_HOST}"\n'
+    )
+
+    def test_a_laravel_env_file_configures_the_client(self, tmp_path: Path) -> None:
+        path = tmp_path / ".env"
+        path.write_text(self.LARAVEL)
+        for client in (Pusher.from_env({}, env_file=path), AsyncPusher.from_env({}, env_file=str(path))):
+            config = client.config
+            assert (config.app_id, config.key, config.secret) == ("734821", "rkey", "rsecret")
+            assert (config.scheme, config.host, config.port) == ("http", "localhost", 8080)
+
+    def test_the_environment_wins_over_the_file(self, tmp_path: Path) -> None:
+        path = tmp_path / ".env"
+        path.write_text(self.LARAVEL)
+        assert Pusher.from_env({"REVERB_PORT": "9000"}, env_file=path).config.port == 9000
+
+    def test_pusherpy_env_file_names_the_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "broadcast.env"
+        path.write_text(self.LARAVEL)
+        assert Pusher.from_env({"PUSHERPY_ENV_FILE": str(path)}).key == "rkey"
+
+    def test_a_missing_file_is_named(self, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match="nope.env' does not exist"):
+            Pusher.from_env({}, env_file=tmp_path / "nope.env")
 
 
 @pytest.mark.parametrize(
