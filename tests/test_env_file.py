@@ -34,7 +34,7 @@ class TestValues:
         assert env == {"KEY": "-----BEGIN-----\nabc\n-----END-----", "NEXT": "1"}
 
     def test_windows_line_ends(self) -> None:
-        assert parse_env("A=1\r\nB=\"2\"\r\n", {}) == {"A": "1", "B": "2"}
+        assert parse_env('A=1\r\nB="2"\r\n', {}) == {"A": "1", "B": "2"}
 
     def test_the_last_line_for_a_name_wins(self) -> None:
         assert parse_env("A=1\nA=2\n", {}) == {"A": "2"}

@@ -363,7 +363,8 @@ class TestErrors:
 
 # -- every field, from the dataclasses ---------------------------------------------------------------------------
 
-SINGLE_VALUED_SETTINGS = [f.name for f in dataclasses.fields(Settings) if f.name not in ("apps", "uses_dev_app", "notices")]
+DERIVED_SETTINGS = ("apps", "uses_dev_app", "notices")
+SINGLE_VALUED_SETTINGS = [f.name for f in dataclasses.fields(Settings) if f.name not in DERIVED_SETTINGS]
 APP_FIELDS = [f.name for f in dataclasses.fields(AppConfig) if f.name not in ("id", "key", "secret", "webhooks")]
 
 SMALLEST: dict[str, float] = {
