@@ -36,31 +36,34 @@ class ReverbVariable:
     """The ``Settings`` or ``AppConfig`` field it sets; empty where it sets none."""
     why: str = ""
     """Why it is not needed or not supported (an unsupported one's reason is logged when it is set)."""
+    plain: bool = True
+    """Its value is the setting's value as it is. Otherwise its own code reads it: the credentials (with the other
+    prefixes, ``settings_sources.py``), and the variables below whose value is converted or combined."""
 
 
 _WHERE_CLIENTS_CONNECT: Final = "it tells Laravel and the browser where to reach the server"
 
 REVERB_VARIABLES: Final[Mapping[str, ReverbVariable]] = {
-    "REVERB_APP_ID": ReverbVariable(Use.APP, "id"),
-    "REVERB_APP_KEY": ReverbVariable(Use.APP, "key"),
-    "REVERB_APP_SECRET": ReverbVariable(Use.APP, "secret"),
+    "REVERB_APP_ID": ReverbVariable(Use.APP, "id", plain=False),
+    "REVERB_APP_KEY": ReverbVariable(Use.APP, "key", plain=False),
+    "REVERB_APP_SECRET": ReverbVariable(Use.APP, "secret", plain=False),
     "REVERB_SERVER_HOST": ReverbVariable(Use.SETTING, "host"),
     "REVERB_SERVER_PORT": ReverbVariable(Use.SETTING, "port"),
     "REVERB_MAX_REQUEST_SIZE": ReverbVariable(Use.SETTING, "max_request_body_bytes"),
-    "REVERB_SCALING_ENABLED": ReverbVariable(Use.SETTING, "redis_url"),
+    "REVERB_SCALING_ENABLED": ReverbVariable(Use.SETTING, "redis_url", plain=False),
     "REVERB_SCALING_CHANNEL": ReverbVariable(Use.SETTING, "redis_prefix"),
     "REVERB_APP_MAX_MESSAGE_SIZE": ReverbVariable(Use.SETTING, "max_message_bytes"),
     "REVERB_APP_PING_INTERVAL": ReverbVariable(Use.APP, "ping_interval"),
     "REVERB_APP_ACTIVITY_TIMEOUT": ReverbVariable(Use.APP, "activity_timeout"),
     "REVERB_APP_MAX_CONNECTIONS": ReverbVariable(Use.APP, "max_connections"),
-    "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": ReverbVariable(Use.APP, "enable_client_events"),
-    "REVERB_APP_RATE_LIMITING_ENABLED": ReverbVariable(Use.APP, "max_messages_per_second"),
-    "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS": ReverbVariable(Use.APP, "max_messages_per_second"),
-    "REVERB_APP_RATE_LIMIT_DECAY_SECONDS": ReverbVariable(Use.APP, "max_messages_per_second"),
+    "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM": ReverbVariable(Use.APP, "enable_client_events", plain=False),
+    "REVERB_APP_RATE_LIMITING_ENABLED": ReverbVariable(Use.APP, "max_messages_per_second", plain=False),
+    "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS": ReverbVariable(Use.APP, "max_messages_per_second", plain=False),
+    "REVERB_APP_RATE_LIMIT_DECAY_SECONDS": ReverbVariable(Use.APP, "max_messages_per_second", plain=False),
     "REVERB_APP_RATE_LIMIT_TERMINATE": ReverbVariable(
         Use.NOT_NEEDED, why="a socket that keeps sending at twice the limit is always closed (4100)"
     ),
-    "REVERB_ALLOWED_ORIGINS": ReverbVariable(Use.APP, "allowed_origins"),
+    "REVERB_ALLOWED_ORIGINS": ReverbVariable(Use.APP, "allowed_origins", plain=False),
     "REVERB_HOST": ReverbVariable(Use.NOT_NEEDED, why=_WHERE_CLIENTS_CONNECT),
     "REVERB_PORT": ReverbVariable(Use.NOT_NEEDED, why=_WHERE_CLIENTS_CONNECT),
     "REVERB_SCHEME": ReverbVariable(Use.NOT_NEEDED, why=_WHERE_CLIENTS_CONNECT),
@@ -103,18 +106,15 @@ def read_laravel_env(environ: Mapping[str, str]) -> LaravelEnv:
     app_options: dict[str, RawValue] = {}
     notices: list[str] = []
     for name, variable in REVERB_VARIABLES.items():
-        if name not in present or not variable.target:
-            continue
-        if variable.use is Use.SETTING and name != "REVERB_SCALING_ENABLED":
-            settings[variable.target] = RawValue(present[name], name)
-        elif variable.use is Use.APP and variable.target not in ("id", "key", "secret"):
-            app_options[variable.target] = RawValue(present[name], name)
+        if name in present and variable.plain and variable.target:
+            found = settings if variable.use is Use.SETTING else app_options
+            found[variable.target] = RawValue(present[name], name)
     if parse_bool("REVERB_SCALING_ENABLED", present.get("REVERB_SCALING_ENABLED", "false")):
         settings["redis_url"] = RawValue(laravel_redis_url(present), "REDIS_URL")
     _client_events(present, app_options)
     _rate_limit(present, app_options)
-    if "allowed_origins" in app_options:
-        patterns = [item.strip() for item in str(app_options["allowed_origins"].value).split(",") if item.strip()]
+    if "REVERB_ALLOWED_ORIGINS" in present:
+        patterns = [item.strip() for item in present["REVERB_ALLOWED_ORIGINS"].split(",") if item.strip()]
         app_options["allowed_origins"] = RawValue(patterns, "REVERB_ALLOWED_ORIGINS")
     for name in sorted(present):
         known = REVERB_VARIABLES.get(name)
@@ -140,7 +140,6 @@ def _client_events(present: Mapping[str, str], app_options: dict[str, RawValue])
 def _rate_limit(present: Mapping[str, str], app_options: dict[str, RawValue]) -> None:
     """Reverb allows ``MAX_ATTEMPTS`` messages per ``DECAY_SECONDS`` when rate limiting is enabled: the same
     average rate, as messages per second (rounded up, so no burst Reverb allows is refused on average)."""
-    app_options.pop("max_messages_per_second", None)
     enabled = "REVERB_APP_RATE_LIMITING_ENABLED"
     if not parse_bool(enabled, present.get(enabled, "false")):
         return
