@@ -331,7 +331,8 @@ class PusherpyCluster(Server):
             _reap(proc, 10)
         redis, self.redis = self.redis, None
         shards, self.shard_procs = self.shard_procs, []
-        for process in shards or [redis]:
+        rest: list[subprocess.Popen[bytes] | None] = [*shards] or [redis]
+        for process in rest:
             _stop_proc(process, 5)
         workdir, self.workdir = self.workdir, None
         if workdir is not None:

@@ -36,6 +36,8 @@ SCRIPT_ENV = "BENCH_SOKETI_SCRIPT"
 DEFAULT_SCRIPT = Path(__file__).resolve().parent.parent.parent / "shared" / "peers" / "soketi.sh"
 APP_ID, APP_KEY, APP_SECRET = "app-id", "app-key", "app-secret"
 STOP_GRACE = 20.0  # soketi drains for ~3 s after SIGTERM
+FALLBACK_WARNING = "Falling back to a NodeJS implementation"
+"""What uWebSockets.js's loader prints (before soketi listens) when its native build does not load."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +113,12 @@ class SoketiProcess(Server):
             tail = self.log.read_text(errors="replace")[-2000:]
             self.stop()
             raise RuntimeError(f"soketi ({shlex.join(self.argv)}) did not start: {exc}\n{tail}") from exc
+        if FALLBACK_WARNING in self.log.read_text(errors="replace"):
+            self.stop()
+            raise RuntimeError(
+                "soketi runs uWebSockets.js's JavaScript fallback, not the native build soketi is deployed with "
+                f"(its Node has none; see {self.log}): run it on Node 16, 18 or 20"
+            )
         return Target(self.name, "127.0.0.1", ports.ws, APP_ID, APP_KEY, APP_SECRET, [self.proc.pid])
 
     def stop(self) -> None:

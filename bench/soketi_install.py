@@ -5,7 +5,7 @@ the user installed by hand. Why the override: soketi 1.6.1 pins uWebSockets.js t
 networks (and every registry-only mirror) cannot reach; the npm package
 ``@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0`` ships the same library's native builds for Node 16, 18 and
 20 (ABI 93, 108, 115) on Linux, macOS and Windows, built against an old glibc. Its loader quietly falls back to a
-slow JavaScript implementation when the native file does not load, so ``check_native`` loads that file directly:
+slow JavaScript implementation when the native file does not load, so ``_check_native`` loads that file directly:
 a soketi without it would not be the soketi people deploy, and the comparison would be unfair to it.
 
 Everything goes to ``<cache>/soketi-<version>``: built under a temporary name beside it and renamed into place
@@ -81,10 +81,13 @@ class SoketiInstall:
         return self.marker.is_file() and self.executable.exists()
 
     def ensure(self) -> None:
-        """Install if not yet installed, then check uWebSockets.js loads natively; raise SetupError if not."""
+        """Install unless installed; raise SetupError if that fails or uWebSockets.js will not load natively.
+
+        A later change of Node version is caught when soketi starts (``soketi.py`` reads its log for the loader's
+        fallback warning), so a run with an existing install costs no extra Node process.
+        """
         if not self.is_installed():
             self._install()
-        self._check_native(self.directory)
 
     def _install(self) -> None:
         missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
@@ -144,10 +147,6 @@ class SoketiInstall:
             )
 
     def _check_native(self, where: Path) -> None:
-        if shutil.which("node") is None:
-            raise SetupError(
-                f"node is not on PATH, and soketi in {self.directory} needs it: install Node.js 20, {INSTEAD}"
-            )
         res = subprocess.run(
             ["node", "-e", _NATIVE_CHECK_JS],
             cwd=where,
@@ -166,9 +165,12 @@ class SoketiInstall:
 
 
 def _npm_error(log: Path) -> str:
-    """The first two ``npm error`` lines of an install log: usually the code and what failed."""
+    """The error code and the first line that says what failed, from an install log (npm 7+ ``npm error``, older
+    ``npm ERR!``); the rest is stack and advice."""
     lines = log.read_text(errors="replace").splitlines()
-    errors = [line.strip() for line in lines if line.startswith(("npm error", "npm ERR!"))]
-    useful = [line for line in errors if "complete log of this run" not in line]
-    text = " / ".join(useful[:2]) or (lines[-1].strip() if lines else "no output")
-    return text if len(text) <= 240 else text[:237] + "..."
+    texts = [line.split(" ", 2)[2].strip() for line in lines if line.startswith(("npm error ", "npm ERR! "))]
+    code = [text for text in texts if text.startswith("code ")][:1]
+    details = ("syscall ", "errno ", "path ", "at ", "A complete log", "code ")
+    what = [text for text in texts if text and not text.startswith(details)][:1]
+    found = " / ".join(code + what) or (lines[-1].strip() if lines else "no output")
+    return found if len(found) <= 240 else found[:237] + "..."
