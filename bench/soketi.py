@@ -11,11 +11,14 @@ before any of this.
 
 Whatever we start listens on free loopback ports only, WebSocket/HTTP and metrics alike, and its cluster
 discovery stays on loopback: soketi always starts node-discover, which otherwise binds 0.0.0.0:11002 and
-broadcasts a UDP hello to 255.255.255.255 every 500 ms.
+broadcasts a UDP hello to 255.255.255.255 every 500 ms. The variables send the hellos to 127.0.0.1 only, on a free
+port; the cached install also binds the discovery socket to 127.0.0.1 (a ``--config`` file: no variable reaches
+that setting), which a ``--soketi-cmd`` can do the same way.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -156,10 +159,15 @@ class CachedSoketi(SoketiProcess):
 
     def __init__(self, install: SoketiInstall, cpus: str | None, startup_timeout: float) -> None:
         self.install = install
-        super().__init__([str(install.executable), "start"], install.directory, cpus, startup_timeout)
+        self.config = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}-soketi.json"
+        argv = [str(install.executable), "start", f"--config={self.config}"]
+        super().__init__(argv, install.directory, cpus, startup_timeout)
 
     def prepare(self) -> None:
+        """Install if need be, and write the one setting no ``SOKETI_*`` variable reaches: node-discover's bind
+        address (``cluster.address``, else 0.0.0.0), so the discovery socket itself is on loopback too."""
         self.install.ensure()
+        self.config.write_text(json.dumps({"cluster.address": "127.0.0.1"}) + "\n")
 
 
 class SharedScriptSoketi(Server):

@@ -138,7 +138,10 @@ class TestStartedSoketi:
         assert run.returncode == 0, run.stderr
         assert "installing" not in run.stderr
         record = started(env)
-        assert record["argv"] == ["start"]
+        assert record["argv"][0] == "start" and record["argv"][1].startswith("--config=")
+        assert json.loads(Path(record["argv"][1].removeprefix("--config=")).read_text()) == {
+            "cluster.address": "127.0.0.1"
+        }
         assert record["cwd"] == str(install.directory)  # soketi reads .env from there, not from the user's project
         assert_gone(record["pid"])
 
