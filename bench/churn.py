@@ -37,8 +37,9 @@ import orjson
 
 from bench.httpclient import Publisher
 from bench.procstat import rss_bytes
-from bench.servers import ExternalServer, PusherpyServer, Server, Target, from_url
+from bench.servers import ExternalServer, PusherpyServer, Server, Target
 from bench.signing import channel_auth, signed_query
+from bench.target_url import from_url
 from bench.wsclient import OP_CLOSE, PusherConn, Stats, open_conn
 
 TIMEOUT = 10.0
@@ -331,11 +332,14 @@ def main(argv: list[str] | None = None) -> int:
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    server: Server = (
-        ExternalServer(from_url(args.target))
-        if args.target
-        else PusherpyServer(args.python, None, 20.0, Path(__file__).resolve().parent.parent)
-    )
+    server: Server
+    if args.target:
+        try:
+            server = ExternalServer(from_url(args.target))
+        except ValueError as exc:
+            raise SystemExit(f"--target: {exc}") from None
+    else:
+        server = PusherpyServer(args.python, None, 20.0, Path(__file__).resolve().parent.parent)
     target = server.start()
     try:
         try:

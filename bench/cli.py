@@ -20,31 +20,22 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench.choose import CLUSTER, REDIS_CLUSTER, make_servers
 from bench.config import SCENARIOS, BenchConfig
 from bench.fleet import make_fleet
 from bench.metrics import Metric
 from bench.procstat import affinity, host_busy_seconds
 from bench.report import ServerResult, table, write_json
 from bench.scenarios import SCENARIO_FUNCS, Context
-from bench.servers import (
-    ExternalServer,
-    PusherpyCluster,
-    PusherpyServer,
-    Server,
-    SoketiServer,
-    Target,
-    check_loopback,
-    from_url,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-CLUSTER = "pusherpy-redis"
-REDIS_CLUSTER = "pusherpy-redis-cluster"
+from bench.servers import Server
 
 EPILOG = """\
 servers:
   pusherpy                      start `python -m pusherpy serve` on a free port (the default target)
-  soketi                        start the peer via /work/shared/peers/soketi.sh (127.0.0.1:6001)
+  soketi                        start soketi on free loopback ports: with --soketi-cmd CMD if given, else
+                                the project's ../shared/peers/soketi.sh if present (BENCH_SOKETI_SCRIPT= skips
+                                it), else soketi 1.6.1 installed once from the npm registry (needs node + npm)
+                                into $BENCH_CACHE_DIR or $XDG_CACHE_HOME/pusherpy-bench or ~/.cache/pusherpy-bench
   pusherpy-redis[:N]            a private redis-server + N pusherpy nodes on it (default 2); subscribers
                                 round-robin over the nodes, HTTP publishes to the first node; not pinned
                                 unless --server-cpus is given (then every server of the run is)
@@ -56,10 +47,13 @@ servers:
 examples:
   python -m bench --quick                          pusherpy alone, every scenario, ~1 min
   python -m bench --vs soketi --quick              pusherpy, then soketi; table with ratios
+  python -m bench --soketi-cmd "npx @soketi/soketi start" --quick     the same with your own soketi
+  python -m bench --vs-url "http://app-key:app-secret@127.0.0.1:6001/apps/app-id?pid=$PID&name=soketi"
+                                                   against a server you already run (pid= for CPU/RSS)
   python -m bench --target soketi --scenarios fanout --subscribers 2000
   python -m bench --target pusherpy-redis:2 --vs pusherpy --scenarios fanout   2 nodes vs 1
   python -m bench --target 127.0.0.1:6001 --app-id app-id --app-key app-key \\
-      --app-secret app-secret --pid $(cat /tmp/soketi-peer/soketi.pid) --json out.json
+      --app-secret app-secret --pid $PID --json out.json
 
 Latency is publish (scheduled send time) to receipt, on one host-wide monotonic clock. CPU figures
 are utime+stime from /proc of the server's whole process tree and of the load generator itself.
@@ -81,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("servers")
     g.add_argument("--target", default="pusherpy", help="server to measure first (default: pusherpy)")
     g.add_argument("--vs", help="peer server to measure second, same conditions; the table shows target/peer")
+    g.add_argument(
+        "--soketi-cmd",
+        metavar="CMD",
+        help="command that starts soketi (implies --vs soketi); it gets SOKETI_HOST, SOKETI_PORT, SOKETI_DEFAULT_APP_* "
+        "etc. in its environment",
+    )
+    g.add_argument(
+        "--vs-url",
+        metavar="URL",
+        help="compare with a server already running at http://KEY:SECRET@127.0.0.1:PORT/apps/ID[?pid=PID&name=NAME]; "
+        "nothing is started or stopped",
+    )
     g.add_argument("--app-id", help="app id for --target HOST:PORT")
     g.add_argument("--app-key", help="app key for --target HOST:PORT")
     g.add_argument("--app-secret", help="app secret for --target HOST:PORT")
@@ -153,30 +159,6 @@ def build_config(args: argparse.Namespace) -> BenchConfig:
             setattr(cfg, name, value)
     cfg.workers = max(1, args.workers)
     return cfg
-
-
-def make_server(spec: str, args: argparse.Namespace, cpus: str | None, primary: bool) -> Server:
-    """Turn a server spec (see --help) into something that can be started and stopped."""
-    if spec == "pusherpy":
-        return PusherpyServer(args.python, cpus, args.startup_timeout, ROOT)
-    if spec == "soketi":
-        return SoketiServer(cpus)
-    kind, _, count = spec.partition(":")
-    if kind in (CLUSTER, REDIS_CLUSTER):
-        if count and not count.isdigit():
-            raise SystemExit(f"{kind}:N needs a node count, got {spec!r}")
-        shards = 3 if kind == REDIS_CLUSTER else 0
-        return PusherpyCluster(int(count or 2), args.python, cpus, args.startup_timeout, ROOT, shards=shards)
-    if spec.startswith(("http://", "ws://")):
-        return ExternalServer(from_url(spec.replace("ws://", "http://", 1)))
-    if primary and ":" in spec:
-        host, _, port = spec.rpartition(":")
-        if not (args.app_id and args.app_key and args.app_secret):
-            raise SystemExit("--target HOST:PORT needs --app-id, --app-key and --app-secret")
-        return ExternalServer(
-            Target(spec, check_loopback(host), int(port), args.app_id, args.app_key, args.app_secret, list(args.pid))
-        )
-    raise SystemExit(f"unknown server {spec!r} (see --help)")
 
 
 def pinning(args: argparse.Namespace) -> tuple[str | None, set[int] | None]:
@@ -328,9 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     _raise_fd_limit()
     if loadgen_cpus:
         os.sched_setaffinity(0, loadgen_cpus)
-    servers = [make_server(args.target, args, server_cpus, True)]
-    if args.vs:
-        servers.append(make_server(args.vs, args, server_cpus, False))
+    servers = make_servers(args, server_cpus)
     setup = {
         "cpus": os.cpu_count(),
         "server_cpus": server_cpus,

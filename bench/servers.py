@@ -5,7 +5,7 @@ Four kinds, one after the other under the same conditions:
   pinned with ``taskset``, stopped with SIGTERM then SIGKILL.
 - ``pusherpy-redis:N``: a private ``redis-server`` on a free loopback port plus N pusherpy nodes
   sharing it (scale-out); subscribers are spread over the nodes, publishes go to the first one.
-- ``soketi``: only through ``/work/shared/peers/soketi.sh start|stop`` (pinned via SOKETI_CPUS).
+- ``soketi``: see ``soketi.py`` (the user's command, the project's shared script, or a cached npm install).
 - an already-running server: ``http://KEY:SECRET@127.0.0.1:PORT/apps/ID?pid=PID`` or ``--target``
   plus credential flags. Nothing is started or stopped; CPU/RSS figures need its PID.
 Only loopback addresses are accepted: the bench never sends traffic off the host.
@@ -13,23 +13,18 @@ Only loopback addresses are accepted: the bench never sends traffic off the host
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-SOKETI_SCRIPT = Path("/work/shared/peers/soketi.sh")
-SOKETI_PID_FILE = Path(os.environ.get("PEER_DIR", "/tmp/soketi-peer")) / "soketi.pid"
 REDIS_SERVER = Path("/usr/bin/redis-server")
 
 
@@ -54,14 +49,6 @@ class Target:
         return self.ws_ports or [self.port]
 
 
-def check_loopback(host: str) -> str:
-    """Return ``host`` as an address if it is loopback, else raise ValueError."""
-    addr = "127.0.0.1" if host == "localhost" else host
-    if not ipaddress.ip_address(addr).is_loopback:
-        raise ValueError(f"{host} is not a loopback address: the bench only talks to 127.0.0.1")
-    return addr
-
-
 def wait_for_port(host: str, port: int, deadline: float, proc: subprocess.Popen[bytes] | None) -> None:
     """Poll until the TCP port accepts a connection; raise if the process dies or time runs out."""
     while time.monotonic() < deadline:
@@ -82,10 +69,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class SetupError(Exception):
+    """A server cannot be made ready to run; the message is one line that says what to do instead."""
+
+
 class Server:
-    """A server under test: ``start()`` returns its Target, ``stop()`` undoes only what start did."""
+    """A server under test: ``prepare()`` once before any measuring (installs), ``start()`` returns its Target,
+    ``stop()`` undoes only what start did."""
 
     name = "server"
+
+    def prepare(self) -> None:
+        """Do slow one-time setup before any server is measured; raise SetupError when it cannot be done."""
 
     def start(self) -> Target:
         raise NotImplementedError
@@ -336,54 +331,12 @@ class PusherpyCluster(Server):
             _reap(proc, 10)
         redis, self.redis = self.redis, None
         shards, self.shard_procs = self.shard_procs, []
-        for process in shards or [redis]:
+        rest: list[subprocess.Popen[bytes] | None] = [*shards] or [redis]
+        for process in rest:
             _stop_proc(process, 5)
         workdir, self.workdir = self.workdir, None
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-class SoketiServer(Server):
-    """The soketi peer, run only through its shared script."""
-
-    name = "soketi"
-
-    def __init__(self, cpus: str | None) -> None:
-        self.cpus = cpus
-        self.started = False
-
-    def _script(self, action: str, timeout: float) -> str:
-        env = dict(os.environ)
-        if self.cpus:
-            env["SOKETI_CPUS"] = self.cpus
-        res = subprocess.run(
-            ["bash", str(SOKETI_SCRIPT), action],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        if res.returncode != 0:
-            raise RuntimeError(f"soketi.sh {action} failed:\n{res.stdout}{res.stderr}")
-        return res.stdout
-
-    def start(self) -> Target:
-        if not (SOKETI_PID_FILE.parent / "node_modules" / "@soketi").exists():
-            print("installing soketi (once, ~20 s) ...", file=sys.stderr)
-            self._script("install", 300)
-        out = self._script("start", 60)
-        if "already running" in out:
-            print("note: soketi was already running; its pinning is whatever it was started with", file=sys.stderr)
-        self.started = "already running" not in out
-        wait_for_port("127.0.0.1", 6001, time.monotonic() + 20, None)
-        pid = int(SOKETI_PID_FILE.read_text().strip())
-        return Target("soketi", "127.0.0.1", 6001, "app-id", "app-key", "app-secret", [pid])
-
-    def stop(self) -> None:
-        if self.started:
-            self.started = False
-            self._script("stop", 60)
 
 
 class ExternalServer(Server):
@@ -393,22 +346,19 @@ class ExternalServer(Server):
         self.target = target
         self.name = target.name
 
+    def prepare(self) -> None:
+        """Fail before anything is measured when nothing listens there (one try: it should be running already)."""
+        try:
+            socket.create_connection((self.target.host, self.target.port), timeout=2.0).close()
+        except OSError as exc:
+            raise SetupError(
+                f"nothing accepts connections on {self.target.host}:{self.target.port} ({exc.strerror or exc}): "
+                "start that server first"
+            ) from None
+
     def start(self) -> Target:
         wait_for_port(self.target.host, self.target.port, time.monotonic() + 5, None)
         return self.target
 
     def stop(self) -> None:
         pass
-
-
-def from_url(url: str) -> Target:
-    """Parse ``http://KEY:SECRET@HOST:PORT/apps/ID[?pid=PID&name=NAME]`` (pusher-http-python style)."""
-    parts = urlsplit(url)
-    segs = [s for s in parts.path.split("/") if s]
-    if parts.username is None or parts.password is None or len(segs) != 2 or segs[0] != "apps":
-        raise ValueError(f"expected http://KEY:SECRET@HOST:PORT/apps/ID, got {url!r}")
-    query = parse_qs(parts.query)
-    host = check_loopback(parts.hostname or "127.0.0.1")
-    pids = [int(p) for p in query.get("pid", [])]
-    name = query.get("name", [f"{host}:{parts.port}"])[0]
-    return Target(name, host, parts.port or 80, segs[1], parts.username, parts.password, pids)
