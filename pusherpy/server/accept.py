@@ -124,7 +124,8 @@ class AcceptingServer(asyncio.AbstractServer):
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
-        return tuple(self._sockets)
+        """The listening sockets; none once closed (as ``asyncio.Server``)."""
+        return () if self._closed.is_set() else tuple(self._sockets)
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
@@ -215,7 +216,10 @@ async def listen(
     sockets: list[socket.socket] = []
     try:
         for family, kind, proto, _name, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # a family this machine does not have
+                continue
             sockets.append(sock)
             if reuse_address:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -226,11 +230,16 @@ async def listen(
             try:
                 sock.bind(address)
             except OSError as error:
+                if error.errno == errno.EADDRNOTAVAIL:  # the family is not enabled (as asyncio, bpo-30945)
+                    sockets.pop().close()
+                    continue
                 raise OSError(
                     error.errno, f"error while attempting to bind on address {address!r}: {error.strerror or error}"
                 ) from None
             sock.listen(backlog)
             sock.setblocking(False)
+        if not sockets:
+            raise OSError(f"could not bind on any address of {host!r}")
     except BaseException:
         for sock in sockets:
             sock.close()
