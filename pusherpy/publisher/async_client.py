@@ -2,12 +2,17 @@
 
 Same methods as ``Pusher``, awaited. The session (and its keep-alive connection pool) is created on first use
 inside the running loop and closed by ``close()`` or ``async with``; a client must be used from one event loop.
+
+aiohttp opens a connection (TCP, then TLS for https) in one step and reports a timeout there as a plain
+``TimeoutError``; a trace of the connection's creation tells such a timeout apart from a slow answer, so an https
+request to a server that never completes TLS (a plain http server waiting for a request head) says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
+from dataclasses import dataclass
+from types import SimpleNamespace, TracebackType
 from typing import Any, Self
 
 import aiohttp
@@ -28,8 +33,36 @@ from .api import (
     read_response,
 )
 from .config import ClientConfig
-from .errors import ConnectionFailed, Timeout
+from .errors import ConnectionFailed, Timeout, not_tls_hint, tls_reason
 from .stream import DEFAULT_INTERVAL, ReplyStream
+
+
+@dataclass(slots=True)
+class _Progress:
+    """How far one request got: ``connecting`` is True while its connection is being opened (TCP and TLS)."""
+
+    connecting: bool = False
+
+
+async def _connection_started(
+    _session: aiohttp.ClientSession, context: SimpleNamespace, _params: aiohttp.TraceConnectionCreateStartParams
+) -> None:
+    if isinstance(context.trace_request_ctx, _Progress):
+        context.trace_request_ctx.connecting = True
+
+
+async def _connection_opened(
+    _session: aiohttp.ClientSession, context: SimpleNamespace, _params: aiohttp.TraceConnectionCreateEndParams
+) -> None:
+    if isinstance(context.trace_request_ctx, _Progress):
+        context.trace_request_ctx.connecting = False
+
+
+def _connection_trace() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_start.append(_connection_started)
+    trace.on_connection_create_end.append(_connection_opened)
+    return trace
 
 
 class AsyncPusher(ClientBase):
@@ -54,6 +87,7 @@ class AsyncPusher(ClientBase):
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
                 raise_for_status=False,
+                trace_configs=[_connection_trace()],
             )
         return self._session
 
@@ -76,16 +110,25 @@ class AsyncPusher(ClientBase):
     async def _call(self, request: ApiRequest) -> Any:
         url = URL(self.config.base_url + request.target(self.config, self._now()), encoded=True)
         session = self._get_session()
+        progress = _Progress()
+        where, timeout = f"{request.method} {self.config.base_url}", self.config.timeout
         try:
             async with session.request(
-                request.method, url, data=request.body or None, headers=request.headers
+                request.method, url, data=request.body or None, headers=request.headers, trace_request_ctx=progress
             ) as response:
                 status, body = response.status, await response.read()
         except TimeoutError:  # also aiohttp's ServerTimeoutError, which subclasses it
-            where = f"{request.method} {self.config.base_url}"
-            raise Timeout(f"{where}: no answer within {self.config.timeout:g} s") from None
+            if progress.connecting and self.config.scheme == "https":
+                message = f"{where} did not open a TLS connection within {timeout:g} s: {not_tls_hint(self.config)}"
+                raise Timeout(message) from None
+            raise Timeout(f"{where}: no answer within {timeout:g} s") from None
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ConnectionFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
+        except aiohttp.ClientConnectorSSLError as exc:
+            reason = tls_reason(exc.os_error)
+            raise ConnectionFailed(f"{where} did not complete TLS ({reason}): {not_tls_hint(self.config)}") from exc
         except aiohttp.ClientError as exc:
-            raise ConnectionFailed(f"{request.method} {self.config.base_url}: {type(exc).__name__}: {exc}") from exc
+            raise ConnectionFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
         return read_response(status, body)
 
     async def trigger(

@@ -43,6 +43,8 @@ class ClientConfig:
         timeout: seconds allowed for one request (connect and answer).
         max_data_size: the largest event ``data`` sent, in UTF-8 bytes; ``None`` leaves the check to the server.
         encryption_master_key: the 32-byte master key of ``private-encrypted-`` channels, if any.
+        scheme_defaulted: https was chosen because neither ``scheme`` nor ``ssl`` was given; a failed TLS
+            handshake then says so and how to pick http.
     """
 
     app_id: str
@@ -54,6 +56,7 @@ class ClientConfig:
     timeout: float = DEFAULT_TIMEOUT
     max_data_size: int | None = DEFAULT_MAX_DATA_SIZE
     encryption_master_key: bytes | None = field(default=None, repr=False)
+    scheme_defaulted: bool = False
 
     def __post_init__(self) -> None:
         if not _APP_ID.match(self.app_id):
@@ -101,6 +104,7 @@ class ClientConfig:
         Raises:
             ConfigError: a value is invalid; the message names it.
         """
+        scheme_defaulted = scheme is None and ssl is None
         if scheme is None:
             scheme = "http" if ssl is False else "https"
         scheme = scheme.lower()
@@ -118,6 +122,7 @@ class ClientConfig:
             timeout=timeout,
             max_data_size=max_data_size,
             encryption_master_key=decode_master_key(encryption_master_key_base64),
+            scheme_defaulted=scheme_defaulted,
         )
 
     @classmethod

@@ -27,10 +27,14 @@ before anything is sent and raise ``ValueError`` subclasses. The tree::
 
 from __future__ import annotations
 
-from typing import Final
+import ssl
+from typing import TYPE_CHECKING, Final
 
 from pusherpy.protocol import codec
 from pusherpy.protocol.errors import PublishError, PusherpyError, WebhookBodyInvalid, WebhookError
+
+if TYPE_CHECKING:
+    from .config import ClientConfig
 
 __all__ = [
     "AuthenticationError",
@@ -157,6 +161,28 @@ def server_message(body: str) -> str:
                 return value
     text = body.strip()
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS] + "…"
+
+
+def not_tls_hint(config: ClientConfig) -> str:
+    """Say what most often stops an https request at its TLS handshake: the server speaks plain http.
+
+    When https was only the default (neither ``scheme`` nor ``ssl`` given, as in Pusher's SDKs), say so and how to
+    pick http. The URL form shows ``key:secret`` as words, never the secret.
+    """
+    if not config.scheme_defaulted:
+        return "is it a plain http server? then use http, not https"
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    return (
+        "is it a plain http server? https is the default when no scheme is given: pass scheme='http' "
+        f"(or ssl=False, or use http://key:secret@{host}:{config.port}/apps/{config.app_id})"
+    )
+
+
+def tls_reason(error: BaseException) -> str:
+    """Name a failed TLS handshake by OpenSSL's reason (``WRONG_VERSION_NUMBER``), else by the error itself."""
+    if isinstance(error, ssl.SSLError) and error.reason:
+        return f"SSL {error.reason}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 class InvalidArgument(PusherpyError, ValueError):

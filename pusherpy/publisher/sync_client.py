@@ -25,6 +25,7 @@ from .api import (
     read_response,
 )
 from .config import ClientConfig
+from .errors import not_tls_hint
 
 
 class Pusher(ClientBase):
@@ -54,7 +55,9 @@ class Pusher(ClientBase):
 
     def _setup(self, config: ClientConfig) -> None:
         super()._setup(config)
-        self._pool = ConnectionPool(config.scheme, config.host, config.port, config.timeout)
+        self._pool = ConnectionPool(
+            config.scheme, config.host, config.port, config.timeout, tls_hint=not_tls_hint(config)
+        )
 
     def close(self) -> None:
         """Close the idle keep-alive connections. The client stays usable."""

@@ -5,8 +5,9 @@ This module does the socket work only: buffering, deadlines, writing answers, ha
 bytes mean is decided by the pure parser in ``http_head`` (limits, RFC 6455 checks). The head must arrive within
 ``handshake_timeout``; bytes that cannot be HTTP are answered 400 and closed at once. ``PusherSite`` is an aiohttp
 ``TCPSite`` whose server starts each connection here, so the HTTP API, WebSockets, ``/up`` and ``/metrics`` share
-one port. A connection handed to aiohttp gets a server log that records a malformed request as the client's
-fault (DEBUG), not as an ERROR with a traceback.
+one port; its connections are accepted by pusherpy's own accept loop (``accept``), which reports running out of
+file descriptors on either event loop. A connection handed to aiohttp gets a server log that records a malformed
+request as the client's fault (DEBUG), not as an ERROR with a traceback.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Final, cast
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from .accept import AcceptingServer, listen
 from .http_auth import API_RATES, ApiRates
 from .http_head import Head, NeedMore, Refusal, parse_head, websocket_upgrade
 from .http_reply import refusal_bytes
@@ -220,18 +222,18 @@ class PusherSite(web.TCPSite):
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
-        loop = asyncio.get_running_loop()
         runner = self._runner
         http_factory = runner.server
         assert http_factory is not None and isinstance(runner, web.AppRunner)
         state, rates = runner.app[STATE], runner.app[API_RATES]
-        self._server = await loop.create_server(
-            lambda: Listener(state, rates, http_factory),
+        sockets = await listen(
             self._host,
             self._port,
             backlog=self._backlog,
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )
-        sockets = self._server.sockets
+        server = AcceptingServer(sockets, lambda: Listener(state, rates, http_factory), state.metrics)
+        await server.start_serving()
+        self._server = server
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port

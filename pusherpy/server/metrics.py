@@ -1,7 +1,8 @@
 """Counters and gauges, rendered as Prometheus text at ``/metrics``.
 
 Counters are plain integer attributes bumped on the hot path (no locks: one event loop); gauges are read from
-the broker when scraped.
+the broker when scraped. Accept failures (``accept.py``) belong to the listener, not to an app, so they are counted
+by reason and always shown, zeros included, for an alert to watch.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import asyncio
 import os
 from collections import defaultdict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
+
+ACCEPT_FAILURE_REASONS: Final = ("emfile", "enfile", "enobufs", "enomem")
+"""Why ``accept()`` failed: this process's open-files limit, the system's file table, kernel socket memory."""
 
 
 class Metrics:
@@ -18,6 +22,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.counters: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.accept_failures: dict[str, int] = dict.fromkeys(ACCEPT_FAILURE_REASONS, 0)
+        """Failed ``accept()`` calls by reason (one of ``ACCEPT_FAILURE_REASONS``)."""
 
     def count(self, app_id: str, name: str, amount: int = 1) -> None:
         self.counters[(name, app_id)] += amount
@@ -51,6 +57,13 @@ class Metrics:
             for app_id, values in sorted(gauges.items()):
                 if name in values:
                     lines.append(f'pusherpy_{name}{{app_id="{_escape(app_id)}"}} {values[name]}')
+        lines.append(
+            "# HELP pusherpy_accept_failures_total accept() calls that failed for lack of file descriptors or "
+            "memory, by reason; connections wait in the listen backlog meanwhile."
+        )
+        lines.append("# TYPE pusherpy_accept_failures_total counter")
+        for reason, value in self.accept_failures.items():
+            lines.append(f'pusherpy_accept_failures_total{{reason="{reason}"}} {value}')
         for name, value in sorted((node_counters or {}).items()):
             lines.append(f"# TYPE pusherpy_{name}_total counter")
             lines.append(f"pusherpy_{name}_total {value}")

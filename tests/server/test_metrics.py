@@ -13,7 +13,7 @@ import aiohttp
 from tests.conftest import ServerFactory
 from tests.helpers import DEADLINE, RunningServer, connect, make_app, trigger
 
-SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{app_id="(?P<app>[^"]*)"\})? (?P<value>\S+)$')
+SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?:app_id|reason)="(?P<app>[^"]*)"\})? (?P<value>\S+)$')
 
 Samples = dict[tuple[str, str], float]
 
