@@ -25,5 +25,10 @@ if __name__ == "__main__":
     if env.get("FAKE_SOKETI_FALLBACK"):
         print("Falling back to a NodeJS implementation; performance may be degraded.", file=sys.stderr, flush=True)
     serve = ["-m", "pusherpy", "serve", "--host", env["SOKETI_HOST"], "--port", env["SOKETI_PORT"]]
-    app = ["--app-id", env["SOKETI_DEFAULT_APP_ID"], "--app-key", env["SOKETI_DEFAULT_APP_KEY"]]
-    os.execv(sys.executable, [sys.executable, *serve, *app, "--app-secret", env["SOKETI_DEFAULT_APP_SECRET"]])
+    # soketi's app id is "app-id"; --app-id takes Pusher's numeric ids, a TOML file or the environment any id.
+    app = {
+        "PUSHERPY_APP_ID": env["SOKETI_DEFAULT_APP_ID"],
+        "PUSHERPY_APP_KEY": env["SOKETI_DEFAULT_APP_KEY"],
+        "PUSHERPY_APP_SECRET": env["SOKETI_DEFAULT_APP_SECRET"],
+    }
+    os.execve(sys.executable, [sys.executable, *serve], {**env, **app})
