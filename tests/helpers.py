@@ -6,6 +6,7 @@ Everything goes over real sockets. Waits are conditions with deadlines, never sl
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,7 +64,28 @@ async def serve(settings: Settings, *, webhooks: WebhookSink | None = None) -> A
     try:
         yield RunningServer(settings, application, runner, port)
     finally:
-        await runner.cleanup()
+        await bounded_cleanup(runner)
+
+
+CLEANUP_DEADLINE = 30.0
+"""A server stops within its shutdown_timeout plus a Redis round trip or two; far past that it hangs."""
+
+
+async def bounded_cleanup(runner: web.AppRunner) -> None:
+    """Stop a server; if that hangs, fail with where every task is waiting (pytest-timeout shows threads only)."""
+    try:
+        async with asyncio.timeout(CLEANUP_DEADLINE):
+            await runner.cleanup()
+    except TimeoutError:
+        raise AssertionError(f"server cleanup hung for {CLEANUP_DEADLINE:g} s; tasks:\n{task_stacks()}") from None
+
+
+def task_stacks() -> str:
+    """Every task of the running loop, with the stack it waits in."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 @asynccontextmanager
