@@ -66,15 +66,13 @@ def bench_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench", *args]
 
 
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m bench ARGS`` to its end, as a user would."""
+    return subprocess.run(bench_argv(*args), cwd=ROOT, capture_output=True, text=True, timeout=30, check=False)
+
+
 def test_a_bad_vs_url_ends_the_run_in_one_line_before_anything_starts() -> None:
-    run = subprocess.run(
-        bench_argv("--vs-url", f"http://k:{SECRET}@192.168.1.5:6001/apps/1", *SMALL_RUN),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    run = run_bench("--vs-url", f"http://k:{SECRET}@192.168.1.5:6001/apps/1", *SMALL_RUN)
     assert (run.returncode, run.stdout) == (1, "")
     assert run.stderr == "--vs-url: 192.168.1.5 is not a loopback address: the bench only talks to 127.0.0.1\n"
 
@@ -83,14 +81,7 @@ def test_a_vs_url_where_nothing_listens_ends_the_run_in_one_line() -> None:
     with socket.socket() as held:  # bound but not listening: connections to it are refused while the test runs
         held.bind(("127.0.0.1", 0))
         port = held.getsockname()[1]
-        run = subprocess.run(
-            bench_argv("--vs-url", f"http://k:{SECRET}@127.0.0.1:{port}/apps/1", *SMALL_RUN),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        run = run_bench("--vs-url", f"http://k:{SECRET}@127.0.0.1:{port}/apps/1", *SMALL_RUN)
     assert (run.returncode, run.stdout) == (1, "")
     refused = f"nothing accepts connections on 127.0.0.1:{port} (Connection refused): start that server first\n"
     assert run.stderr == refused
