@@ -8,7 +8,6 @@ screenshot of every page it opened in ``test-artifacts/``.
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,7 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from examples.chat.backend.model import ModelBehaviour
-from examples.chat.launcher import DIST, ChatStack, LaunchOptions, build_frontend, frontend_is_stale, run_stack
+from examples.chat.build import DIST, BuildError, build_frontend, frontend_is_stale
+from examples.chat.launcher import ChatStack, LaunchOptions, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -52,7 +52,7 @@ def frontend_dist() -> Path:
     if frontend_is_stale():
         try:
             build_frontend()
-        except (RuntimeError, subprocess.CalledProcessError) as exc:
+        except BuildError as exc:
             pytest.fail(f"the chat frontend is not built and could not be built: {exc}")
     return DIST
 
