@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -54,12 +55,14 @@ PAGES = [pytest.param("", id="react"), pytest.param("classic.html", id="classic"
 
 @dataclass
 class ChatPage:
-    """One user's tab, with the JavaScript errors it raised and the ``(url, status)`` of every response it got."""
+    """One user's tab: the JavaScript errors it raised, the ``(url, status)`` of each response, the hosts it used."""
 
     page: Page
     user: str
     errors: list[str] = field(default_factory=list)
     responses: list[tuple[str, int]] = field(default_factory=list)
+    hosts: set[str | None] = field(default_factory=set)
+    """Every host the page sent a request to or opened a WebSocket on."""
 
     async def frames(self) -> list[dict[str, Any]]:
         return list(await self.page.evaluate("window.__frames"))
@@ -88,6 +91,8 @@ async def open_as(browser: Browser, stack: ChatStack, path: str, user: str, read
     opened = ChatPage(page, user)
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
     page.on("response", lambda response: opened.responses.append((response.url, response.status)))
+    page.on("request", lambda request: opened.hosts.add(urlsplit(request.url).hostname))
+    page.on("websocket", lambda socket: opened.hosts.add(urlsplit(socket.url).hostname))
     await page.goto(stack.url + path)
     await page.click(f"[data-login={user}]")
     await page.wait_for_selector(ready)
@@ -149,6 +154,7 @@ async def test_two_users_chat_and_watch_the_reply_stream_while_a_third_joins_mid
         else:
             assert len(set(growing)) >= 3, f"{viewer.user} saw the reply in {len(set(growing))} versions only"
         assert viewer.errors == []
+        assert viewer.hosts == {"127.0.0.1"}, "the page reached beyond this machine"
 
     # The typing whisper reached Bob and never came back to Alice.
     assert await bob.typing_labels() == ["1 user typing…"]
