@@ -59,13 +59,16 @@ class Launched:
 async def run_command(
     *args: str, word_delay: float = 0.001, cwd: Path = ROOT, **env: str
 ) -> asyncio.subprocess.Process:
+    """Run ``python -m examples.chat`` as a user does: without the suite's asyncio debug mode, whose slow-callback
+    warnings on a busy test machine are lines a user never sees."""
+    environ = {name: value for name, value in os.environ.items() if name != "PYTHONASYNCIODEBUG"}
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "examples.chat",
         *args,
         cwd=cwd,
-        env={**os.environ, "CHAT_MODEL_WORD_DELAY": str(word_delay), **env},
+        env={**environ, "CHAT_MODEL_WORD_DELAY": str(word_delay), **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
