@@ -51,17 +51,15 @@ class LaunchError(Exception):
 class CannotListen(LaunchError):
     """One of the example's servers could not bind its port.
 
-    Attributes:
+    Args:
         role: which server ("pusherpy", "the chat page", "the built-in model").
-        port: the port it asked for.
+        flag: the command-line option that sets its port, named in the advice; None when it has none.
     """
 
     def __init__(self, role: str, host: str, port: int, flag: str | None, error: OSError) -> None:
         reason = "the port is in use" if error.errno == errno.EADDRINUSE else (error.strerror or str(error)).lower()
         advice = f"; stop what holds it, or pass {flag} 0 to use a free port" if flag and port else ""
         super().__init__(f"cannot listen on {host}:{port} for {role}: {reason}{advice}")
-        self.role = role
-        self.port = port
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

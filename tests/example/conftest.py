@@ -1,8 +1,8 @@
 """Fixtures for the chat example: the whole stack (pusherpy, built-in model, backend) on free ports, and Chromium.
 
 Chromium is Debian's (``/usr/bin/chromium``), driven by the Python ``playwright`` package; the frontend is the
-real Vite build in ``examples/chat/frontend/dist`` (built here when missing). A browser test that fails leaves a
-screenshot of every page it opened in ``test-artifacts/``.
+real Vite build in ``examples/chat/frontend/dist`` (committed; rebuilt here when its sources changed). A browser
+test that fails leaves a screenshot of every page it opened in ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _failed(item: pytest.Item) -> bool:
 
 @pytest.fixture(scope="session")
 def frontend_dist() -> Path:
-    """The built frontend; built with npm when ``dist/`` is missing or stale (CI builds it beforehand)."""
+    """The built frontend; rebuilt with npm when its sources changed since ``dist/`` was built."""
     if frontend_is_stale():
         try:
             build_frontend()
