@@ -1,14 +1,13 @@
 """Fixtures for the chat example: the whole stack (pusherpy, built-in model, backend) on free ports, and Chromium.
 
 Chromium is Debian's (``/usr/bin/chromium``), driven by the Python ``playwright`` package; the frontend is the
-real Vite build in ``examples/chat/frontend/dist`` (built here when missing). A browser test that fails leaves a
-screenshot of every page it opened in ``test-artifacts/``.
+real Vite build in ``examples/chat/frontend/dist`` (committed; rebuilt here when its sources changed). A browser
+test that fails leaves a screenshot of every page it opened in ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -18,7 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
 from examples.chat.backend.model import ModelBehaviour
-from examples.chat.launcher import DIST, ChatStack, LaunchOptions, build_frontend, frontend_is_stale, run_stack
+from examples.chat.build import DIST, BuildError, build_frontend, frontend_is_stale
+from examples.chat.launcher import ChatStack, LaunchOptions, run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -48,11 +48,11 @@ def _failed(item: pytest.Item) -> bool:
 
 @pytest.fixture(scope="session")
 def frontend_dist() -> Path:
-    """The built frontend; built with npm when ``dist/`` is missing or stale (CI builds it beforehand)."""
+    """The built frontend; rebuilt with npm when its sources changed since ``dist/`` was built."""
     if frontend_is_stale():
         try:
             build_frontend()
-        except (RuntimeError, subprocess.CalledProcessError) as exc:
+        except BuildError as exc:
             pytest.fail(f"the chat frontend is not built and could not be built: {exc}")
     return DIST
 

@@ -16,16 +16,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
 from examples.chat.backend import events
 from examples.chat.backend.users import DEMO_USERS
-from examples.chat.launcher import APP_KEY, ChatStack
+from examples.chat.launcher import APP_KEY
 
 DEADLINE = 10.0
 """Seconds any single wait may take (a whole reply of the slowed-down model fits in it)."""
+
+
+class Running(Protocol):
+    """Where a running example listens: a ``ChatStack`` in this process, or one started with the command."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def pusher_url(self) -> str: ...
 
 
 @dataclass
@@ -62,7 +72,7 @@ class ChatUser:
 
 
 @asynccontextmanager
-async def logged_in(stack: ChatStack, user_id: str) -> AsyncIterator[ChatUser]:
+async def logged_in(stack: Running, user_id: str) -> AsyncIterator[ChatUser]:
     async with aiohttp.ClientSession() as session:
         user = ChatUser(session, stack.url, user_id)
         status, body = await user.call(
@@ -133,7 +143,7 @@ def _about(event: dict[str, Any], message_id: int) -> bool:
 
 
 @asynccontextmanager
-async def listener(stack: ChatStack) -> AsyncIterator[ConversationListener]:
+async def listener(stack: Running) -> AsyncIterator[ConversationListener]:
     """Open a socket on the example's pusherpy and wait for ``pusher:connection_established``."""
     url = stack.pusher_url.replace("http://", "ws://") + f"/app/{APP_KEY}?protocol=7&client=js&version=8.4.0"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:

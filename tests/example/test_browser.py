@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Browser, Page
@@ -19,7 +20,7 @@ from playwright.async_api import Browser, Page
 from examples.chat.backend.model import reply_for
 from examples.chat.launcher import ChatStack
 from tests.example.conftest import StartChat
-from tests.example.support import stored_message
+from tests.example.support import logged_in, stored_message
 
 WAIT_MS = 10_000
 WORD_DELAY = 0.12
@@ -54,11 +55,14 @@ PAGES = [pytest.param("", id="react"), pytest.param("classic.html", id="classic"
 
 @dataclass
 class ChatPage:
-    """One user's tab, with the JavaScript errors it raised."""
+    """One user's tab: the JavaScript errors it raised, the ``(url, status)`` of each response, the hosts it used."""
 
     page: Page
     user: str
     errors: list[str] = field(default_factory=list)
+    responses: list[tuple[str, int]] = field(default_factory=list)
+    hosts: set[str | None] = field(default_factory=set)
+    """Every host the page sent a request to or opened a WebSocket on."""
 
     async def frames(self) -> list[dict[str, Any]]:
         return list(await self.page.evaluate("window.__frames"))
@@ -78,7 +82,7 @@ class ChatPage:
         return str(await self.page.text_content(f'.message[data-message-id="{message_id}"] .content'))
 
 
-async def open_as(browser: Browser, stack: ChatStack, path: str, user: str) -> ChatPage:
+async def open_as(browser: Browser, stack: ChatStack, path: str, user: str, ready: str = "#composer") -> ChatPage:
     """A new tab (its own context) on ``path``, logged in by clicking the user in the login picker."""
     context = await browser.new_context()
     context.set_default_timeout(WAIT_MS)
@@ -86,9 +90,12 @@ async def open_as(browser: Browser, stack: ChatStack, path: str, user: str) -> C
     page = await context.new_page()
     opened = ChatPage(page, user)
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    page.on("response", lambda response: opened.responses.append((response.url, response.status)))
+    page.on("request", lambda request: opened.hosts.add(urlsplit(request.url).hostname))
+    page.on("websocket", lambda socket: opened.hosts.add(urlsplit(socket.url).hostname))
     await page.goto(stack.url + path)
     await page.click(f"[data-login={user}]")
-    await page.wait_for_selector("#composer")
+    await page.wait_for_selector(ready)
     return opened
 
 
@@ -147,6 +154,7 @@ async def test_two_users_chat_and_watch_the_reply_stream_while_a_third_joins_mid
         else:
             assert len(set(growing)) >= 3, f"{viewer.user} saw the reply in {len(set(growing))} versions only"
         assert viewer.errors == []
+        assert viewer.hosts == {"127.0.0.1"}, "the page reached beyond this machine"
 
     # The typing whisper reached Bob and never came back to Alice.
     assert await bob.typing_labels() == ["1 user typing…"]
@@ -207,3 +215,29 @@ async def test_a_reply_the_model_gives_up_on_shows_the_failure_instead_of_stream
     assert await failed.locator(".error").text_content() == f"The reply failed: {stored['error']}"
     assert not await failed.locator(".dots").is_visible()
     assert alice.errors == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_a_conversation_the_user_is_not_a_member_of_is_refused_on_the_page_not_swapped_for_another(
+    start_chat: StartChat, frontend_dist: Path, browser: Browser, path: str
+) -> None:
+    stack = await start_chat(frontend_dist=frontend_dist)
+    async with logged_in(stack, "alice") as alice:
+        await alice.send(2, "a secret between Alice and Bob")
+    carol = await open_as(browser, stack, f"{path}?conversation=2", "carol", ready=".refused")
+    refused = carol.page.locator(".refused")
+
+    assert await refused.text_content() == "You cannot open conversation 2: you are not a member of this conversation."
+    assert await carol.page.text_content("header h1") == "Conversation 2"
+    assert await carol.page.locator(".conversations a").all_text_contents() == ["Team room"]
+    assert await carol.page.locator(".message").count() == 0
+    assert not await carol.page.locator("#composer").is_visible()
+    # the page asked for the history and the backend refused it
+    assert [status for url, status in carol.responses if url.endswith("/api/conversations/2/messages")] == [403]
+    # and pusherpy, through the backend's channel auth, refuses her the conversation's channel
+    status = await carol.page.evaluate(
+        """() => new Promise((resolve) =>
+             window.Echo.private("conversation.2").error((error) => resolve(error.status)))"""
+    )
+    assert status == 403
+    assert carol.errors == []

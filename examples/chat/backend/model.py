@@ -75,6 +75,24 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": {"message": message, "type": "invalid_request_error"}}, status=status)
 
 
+async def _stream(
+    response: web.StreamResponse, completion_id: str, created: int, text: str, behaviour: ModelBehaviour
+) -> None:
+    """Write ``text`` as OpenAI's stream of ``chat.completion.chunk`` events, one word each."""
+    await response.write(_chunk(completion_id, created, {"role": "assistant", "content": ""}, None))
+    for index, word in enumerate(words(text)):
+        if behaviour.fail_after_words is not None and index >= behaviour.fail_after_words:
+            error = {"error": {"message": FAILURE_MESSAGE, "type": "server_error"}}
+            await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+            await response.write_eof()
+            return
+        await asyncio.sleep(behaviour.word_delay)  # the model "thinking": the pace of the demo, not a wait
+        await response.write(_chunk(completion_id, created, {"content": word}, None))
+    await response.write(_chunk(completion_id, created, {}, "stop"))
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+
+
 def model_routes(behaviour: ModelBehaviour) -> list[web.RouteDef]:
     """The built-in model's route; mount it on any aiohttp app and point the SDK's ``base_url`` at ``…/v1``."""
 
@@ -91,18 +109,10 @@ def model_routes(behaviour: ModelBehaviour) -> list[web.RouteDef]:
         created = int(time.time())
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
-        await response.write(_chunk(completion_id, created, {"role": "assistant", "content": ""}, None))
-        for index, word in enumerate(words(reply_for(body["messages"]))):
-            if behaviour.fail_after_words is not None and index >= behaviour.fail_after_words:
-                error = {"error": {"message": FAILURE_MESSAGE, "type": "server_error"}}
-                await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
-                await response.write_eof()
-                return response
-            await asyncio.sleep(behaviour.word_delay)  # the model "thinking": the pace of the demo, not a wait
-            await response.write(_chunk(completion_id, created, {"content": word}, None))
-        await response.write(_chunk(completion_id, created, {}, "stop"))
-        await response.write(b"data: [DONE]\n\n")
-        await response.write_eof()
+        try:
+            await _stream(response, completion_id, created, reply_for(body["messages"]), behaviour)
+        except ConnectionResetError:
+            pass  # the reader hung up (its reply was cancelled, or the example is stopping): nobody to answer
         return response
 
     return [web.post("/v1/chat/completions", completions)]

@@ -33,7 +33,8 @@ async function showLogin() {
 async function showChat({ token, user: me }) {
   window.Echo = new Echo(echoOptions(await api.pusherConfig(), token));
   const list = await api.conversations(token);
-  const conversation = api.pickConversation(list);
+  const opened = await api.openConversation(token, list);
+  const conversation = opened.conversation;
   $("chat").hidden = false;
   $("me").textContent = me.name;
   $("logout").addEventListener("click", () => {
@@ -46,6 +47,15 @@ async function showChat({ token, user: me }) {
     link.textContent = c.title;
     if (c.id === conversation?.id) link.className = "active";
     $("conversations").append(link);
+  }
+  if (opened.refused) {
+    // The URL names a conversation the backend will not open for this user: say so, instead of showing another.
+    $("title").textContent = `Conversation ${opened.wanted}`;
+    $("refused").textContent = opened.refused;
+    $("refused").hidden = false;
+    $("messages").hidden = true;
+    $("composer-area").hidden = true;
+    return;
   }
   if (!conversation) {
     $("title").textContent = "You are in no conversation.";

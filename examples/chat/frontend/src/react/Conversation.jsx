@@ -4,6 +4,7 @@ import { messages as loadMessages, sendMessage } from "../shared/api.js";
 import { conversationChannel, presenceChannel } from "../shared/echo.js";
 import { Timeline } from "../shared/timeline.js";
 import { TypingTracker, typingWhisperer } from "../shared/typing.js";
+import { ConversationLinks } from "./Links.jsx";
 
 // One conversation: its messages (private channel) and who is here and typing (presence channel).
 export function Conversation({ conversation, all, session, onLogout }) {
@@ -88,13 +89,7 @@ export function Conversation({ conversation, all, session, onLogout }) {
     <>
       <header>
         <h1>{conversation.title}</h1>
-        <nav className="conversations">
-          {all.map((c) => (
-            <a key={c.id} href={`?conversation=${c.id}`} className={c.id === conversation.id ? "active" : ""}>
-              {c.title}
-            </a>
-          ))}
-        </nav>
+        <ConversationLinks all={all} current={conversation.id} />
         <ul className="presence" aria-label="Here now">
           {members.map((member) => (
             <li key={member.id} data-user-id={member.id} title={member.name}>

@@ -50,8 +50,21 @@ export const messages = (token, conversationId) =>
 export const sendMessage = (token, conversationId, content) =>
   request("POST", `/api/conversations/${conversationId}/messages`, { token, body: { content } });
 
-// The conversation to open: ?conversation=ID when given and allowed, else the first one.
-export function pickConversation(list) {
-  const wanted = Number(new URLSearchParams(location.search).get("conversation"));
-  return list.find((c) => c.id === wanted) || list[0] || null;
+// The conversation the page opens: `{ conversation }`, the one ?conversation=ID names (else the first of `list`,
+// the user's conversations), or `{ wanted, refused }`: the id the URL names and why the user cannot open it. The backend decides:
+// it refuses a conversation's messages and channels to non-members (403) and knows no other ids (404).
+export async function openConversation(token, list) {
+  const wanted = new URLSearchParams(location.search).get("conversation");
+  if (!wanted) return { conversation: list[0] || null };
+  const conversation = list.find((c) => String(c.id) === wanted);
+  if (conversation) return { conversation };
+  try {
+    await messages(token, encodeURIComponent(wanted));
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 403 || e.status === 404)) {
+      return { wanted, refused: `You cannot open conversation ${wanted}: ${e.message}.` };
+    }
+    throw e;
+  }
+  return { wanted, refused: `Conversation ${wanted} is not in your list yet: reload the page to open it.` };
 }
