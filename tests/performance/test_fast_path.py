@@ -66,7 +66,7 @@ async def probe() -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
         cwd=root,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONASYNCIODEBUG": "0"},
+        env={name: value for name, value in os.environ.items() if name != "PYTHONASYNCIODEBUG"},  # "0" turns it on
     )
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 20)
