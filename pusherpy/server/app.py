@@ -68,7 +68,7 @@ def create_app(
         state.replays = ReplayGuard(state.broker, settings.replay_memory_limit)
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
-    http_api.add_routes(application)
+    http_api.add_routes(application, settings.path_prefix)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
     if settings.metrics_port is not None:

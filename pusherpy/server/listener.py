@@ -24,6 +24,7 @@ from .accept import AcceptingServer, listen
 from .http_auth import API_RATES, ApiRates
 from .http_head import Head, NeedMore, Refusal, parse_head, websocket_upgrade
 from .http_reply import refusal_bytes
+from .path_prefix import unprefixed
 from .publish_path import PublishRoute, publish_route, serve_publish
 from .state import STATE, ServerState
 from .upgrade import open_socket
@@ -120,7 +121,8 @@ class Listener(asyncio.Protocol):
         if isinstance(head, Refusal):
             self._refuse(head)
             return
-        upgrade = websocket_upgrade(head.method, head.target, head.headers)
+        prefix = self._state.settings.path_prefix
+        upgrade = websocket_upgrade(head.method, unprefixed(head.target, prefix), head.headers)
         if isinstance(upgrade, Refusal):
             self._refuse(upgrade)
             return
@@ -129,7 +131,7 @@ class Listener(asyncio.Protocol):
             self._disarm()
             open_socket(self._state, self._transport, upgrade, bytes(self._buffer[head.length :]))
             return
-        route = publish_route(head.method, head.target)
+        route = publish_route(head.method, head.target, prefix)
         if route is None or not self._take_publish(route, head):
             self._hand_to_aiohttp()
 

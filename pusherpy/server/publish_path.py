@@ -20,6 +20,7 @@ from .http_auth import ApiRates, signed_params
 from .http_events import handle_events
 from .http_head import query_pairs, split_target
 from .http_reply import refusal_bytes, refusal_for, response_bytes
+from .path_prefix import unprefixed
 from .state import ServerState
 
 logger = logging.getLogger(__name__)
@@ -33,18 +34,19 @@ class PublishRoute:
 
     app_id: str
     path: str
+    """As it arrived (decoded), prefix included if the proxy kept it: the signature is checked against both forms."""
     query: Mapping[str, str]
     batch: bool
 
 
-def publish_route(method: str, target: str) -> PublishRoute | None:
-    """The route when the request is a publish this path serves, else None (a target that is not a path, such
-    as a proxy's absolute URL, is left to aiohttp)."""
+def publish_route(method: str, target: str, prefix: str) -> PublishRoute | None:
+    """The route when the request is a publish this path serves, at its path with or without ``prefix``, else
+    None (a target that is not a path, such as a proxy's absolute URL, is left to aiohttp)."""
     if method != "POST" or not target.startswith("/"):
         return None
     raw_path, raw_query = split_target(target)
     path = unquote(raw_path)
-    match = _ROUTE.match(path)
+    match = _ROUTE.match(unprefixed(path, prefix))
     if match is None:
         return None
     query = signed_params(query_pairs(raw_query, keep_blank_values=True))

@@ -170,9 +170,23 @@ def parse_fields(cls: type[Any], raw_values: Mapping[str, RawValue]) -> dict[str
 
 
 def parse_field(cls: type[Any], key: str, raw: RawValue) -> Any:
-    """Parse one raw value as the field ``key`` of ``cls``, by the field's type and bounds."""
+    """Parse one raw value as the field ``key`` of ``cls``, by the field's type and bounds, then its ``checked``
+    rule if it has one."""
     declared, hint = declared_fields(cls)[key]
-    return _PARSERS[hint](raw, declared)
+    value = _PARSERS[hint](raw, declared)
+    check: Callable[[str, Any], None] | None = declared.metadata.get(_CHECK)
+    if check is not None:
+        check(raw.name, value)
+    return value
+
+
+_CHECK: Final = "pusherpy.check"
+
+
+def checked(default: Any, check: Callable[[str, Any], None]) -> Any:
+    """A field whose parsed value must also pass ``check(name, value)``, which raises a ``ConfigError`` quoting
+    ``name`` (how the user spelt the setting) when it does not."""
+    return dataclasses.field(default=default, metadata={_CHECK: check})
 
 
 def parse_app(where: str, table: object) -> AppConfig:

@@ -20,6 +20,7 @@ from ..protocol.frames import close_frame, text_frame
 from .client import Client
 from .http_head import Refusal, WebSocketUpgrade, websocket_upgrade
 from .http_reply import refusal_response
+from .path_prefix import unprefixed
 from .state import STATE, ServerState
 from .ws import new_socket_id, refusal
 
@@ -63,7 +64,8 @@ def open_socket(state: ServerState, transport: asyncio.Transport, upgrade: WebSo
 async def serve_upgrade(request: web.Request) -> web.StreamResponse:
     """``GET /app/{key}`` when it reaches aiohttp: an upgrade on a kept-alive connection becomes a Pusher socket;
     a plain GET gets 426 (connect with a WebSocket)."""
-    upgrade = websocket_upgrade(request.method, request.raw_path, request.headers)
+    prefix = request.app[STATE].settings.path_prefix
+    upgrade = websocket_upgrade(request.method, unprefixed(request.raw_path, prefix), request.headers)
     if upgrade is None:
         return refusal_response(UPGRADE_REQUIRED)
     if isinstance(upgrade, Refusal):

@@ -397,6 +397,8 @@ def another_value(cls: type[Any], name: str) -> Any:
         return 9100
     if name == "ping_interval":
         return 45
+    if name == "path_prefix":
+        return "/ws"
     if isinstance(default, bool):
         return not default
     if isinstance(default, int | float):
