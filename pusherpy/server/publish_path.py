@@ -53,21 +53,27 @@ def publish_route(method: str, target: str, prefix: str) -> PublishRoute | None:
     return PublishRoute(app_id=match.group(1), path=path, query=query, batch=match.group(2) == "batch_events")
 
 
-async def serve_publish(state: ServerState, rates: ApiRates, route: PublishRoute, body: bytes, *, close: bool) -> bytes:
-    """Run one publish request and return the whole HTTP response; never raises."""
+async def serve_publish(
+    state: ServerState, rates: ApiRates, route: PublishRoute, body: bytes, client_ip: str | None, *, close: bool
+) -> bytes:
+    """Run one publish request and return the whole HTTP response; never raises.
+
+    Args:
+        client_ip: the client's address as ``forwarded`` believes it, for the access log.
+    """
     try:
         reply = await handle_events(
             state, rates, route.app_id, "POST", route.path, route.query, body, batch=route.batch
         )
     except Exception as error:
         refusal = refusal_for(error, "POST", route.path)
-        _log(route.path, refusal.status, refusal.message)
+        _log(client_ip, route.path, refusal.status, refusal.message)
         return refusal_bytes(refusal, close=close or refusal.status >= 500)
-    _log(route.path, 200, "")
+    _log(client_ip, route.path, 200, "")
     return response_bytes(200, reply, close=close)
 
 
-def _log(path: str, status: int, message: str) -> None:
+def _log(client_ip: str | None, path: str, status: int, message: str) -> None:
     """The access log of this path (aiohttp's does not see it); never the query, which carries the signature."""
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("POST %s -> %d %s", path, status, message)
+        logger.debug('%s "POST %s" %d %s', client_ip or "-", path, status, message)

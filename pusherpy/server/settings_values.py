@@ -94,6 +94,9 @@ def _parse_str(name: str, value: object, *, may_be_empty: bool) -> str:
 
 
 def _parse_strings(name: str, value: object, bounds: Bounds) -> tuple[str, ...]:
+    """Read a TOML list of strings, or one string of comma-separated items (an environment variable's)."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{name}={value!r} must be a list of {bounds.what or 'strings'}")
     return tuple(value)
@@ -143,8 +146,9 @@ _PARSERS: Final[Mapping[object, _Parser]] = {
 }
 """The parser of each field type; the types of ``Settings`` and ``AppConfig`` fields must all be here."""
 
-SINGLE_VALUE_TYPES: Final = frozenset({bool, int, float, str})
-"""Types one environment variable or command-line option can give; lists and tables come from a file only."""
+SINGLE_VALUE_TYPES: Final = frozenset({bool, int, float, str, tuple[str, ...]})
+"""Types one environment variable or command-line option can give (a list of strings as ``a,b``); tables come
+from a file only."""
 
 
 # -- fields of a dataclass ---------------------------------------------------------------------------------------
