@@ -20,6 +20,8 @@ from pusher.requests import RequestsBackend
 
 from pusherpy.protocol import signing
 from pusherpy.protocol.errors import ConfigError
+from pusherpy.publisher import AsyncPusher, Pusher
+from pusherpy.publisher.config import ClientConfig
 from pusherpy.server.path_prefix import unprefixed
 from pusherpy.server.settings import load_settings
 from tests.conftest import ServerFactory
@@ -180,3 +182,31 @@ class TestHealth:
         async with aiohttp.ClientSession() as session:
             async with session.get(prefixed.http_url + path, timeout=aiohttp.ClientTimeout(total=DEADLINE)) as reply:
                 assert reply.status == 200
+
+
+class TestPusherpyPublisher:
+    """pusherpy's own publisher takes ``path`` (or a path before ``/apps/`` in its URL) as pusher-http-php does."""
+
+    def test_a_path_in_the_url_becomes_the_path_option(self) -> None:
+        config = ClientConfig.from_url("https://k:s@example.com/ws/apps/42")
+        assert (config.host, config.path, config.app_id) == ("example.com", "/ws", "42")
+        assert ClientConfig.from_url("https://k:s@example.com/apps/42").path == ""
+
+    @pytest.mark.parametrize("path", ["ws", "/ws/"])
+    def test_a_path_without_its_leading_slash_or_with_a_trailing_one_is_refused(self, path: str) -> None:
+        with pytest.raises(ConfigError, match=r"must be empty or a path such as '/ws'"):
+            ClientConfig.build("1", "k", "s", path=path)
+
+    async def test_both_clients_publish_through_the_prefix(self, prefixed: RunningServer) -> None:
+        app = prefixed.app
+        options: dict[str, Any] = {"host": prefixed.host, "port": prefixed.port, "ssl": False, "path": PREFIX}
+        async with aiohttp.ClientSession() as session:
+            client = await open_socket(prefixed, session, f"{PREFIX}/app")
+            await client.subscribe("news")
+            sync = Pusher(app.id, app.key, app.secret, **options)
+            await asyncio.to_thread(sync.trigger, "news", "from-sync", {"n": 1})
+            assert (await client.expect("from-sync", channel="news"))["data"] == {"n": 1}
+            async with AsyncPusher(app.id, app.key, app.secret, **options) as publisher:
+                await publisher.trigger("news", "from-async", {"n": 2})
+            assert (await client.expect("from-async", channel="news"))["data"] == {"n": 2}
+            await client.ws.close()
