@@ -21,6 +21,8 @@ from typing import Final
 from ..protocol.errors import ConfigError
 
 PATH_PREFIX_MAX_LENGTH: Final = 100
+_ROUTE_NAMES: Final = frozenset({"app", "apps", "users", "up", "metrics"})
+"""First segments the prefix may not have: the routes it is stripped from would become ambiguous."""
 _PATH_PREFIX: Final = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._~-]+)*")
 """Segments of unreserved characters (RFC 3986 §2.3), none of them ``.`` or ``..``: nothing to percent-decode, so
 the prefix reads the same in the raw target, in aiohttp's decoded path, and in the publisher's signed string."""
@@ -39,6 +41,9 @@ def check_path_prefix(name: str, prefix: str) -> None:
             f"{name}={prefix!r} must be empty or a path such as '/ws' or '/pusher/v1': a leading '/', no trailing "
             "'/', and letters, digits, '.', '_', '~' or '-' between the slashes"
         )
+    first = prefix[1:].partition("/")[0]
+    if first in _ROUTE_NAMES:
+        raise ConfigError(f"{name}={prefix!r} must not start with /{first}, which is one of pusherpy's own routes")
 
 
 def unprefixed(target: str, prefix: str) -> str:

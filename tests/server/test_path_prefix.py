@@ -88,6 +88,11 @@ class TestSetting:
         with pytest.raises(ConfigError, match=r"PUSHERPY_PATH_PREFIX=.* must be empty or a path such as '/ws'"):
             load_settings(environ={"PUSHERPY_PATH_PREFIX": value})
 
+    @pytest.mark.parametrize("value", ["/app", "/apps/v1", "/users", "/up", "/metrics"])
+    def test_a_prefix_that_starts_like_a_route_is_refused(self, value: str) -> None:
+        with pytest.raises(ConfigError, match=r"which is one of pusherpy's own routes"):
+            load_settings(environ={"PUSHERPY_PATH_PREFIX": value})
+
     def test_a_long_prefix_is_refused(self) -> None:
         with pytest.raises(ConfigError, match=r"at most 100 characters"):
             load_settings(environ={"PUSHERPY_PATH_PREFIX": "/" + "a" * 100})
