@@ -60,11 +60,12 @@ class ApiRequest:
     body: bytes = b""
 
     def target(self, config: ClientConfig, timestamp: int) -> str:
-        """Return the request target (path and signed query) for ``timestamp`` (Unix seconds)."""
+        """Return the request target (``config.path``, the path, and the signed query) for ``timestamp`` (Unix
+        seconds); ``config.path`` is sent, not signed."""
         query = signing.signed_query(
             config.key, config.secret, self.method, self.path, timestamp=timestamp, body=self.body, params=self.params
         )
-        return f"{self.url_path}?{urlencode(query)}"
+        return f"{config.path}{self.url_path}?{urlencode(query)}"
 
     @property
     def headers(self) -> dict[str, str]:

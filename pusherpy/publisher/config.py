@@ -27,6 +27,7 @@ DEFAULT_MAX_DATA_SIZE: Final = 10_240
 
 _APP_ID: Final = re.compile(r"\A[A-Za-z0-9_\-.]+\Z")
 _PREFIXES: Final = ("PUSHER", "REVERB")
+_PATH: Final = re.compile(r"(?:/[A-Za-z0-9._~-]+)+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +41,8 @@ class ClientConfig:
         scheme: ``http`` or ``https``.
         host: the API host.
         port: the API port.
+        path: the path a proxy serves the API under (``/ws``): sent before ``/apps/...`` but not signed, as
+            pusher-http-php's ``path`` option does (the server signs and checks ``/apps/...``).
         timeout: seconds allowed for one request (connect and answer).
         max_data_size: the largest event ``data`` sent, in UTF-8 bytes; ``None`` leaves the check to the server.
         encryption_master_key: the 32-byte master key of ``private-encrypted-`` channels, if any.
@@ -53,6 +56,7 @@ class ClientConfig:
     scheme: str = "https"
     host: str = "api-mt1.pusher.com"
     port: int = 443
+    path: str = ""
     timeout: float = DEFAULT_TIMEOUT
     max_data_size: int | None = DEFAULT_MAX_DATA_SIZE
     encryption_master_key: bytes | None = field(default=None, repr=False)
@@ -67,6 +71,8 @@ class ClientConfig:
             raise ConfigError(f"scheme={self.scheme!r} must be 'http' or 'https'")
         if not self.host or "/" in self.host:
             raise ConfigError(f"host={self.host!r} must be a host name without a path")
+        if self.path and (_PATH.fullmatch(self.path) is None):
+            raise ConfigError(f"path={self.path!r} must be empty or a path such as '/ws', without a trailing '/'")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port={self.port!r} must be between 1 and 65535")
         if self.timeout <= 0:
@@ -89,6 +95,7 @@ class ClientConfig:
         *,
         host: str | None = None,
         port: int | None = None,
+        path: str = "",
         scheme: str | None = None,
         ssl: bool | None = None,
         cluster: str | None = None,
@@ -119,6 +126,7 @@ class ClientConfig:
             scheme=scheme,
             host=host,
             port=port,
+            path=path,
             timeout=timeout,
             max_data_size=max_data_size,
             encryption_master_key=decode_master_key(encryption_master_key_base64),
@@ -134,15 +142,16 @@ class ClientConfig:
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
         encryption_master_key_base64: str | None = None,
     ) -> ClientConfig:
-        """Parse ``http(s)://key:secret@host[:port]/apps/ID``, the form of ``PUSHER_URL``.
+        """Parse ``http(s)://key:secret@host[:port][/path]/apps/ID``, the form of ``PUSHER_URL``; a path before
+        ``/apps/`` becomes ``path``.
 
         Raises:
             ConfigError: the URL lacks a part; the message shows the URL without its secret.
         """
         parts = urlsplit(url)
         shown = redacted_url(url)
-        path = parts.path.rstrip("/")
-        if parts.scheme not in ("http", "https") or not parts.hostname or not path.startswith("/apps/"):
+        prefix, apps, app_id = parts.path.rstrip("/").rpartition("/apps/")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not apps or "/" in app_id:
             raise ConfigError(f"url={shown!r} must look like http(s)://key:secret@host[:port]/apps/ID")
         if not parts.username or not parts.password:
             raise ConfigError(f"url={shown!r} has no key:secret@ part")
@@ -151,11 +160,12 @@ class ClientConfig:
         except ValueError:
             raise ConfigError(f"url={shown!r} has an invalid port") from None
         return cls.build(
-            path.removeprefix("/apps/"),
+            app_id,
             unquote(parts.username),
             unquote(parts.password),
             host=parts.hostname,
             port=port,
+            path=prefix,
             scheme=parts.scheme,
             timeout=timeout,
             max_data_size=max_data_size,

@@ -37,6 +37,8 @@ class Pusher(ClientBase):
         secret: the app secret.
         host: the API host; ``api-{cluster}.pusher.com`` when None.
         port: the API port; 443 for https, 80 for http when None.
+        path: the path a proxy serves the API under (``/ws``); sent before ``/apps/...`` but not signed, as
+            pusher-http-php's ``path`` option does.
         scheme: ``http`` or ``https``; wins over ``ssl``.
         ssl: False for http (the official SDK's flag); https when neither is given.
         cluster: the Pusher cluster, used only when ``host`` is None.

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +22,8 @@ from ..protocol.frames import CloseCode
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
+from .forwarded import TrustedProxies
+from .http_forwarded import ClientAccessLogger, forwarded_middleware
 from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
 from .http_health import METRICS_LISTENER, MetricsListener
 from .http_reply import error_middleware
@@ -49,7 +52,7 @@ def create_app(
     """
     application = web.Application(
         client_max_size=settings.max_request_body_bytes,
-        middlewares=[error_middleware],
+        middlewares=[forwarded_middleware, error_middleware],
         handler_args=_http_limits(settings),
     )
     metrics = Metrics()
@@ -63,12 +66,13 @@ def create_app(
         webhooks=sink,
         apps_by_key=settings.app_by_key(),
         apps_by_id=settings.app_by_id(),
+        proxies=TrustedProxies(settings.trusted_proxies),
     )
     if settings.reject_replayed_signatures:
         state.replays = ReplayGuard(state.broker, settings.replay_memory_limit)
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
-    http_api.add_routes(application)
+    http_api.add_routes(application, settings.path_prefix)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
     if settings.metrics_port is not None:
@@ -78,7 +82,7 @@ def create_app(
     return application
 
 
-def _http_limits(settings: Settings) -> dict[str, float]:
+def _http_limits(settings: Settings) -> dict[str, Any]:
     """aiohttp's own limits for the requests it parses after the listener's first one (keep-alive, pipelined):
     the same head limits as the listener, a bounded idle time, and a short linger after refusing a body."""
     return {
@@ -87,6 +91,7 @@ def _http_limits(settings: Settings) -> dict[str, float]:
         "max_headers": MAX_HEADERS,
         "keepalive_timeout": settings.http_keepalive_timeout,
         "lingering_time": LINGER_SECONDS,
+        "access_log_class": ClientAccessLogger,
     }
 
 

@@ -17,17 +17,20 @@ from .http_queries import channel_info, channel_users, connection_count, list_ch
 from .upgrade import serve_upgrade
 
 
-def add_routes(application: web.Application) -> None:
-    """Add every route, and the HTTP API's rate windows, to the server's application."""
+def add_routes(application: web.Application, path_prefix: str = "") -> None:
+    """Add every route, and the HTTP API's rate windows, to the server's application; with ``path_prefix``, each
+    route answers with and without it (``path_prefix.py``)."""
     application[API_RATES] = ApiRates()
-    application.router.add_get("/app/{key}", serve_upgrade)
-    application.router.add_post("/apps/{app_id}/events", trigger_event)
-    application.router.add_post("/apps/{app_id}/batch_events", trigger_batch)
-    application.router.add_get("/apps/{app_id}/channels", list_channels)
-    application.router.add_get("/apps/{app_id}/channels/{channel_name}", channel_info)
-    application.router.add_get("/apps/{app_id}/channels/{channel_name}/users", channel_users)
-    application.router.add_get("/apps/{app_id}/connections", connection_count)
-    application.router.add_post("/apps/{app_id}/users/{user_id}/terminate_connections", terminate_user_connections)
-    application.router.add_post("/users/{user_id}/terminate_connections", terminate_user_connections)
-    application.router.add_get("/up", health)
-    application.router.add_get("/metrics", metrics)
+    router = application.router
+    for base in dict.fromkeys(("", path_prefix)):
+        router.add_get(f"{base}/app/{{key}}", serve_upgrade)
+        router.add_post(f"{base}/apps/{{app_id}}/events", trigger_event)
+        router.add_post(f"{base}/apps/{{app_id}}/batch_events", trigger_batch)
+        router.add_get(f"{base}/apps/{{app_id}}/channels", list_channels)
+        router.add_get(f"{base}/apps/{{app_id}}/channels/{{channel_name}}", channel_info)
+        router.add_get(f"{base}/apps/{{app_id}}/channels/{{channel_name}}/users", channel_users)
+        router.add_get(f"{base}/apps/{{app_id}}/connections", connection_count)
+        router.add_post(f"{base}/apps/{{app_id}}/users/{{user_id}}/terminate_connections", terminate_user_connections)
+        router.add_post(f"{base}/users/{{user_id}}/terminate_connections", terminate_user_connections)
+        router.add_get(f"{base}/up", health)
+        router.add_get(f"{base}/metrics", metrics)

@@ -24,6 +24,7 @@ from ..protocol.apps import AppConfig
 from ..protocol.errors import ApiError
 from ..protocol.ratelimit import RateWindow
 from .metrics import Metrics
+from .path_prefix import signed_paths
 from .replay import ReplayGuard
 from .state import STATE, ServerState
 
@@ -65,8 +66,11 @@ class ApiRates:
 API_RATES = web.AppKey("pusherpy_api_rates", ApiRates)
 
 
-def verify_signature(app: AppConfig, method: str, path: str, query: Mapping[str, str], body: bytes, now: float) -> int:
-    """Check a request's Pusher signature; return its ``auth_timestamp``.
+def verify_signature(
+    app: AppConfig, method: str, path: str, query: Mapping[str, str], body: bytes, now: float, *, prefix: str = ""
+) -> int:
+    """Check a request's Pusher signature, of ``path`` with or without ``prefix`` (``path_prefix.signed_paths``);
+    return its ``auth_timestamp``.
 
     Raises:
         ApiError: 401 with the reason (missing parameter, wrong key, stale timestamp, body_md5, signature).
@@ -85,8 +89,12 @@ def verify_signature(app: AppConfig, method: str, path: str, query: Mapping[str,
     if body or "body_md5" in query:
         if not signing.constant_time_equals(query.get("body_md5", ""), signing.body_md5(body)):
             raise ApiError(401, "body_md5 does not match the body")
-    expected = signing.sign_request(app.secret, method, path, query)
-    if not signing.constant_time_equals(query["auth_signature"], expected):
+    signature = query["auth_signature"]
+    matches = [
+        signing.constant_time_equals(signature, signing.sign_request(app.secret, method, signed, query))
+        for signed in signed_paths(path, prefix)
+    ]
+    if not any(matches):
         raise ApiError(401, "invalid signature")
     return timestamp
 
@@ -101,6 +109,7 @@ async def check_signed_request(
     rates: ApiRates,
     metrics: Metrics,
     replays: ReplayGuard | None = None,
+    prefix: str = "",
 ) -> None:
     """Admit one signed API request to ``app``: signature, enabled, not a replay (with ``replays``), then the rate
     limit; count it.
@@ -112,7 +121,7 @@ async def check_signed_request(
         ApiError: 401 (signature, or a replay), 403 (app disabled), ``RateLimited``, or ``ReplayMemoryFull`` (503).
     """
     now = time.time()
-    timestamp = verify_signature(app, method, path, query, body, now)
+    timestamp = verify_signature(app, method, path, query, body, now, prefix=prefix)
     if not app.enabled:
         raise ApiError(403, "this app is disabled")
     if replays is not None and not await replays.first_use(app, query["auth_signature"], timestamp, now):
@@ -175,5 +184,6 @@ async def signed_request(request: web.Request, app: AppConfig | None = None) -> 
         rates=request.app[API_RATES],
         metrics=state.metrics,
         replays=state.replays,
+        prefix=state.settings.path_prefix,
     )
     return app, body

@@ -131,7 +131,15 @@ async def handle_events(
     """
     app = app_by_id(state, app_id)
     await check_signed_request(
-        app, method, path, query, body, rates=rates, metrics=state.metrics, replays=state.replays
+        app,
+        method,
+        path,
+        query,
+        body,
+        rates=rates,
+        metrics=state.metrics,
+        replays=state.replays,
+        prefix=state.settings.path_prefix,
     )
     if batch:
         return await _publish_batch(state, app, body)

@@ -17,6 +17,8 @@ from aiohttp import web
 from ..protocol import codec
 from ..protocol.errors import ApiError
 from .http_head import Refusal
+from .path_prefix import unprefixed
+from .state import STATE
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,8 @@ def refusal_response(refusal: Refusal) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer every refusal as JSON ``{"error": ...}`` with its status; never a traceback."""
-    if request.method == "OPTIONS" and request.path.startswith(_CORS_PATHS):
+    api_path = unprefixed(request.path, request.app[STATE].settings.path_prefix).startswith(_CORS_PATHS)
+    if request.method == "OPTIONS" and api_path:
         return web.Response(status=204, headers=CORS_HEADERS)
     try:
         response = await handler(request)
@@ -84,6 +87,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if isinstance(error, web.HTTPException) and error.status < 400:
             raise
         response = refusal_response(refusal_for(error, request.method, request.path))
-    if request.path.startswith(_CORS_PATHS) and not response.prepared:
+    if api_path and not response.prepared:
         response.headers.update(CORS_HEADERS)
     return response

@@ -24,6 +24,7 @@ from .accept import AcceptingServer, listen
 from .http_auth import API_RATES, ApiRates
 from .http_head import Head, NeedMore, Refusal, parse_head, websocket_upgrade
 from .http_reply import refusal_bytes
+from .path_prefix import unprefixed
 from .publish_path import PublishRoute, publish_route, serve_publish
 from .state import STATE, ServerState
 from .upgrade import open_socket
@@ -120,16 +121,18 @@ class Listener(asyncio.Protocol):
         if isinstance(head, Refusal):
             self._refuse(head)
             return
-        upgrade = websocket_upgrade(head.method, head.target, head.headers)
+        prefix = self._state.settings.path_prefix
+        upgrade = websocket_upgrade(head.method, unprefixed(head.target, prefix), head.headers)
         if isinstance(upgrade, Refusal):
             self._refuse(upgrade)
             return
         if upgrade is not None:
             assert self._transport is not None
             self._disarm()
-            open_socket(self._state, self._transport, upgrade, bytes(self._buffer[head.length :]))
+            rest = bytes(self._buffer[head.length :])
+            open_socket(self._state, self._transport, upgrade, rest, self._client_ip(head))
             return
-        route = publish_route(head.method, head.target)
+        route = publish_route(head.method, head.target, prefix)
         if route is None or not self._take_publish(route, head):
             self._hand_to_aiohttp()
 
@@ -160,17 +163,23 @@ class Listener(asyncio.Protocol):
         self._disarm()
         self._busy = True
         self._transport.pause_reading()
-        self._state.spawn(self._answer_publish(route, body, close=not head.keeps_alive))
+        self._state.spawn(self._answer_publish(route, body, self._client_ip(head), close=not head.keeps_alive))
         return True
 
     def _body_too_slow(self) -> None:
         timeout = self._state.settings.request_body_timeout
         self._refuse(Refusal(status=408, message=f"request body not received within {timeout:g} s"))
 
-    async def _answer_publish(self, route: PublishRoute, body: bytes, *, close: bool) -> None:
+    def _client_ip(self, head: Head) -> str | None:
+        """The client's address: the peer's, or the one a trusted proxy forwarded (``forwarded``)."""
+        assert self._transport is not None
+        peer = self._transport.get_extra_info("peername")
+        return self._state.proxies.client_address(peer[0] if isinstance(peer, tuple) else None, head.headers).ip
+
+    async def _answer_publish(self, route: PublishRoute, body: bytes, client_ip: str | None, *, close: bool) -> None:
         transport = self._transport
         assert transport is not None
-        reply = await serve_publish(self._state, self._rates, route, body, close=close)
+        reply = await serve_publish(self._state, self._rates, route, body, client_ip, close=close)
         self._busy = False
         if transport.is_closing():
             return

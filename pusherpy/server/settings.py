@@ -21,8 +21,10 @@ from ..protocol.bounds import bounded, within
 from ..protocol.errors import ConfigError
 from ..protocol.redact import redacted_repr, redacted_url
 from .exposure import check_exposure
+from .forwarded import check_trusted_proxies
+from .path_prefix import check_path_prefix
 from .settings_sources import APP_CREDENTIALS, Found, config_path, read_environ, read_file, read_overrides
-from .settings_values import PORT_NUMBER, SINGLE_VALUE_TYPES, RawValue, declared_fields, parse_fields
+from .settings_values import PORT_NUMBER, SINGLE_VALUE_TYPES, RawValue, checked, declared_fields, parse_fields
 
 DEV_APP: Final = AppConfig(id="100001", key="pusherpy-dev-key", secret="pusherpy-dev-secret", name="dev")
 """The app served when none is configured; its credentials are printed at start."""
@@ -87,6 +89,11 @@ class Settings:
     metrics_port: int | None = within(None, PORT_NUMBER)
     """Serve ``/metrics`` and ``/up`` on their own listener at ``metrics_host:metrics_port`` (and ``/metrics``
     no more on ``port``); None: no such listener."""
+    path_prefix: str = checked("", check_path_prefix)
+    """The path a proxy serves pusherpy under (``/ws``): every route answers with and without it (path_prefix.py)."""
+    trusted_proxies: tuple[str, ...] = checked((), check_trusted_proxies)
+    """Addresses or networks (``10.0.0.0/8``) of the proxies whose ``Forwarded`` / ``X-Forwarded-For`` /
+    ``X-Forwarded-Proto`` are believed (forwarded.py); empty: those headers are ignored."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
     notices: tuple[str, ...] = field(default=(), metadata={_DERIVED: True})

@@ -68,9 +68,7 @@ REVERB_VARIABLES: Final[Mapping[str, ReverbVariable]] = {
     "REVERB_PORT": ReverbVariable(Use.NOT_NEEDED, why=_WHERE_CLIENTS_CONNECT),
     "REVERB_SCHEME": ReverbVariable(Use.NOT_NEEDED, why=_WHERE_CLIENTS_CONNECT),
     "REVERB_SERVER": ReverbVariable(Use.NOT_NEEDED, why="pusherpy is the one server"),
-    "REVERB_SERVER_PATH": ReverbVariable(
-        Use.UNSUPPORTED, why="pusherpy serves /app and /apps at the root: strip the path in your proxy"
-    ),
+    "REVERB_SERVER_PATH": ReverbVariable(Use.SETTING, "path_prefix"),
     "REVERB_PULSE_INGEST_INTERVAL": ReverbVariable(
         Use.UNSUPPORTED, why="Laravel Pulse reads Reverb's own process; scrape pusherpy's /metrics instead"
     ),

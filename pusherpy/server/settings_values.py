@@ -94,6 +94,9 @@ def _parse_str(name: str, value: object, *, may_be_empty: bool) -> str:
 
 
 def _parse_strings(name: str, value: object, bounds: Bounds) -> tuple[str, ...]:
+    """Read a TOML list of strings, or one string of comma-separated items (an environment variable's)."""
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ConfigError(f"{name}={value!r} must be a list of {bounds.what or 'strings'}")
     return tuple(value)
@@ -143,8 +146,9 @@ _PARSERS: Final[Mapping[object, _Parser]] = {
 }
 """The parser of each field type; the types of ``Settings`` and ``AppConfig`` fields must all be here."""
 
-SINGLE_VALUE_TYPES: Final = frozenset({bool, int, float, str})
-"""Types one environment variable or command-line option can give; lists and tables come from a file only."""
+SINGLE_VALUE_TYPES: Final = frozenset({bool, int, float, str, tuple[str, ...]})
+"""Types one environment variable or command-line option can give (a list of strings as ``a,b``); tables come
+from a file only."""
 
 
 # -- fields of a dataclass ---------------------------------------------------------------------------------------
@@ -170,9 +174,23 @@ def parse_fields(cls: type[Any], raw_values: Mapping[str, RawValue]) -> dict[str
 
 
 def parse_field(cls: type[Any], key: str, raw: RawValue) -> Any:
-    """Parse one raw value as the field ``key`` of ``cls``, by the field's type and bounds."""
+    """Parse one raw value as the field ``key`` of ``cls``, by the field's type and bounds, then its ``checked``
+    rule if it has one."""
     declared, hint = declared_fields(cls)[key]
-    return _PARSERS[hint](raw, declared)
+    value = _PARSERS[hint](raw, declared)
+    check: Callable[[str, Any], None] | None = declared.metadata.get(_CHECK)
+    if check is not None:
+        check(raw.name, value)
+    return value
+
+
+_CHECK: Final = "pusherpy.check"
+
+
+def checked(default: Any, check: Callable[[str, Any], None]) -> Any:
+    """A field whose parsed value must also pass ``check(name, value)``, which raises a ``ConfigError`` quoting
+    ``name`` (how the user spelt the setting) when it does not."""
+    return dataclasses.field(default=default, metadata={_CHECK: check})
 
 
 def parse_app(where: str, table: object) -> AppConfig:

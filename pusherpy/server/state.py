@@ -15,6 +15,7 @@ from ..protocol.apps import AppConfig
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.tasks import TaskSet
 from .client import Client, SocketHandler
+from .forwarded import TrustedProxies
 from .metrics import Metrics
 from .replay import ReplayGuard
 from .settings import Settings
@@ -34,6 +35,8 @@ class ServerState:
     """Remembers signatures when ``reject_replayed_signatures`` is on."""
     clients: set[Client] = field(default_factory=set)
     """This server's open sockets (for pings and shutdown); the broker knows them as subscribers only."""
+    proxies: TrustedProxies = field(default_factory=lambda: TrustedProxies(()))
+    """Whose forwarding headers are believed (``Settings.trusted_proxies``)."""
     socket_handler: SocketHandler = field(init=False)
     """The Pusher side of every socket (``ws.PusherHandler``), set by ``create_app``."""
 

@@ -20,6 +20,7 @@ from ..protocol.frames import close_frame, text_frame
 from .client import Client
 from .http_head import Refusal, WebSocketUpgrade, websocket_upgrade
 from .http_reply import refusal_response
+from .path_prefix import unprefixed
 from .state import STATE, ServerState
 from .ws import new_socket_id, refusal
 
@@ -32,11 +33,14 @@ UPGRADE_REQUIRED: Final = Refusal(
 )
 
 
-def open_socket(state: ServerState, transport: asyncio.Transport, upgrade: WebSocketUpgrade, rest: bytes) -> None:
+def open_socket(
+    state: ServerState, transport: asyncio.Transport, upgrade: WebSocketUpgrade, rest: bytes, client_ip: str | None
+) -> None:
     """Answer 101 and make a ``Client`` the transport's protocol (or refuse the app with a Pusher close).
 
     Args:
         rest: bytes the client sent after its head (frames), fed to the new socket.
+        client_ip: the client's address as ``forwarded`` believes it, for the log.
     """
     transport.write(
         b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -46,12 +50,14 @@ def open_socket(state: ServerState, transport: asyncio.Transport, upgrade: WebSo
     refused = refusal(app, upgrade.query, upgrade.origin)
     if refused is not None or app is None:
         assert refused is not None
-        logger.info("refused a connection: %s", refused.message)
+        logger.info("refused a connection from %s: %s", client_ip, refused.message)
         transport.write(text_frame(error_text(refused).encode()))
         transport.write(close_frame(int(refused.code or ErrorCode.GENERIC_RECONNECT), refused.message))
         transport.close()
         return
     connection = Connection(new_socket_id(), app)
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("socket %s of app %s opened from %s", connection.socket_id, app.id, client_ip)
     now = asyncio.get_running_loop().time()
     client = Client(handler=state.socket_handler, connection=connection, transport=transport, now=now)
     transport.set_protocol(client)
@@ -63,7 +69,8 @@ def open_socket(state: ServerState, transport: asyncio.Transport, upgrade: WebSo
 async def serve_upgrade(request: web.Request) -> web.StreamResponse:
     """``GET /app/{key}`` when it reaches aiohttp: an upgrade on a kept-alive connection becomes a Pusher socket;
     a plain GET gets 426 (connect with a WebSocket)."""
-    upgrade = websocket_upgrade(request.method, request.raw_path, request.headers)
+    prefix = request.app[STATE].settings.path_prefix
+    upgrade = websocket_upgrade(request.method, unprefixed(request.raw_path, prefix), request.headers)
     if upgrade is None:
         return refusal_response(UPGRADE_REQUIRED)
     if isinstance(upgrade, Refusal):
@@ -71,7 +78,7 @@ async def serve_upgrade(request: web.Request) -> web.StreamResponse:
     transport = request.transport
     if transport is not None and not transport.is_closing():  # else the client has already left
         _release(request.protocol, transport)
-        open_socket(request.app[STATE], transport, upgrade, b"")
+        open_socket(request.app[STATE], transport, upgrade, b"", request.remote)
     return web.Response(status=101)  # for aiohttp's access log only: aiohttp no longer writes to this connection
 
 

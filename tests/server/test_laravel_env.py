@@ -110,9 +110,14 @@ class TestNotices:
         assert any(n.startswith("REVERB_APP_PING_INTERVALL is not a Reverb setting pusherpy knows") for n in notices)
 
     def test_an_unsupported_reverb_variable_says_why(self) -> None:
-        notices = load(REVERB_SERVER_PATH="/ws").notices
-        assert any(n.startswith("REVERB_SERVER_PATH is not supported: ") for n in notices)
-        assert not any("REVERB_SERVER_PATH" in n for n in load(REVERB_SERVER_PATH="").notices), "empty is unset"
+        notices = load(REVERB_PULSE_INGEST_INTERVAL="15").notices
+        assert any(n.startswith("REVERB_PULSE_INGEST_INTERVAL is not supported: ") for n in notices)
+        assert not any("REVERB_PULSE" in n for n in load(REVERB_PULSE_INGEST_INTERVAL="").notices), "empty is unset"
+
+    def test_reverb_server_path_is_the_path_prefix(self) -> None:
+        assert load(REVERB_SERVER_PATH="/ws").path_prefix == "/ws"
+        with pytest.raises(ConfigError, match=r"REVERB_SERVER_PATH='ws/' must be empty or a path such as '/ws'"):
+            load(REVERB_SERVER_PATH="ws/")
 
     def test_app_options_without_an_app_are_named(self) -> None:
         notices = load_settings(environ={"REVERB_APP_ACTIVITY_TIMEOUT": "30"}).notices

@@ -397,6 +397,10 @@ def another_value(cls: type[Any], name: str) -> Any:
         return 9100
     if name == "ping_interval":
         return 45
+    if name == "path_prefix":
+        return "/ws"
+    if name == "trusted_proxies":
+        return ["10.0.0.0/8", "::1"]
     if isinstance(default, bool):
         return not default
     if isinstance(default, int | float):
@@ -428,9 +432,11 @@ class TestEveryField:
         self, tmp_path: Path, name: str
     ) -> None:
         value = another_value(Settings, name)
-        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n"), name) == value
-        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": str(value).lower()}), name) == value
-        assert getattr(load(tmp_path, cli={name: value}), name) == value
+        env_text = ",".join(value) if isinstance(value, list) else str(value).lower()
+        expected = tuple(value) if isinstance(value, list) else value
+        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n"), name) == expected
+        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": env_text}), name) == expected
+        assert getattr(load(tmp_path, cli={name: value}), name) == expected
 
     @pytest.mark.parametrize("name", APP_FIELDS)
     def test_each_app_field_is_read_from_an_apps_table(self, tmp_path: Path, name: str) -> None:
