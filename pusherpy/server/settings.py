@@ -23,6 +23,7 @@ from ..protocol.redact import redacted_repr, redacted_url
 from .exposure import check_exposure
 from .settings_sources import APP_CREDENTIALS, Found, config_path, read_environ, read_file, read_overrides
 from .settings_values import PORT_NUMBER, SINGLE_VALUE_TYPES, RawValue, declared_fields, parse_fields
+from .tls import server_context
 
 DEV_APP: Final = AppConfig(id="100001", key="pusherpy-dev-key", secret="pusherpy-dev-secret", name="dev")
 """The app served when none is configured; its credentials are printed at start."""
@@ -87,6 +88,10 @@ class Settings:
     metrics_port: int | None = within(None, PORT_NUMBER)
     """Serve ``/metrics`` and ``/up`` on their own listener at ``metrics_host:metrics_port`` (and ``/metrics``
     no more on ``port``); None: no such listener."""
+    tls_cert: str | None = None
+    """PEM file with the server's certificate followed by its chain: ``port`` then serves wss:// and https://."""
+    tls_key: str | None = None
+    """PEM file with the private key of ``tls_cert`` (unencrypted); set both or neither."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
     notices: tuple[str, ...] = field(default=(), metadata={_DERIVED: True})
@@ -159,6 +164,7 @@ def load_settings(
     if values.get("redis_url"):
         _check_redis_url(values["redis_url"])
     settings = Settings(**values)
+    _check_tls(settings)
     _check_unique(settings.apps)
     check_exposure(settings)
     return settings
@@ -194,6 +200,15 @@ def _check_redis_url(url: str) -> None:
         urlsplit(url).port  # noqa: B018 - raises when a password's unescaped "/", "?" or "#" ends the host early
     except ValueError:
         raise ConfigError(f"redis_url={shown!r} is not a valid URL (percent-encode / ? # in a password)") from None
+
+
+def _check_tls(settings: Settings) -> None:
+    """Both TLS files or neither, and a pair that loads: refused at start, not at the first handshake."""
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        missing = "tls_key" if settings.tls_key is None else "tls_cert"
+        raise ConfigError(f"tls_cert and tls_key go together: {missing} is not set (--tls-cert/--tls-key)")
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        server_context(settings.tls_cert, settings.tls_key)
 
 
 def _check_unique(apps: tuple[AppConfig, ...]) -> None:
