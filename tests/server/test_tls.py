@@ -12,8 +12,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,10 +23,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from pusherpy.envfile import parse_env
+from pusherpy.protocol import signing
+from pusherpy.server.app import create_app
+from pusherpy.server.listener import PusherSite
 from pusherpy.server.settings import DEV_APP
-from tests.helpers import DEADLINE, PusherClient
+from pusherpy.server.state import STATE
+from pusherpy.server.tls import TlsCertificates
+from tests.hardening.wire import RawSocket, upgrade_request
+from tests.helpers import DEADLINE, PusherClient, RunningServer, bounded_cleanup, make_app, make_settings
 from tests.server.serve_process import ServerProcess, run_cli, serving
 from tests.server.tls_certs import ServerPair, TestCa
 
@@ -270,3 +279,70 @@ class TestReloadOnSighup:
             assert await server.wait_exit() == 0
             rest = await server.stderr()
         assert "Traceback" not in rest and "not reloaded" not in rest, rest
+
+
+@asynccontextmanager
+async def serving_tls_here(pair: ServerPair, **settings: Any) -> AsyncIterator[RunningServer]:
+    """A server in this process on 127.0.0.1 and a free port, over TLS, so a test can look at its state."""
+    application = create_app(make_settings(make_app(max_event_payload_kb=100), **settings))
+    runner = web.AppRunner(application, shutdown_timeout=2.0)
+    await runner.setup()
+    await PusherSite(runner, "127.0.0.1", 0, tls=TlsCertificates(str(pair.cert), str(pair.key))).start()
+    try:
+        yield RunningServer(application[STATE].settings, application, runner, runner.addresses[0][1])
+    finally:
+        await bounded_cleanup(runner)
+
+
+async def publish_here(server: RunningServer, context: ssl.SSLContext, batch: list[dict[str, str]]) -> None:
+    """A signed ``batch_events`` over https:// (the publish fast path)."""
+    app, path = server.app, f"/apps/{server.app.id}/batch_events"
+    body = json.dumps({"batch": batch}).encode()
+    query = signing.signed_query(app.key, app.secret, "POST", path, timestamp=int(time.time()), body=body)
+    async with aiohttp.ClientSession() as session:
+        url = f"https://127.0.0.1:{server.port}{path}"
+        async with session.post(url, params=query, data=body, ssl=context) as response:
+            assert response.status == 200, await response.text()
+
+
+class TestFastPathsOverTls:
+    async def test_a_socket_that_stops_reading_is_dropped_and_the_others_get_every_event(
+        self, ca: TestCa, pair: ServerPair
+    ) -> None:
+        """The lean socket's send-buffer limit sees what the TLS transport holds back for a peer that stopped
+        reading; the others keep getting every event published over https://."""
+        context = ca.client_context()
+        limits = {"send_buffer_limit_bytes": 256 * 1024, "max_request_body_bytes": 1024 * 1024}
+        async with serving_tls_here(pair, **limits) as server:
+            state = server.application[STATE]
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
+            reader, writer = await asyncio.open_connection(sock=sock, ssl=context, server_hostname="127.0.0.1")
+            stalled = RawSocket(reader, writer)
+            writer.write(upgrade_request(server))
+            assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)).startswith(b"HTTP/1.1 101")
+            stalled.socket_id = (await stalled.next_message())["data"]["socket_id"]
+            stalled.send_json({"event": "pusher:subscribe", "data": {"channel": "firehose"}})
+            assert (await stalled.next_message())["event"] == "pusher_internal:subscription_succeeded"
+            url = f"wss://127.0.0.1:{server.port}/app/{server.app.key}?protocol=7"
+            async with aiohttp.ClientSession() as session, session.ws_connect(url, ssl=context) as ws:
+                healthy = PusherClient(ws, server.app)
+                assert (await healthy.receive())["event"] == "pusher:connection_established"
+                await healthy.subscribe("firehose")
+                published, pad = 0, "x" * 60_000
+                async with asyncio.timeout(20):
+                    while state.metrics.counters[("slow_consumers_dropped", server.app.id)] == 0:
+                        batch = [
+                            {"name": "big", "channel": "firehose", "data": json.dumps({"n": published + i, "p": pad})}
+                            for i in range(10)
+                        ]
+                        await publish_here(server, context, batch)
+                        published += 10
+                    received = [(await healthy.expect("big"))["data"]["n"] for _ in range(published)]
+            assert received == list(range(published))
+            async with asyncio.timeout(DEADLINE):  # gone once its grace period to flush the close frame is over
+                while any(client.socket_id == stalled.socket_id for client in state.broker.local_clients()):
+                    await asyncio.sleep(0.02)
+            writer.close()
