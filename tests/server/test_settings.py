@@ -15,6 +15,7 @@ import pytest
 from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.settings import DEV_APP, Settings, load_settings
+from tests.server.tls_certs import self_signed
 
 SEVERAL_APPS = """
 host = "0.0.0.0"
@@ -428,9 +429,16 @@ class TestEveryField:
         self, tmp_path: Path, name: str
     ) -> None:
         value = another_value(Settings, name)
-        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n"), name) == value
-        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": str(value).lower()}), name) == value
-        assert getattr(load(tmp_path, cli={name: value}), name) == value
+        companion: dict[str, str] = {}  # a setting that only goes with another: both from the same source
+        if name in ("tls_cert", "tls_key"):
+            pair = self_signed(tmp_path)
+            files = {"tls_cert": str(pair.cert), "tls_key": str(pair.key)}
+            value, companion = files.pop(name), files
+        lines = "".join(f"{key} = {toml(other)}\n" for key, other in companion.items())
+        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n{lines}"), name) == value
+        variables = {f"PUSHERPY_{key.upper()}": str(other) for key, other in companion.items()}
+        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": str(value).lower(), **variables}), name) == value
+        assert getattr(load(tmp_path, cli={name: value, **companion}), name) == value
 
     @pytest.mark.parametrize("name", APP_FIELDS)
     def test_each_app_field_is_read_from_an_apps_table(self, tmp_path: Path, name: str) -> None:

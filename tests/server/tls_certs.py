@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,17 @@ class ServerPair:
     cert: Path
     key: Path
     serial: int
+
+
+def self_signed(directory: Path) -> ServerPair:
+    """A self-signed certificate for 127.0.0.1 and its key, made synchronously (for tests of the settings alone)."""
+    cert, key = directory / "self-signed.pem", directory / "self-signed.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", *_EC_KEY, "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-set_serial", "1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return ServerPair(cert, key, 1)
 
 
 @dataclass(frozen=True)
