@@ -214,8 +214,10 @@ async def bench_server(
             "cpus": [affinity(p) for p in target.pids],
             "ws_ports": target.sub_ports(),
             "parts": target.parts,
+            "tls": target.ca_file is not None,
         }
-        log(f"{target.name} on {target.host}:{target.port} pids={target.pids} cpus={result.info['cpus']}")
+        over = "over TLS " if target.ca_file else ""
+        log(f"{target.name} on {target.host}:{target.port} {over}pids={target.pids} cpus={result.info['cpus']}")
         if len(target.sub_ports()) > 1:
             log(
                 f"  subscribers round-robin over ports {target.sub_ports()}; HTTP publishes all go to the "
