@@ -244,6 +244,16 @@ class TestServingTls:
             just_1_2.maximum_version = ssl.TLSVersion.TLSv1_2
             assert await served_serial(server.port, just_1_2) == pair.serial
 
+    async def test_a_client_that_never_starts_its_handshake_is_closed_after_handshake_timeout(
+        self, pair: ServerPair
+    ) -> None:
+        async with serving(*tls_args(pair), env={"PUSHERPY_HANDSHAKE_TIMEOUT": "0.5"}) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # TCP only, no ClientHello
+            started = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), DEADLINE) == b""
+            assert time.monotonic() - started < 2.5  # not asyncio's default of 60 s
+            writer.close()
+
 
 class TestReloadOnSighup:
     async def test_new_handshakes_get_the_new_pair_and_sockets_stay(self, ca: TestCa, tmp_path: Path) -> None:
