@@ -16,6 +16,8 @@ from bench.target_url import check_loopback, from_url
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER = "pusherpy-redis"
 REDIS_CLUSTER = "pusherpy-redis-cluster"
+TLS = "pusherpy-tls"
+"""pusherpy serving wss:// and https:// with a certificate made for the run."""
 
 
 def check_peer_flags(args: argparse.Namespace) -> None:
@@ -33,8 +35,8 @@ def check_peer_flags(args: argparse.Namespace) -> None:
 
 def make_server(spec: str, args: argparse.Namespace, cpus: str | None, primary: bool) -> Server:
     """Turn a server spec (see --help) into something that can be prepared, started and stopped."""
-    if spec == "pusherpy":
-        return PusherpyServer(args.python, cpus, args.startup_timeout, ROOT)
+    if spec in ("pusherpy", TLS):
+        return PusherpyServer(args.python, cpus, args.startup_timeout, ROOT, tls=spec == TLS)
     if spec == "soketi":
         return resolve_soketi(args.soketi_cmd, cpus, args.startup_timeout, os.environ)
     kind, _, count = spec.partition(":")

@@ -36,6 +36,8 @@ servers:
                                 the project's ../shared/peers/soketi.sh if present (BENCH_SOKETI_SCRIPT= skips
                                 it), else soketi 1.6.1 installed once from the npm registry (needs node + npm)
                                 into $BENCH_CACHE_DIR or $XDG_CACHE_HOME/pusherpy-bench or ~/.cache/pusherpy-bench
+  pusherpy-tls                  the same serving wss:// and https:// (--tls-cert/--tls-key), with a
+                                certificate for 127.0.0.1 made for the run with openssl; clients trust it
   pusherpy-redis[:N]            a private redis-server + N pusherpy nodes on it (default 2); subscribers
                                 round-robin over the nodes, HTTP publishes to the first node; not pinned
                                 unless --server-cpus is given (then every server of the run is)
@@ -52,6 +54,7 @@ examples:
                                                    against a server you already run (pid= for CPU/RSS)
   python -m bench --target soketi --scenarios fanout --subscribers 2000
   python -m bench --target pusherpy-redis:2 --vs pusherpy --scenarios fanout   2 nodes vs 1
+  python -m bench --target pusherpy-tls --vs pusherpy --quick         TLS vs plain, same run
   python -m bench --target 127.0.0.1:6001 --app-id app-id --app-key app-key \\
       --app-secret app-secret --pid $PID --json out.json
 
@@ -211,8 +214,10 @@ async def bench_server(
             "cpus": [affinity(p) for p in target.pids],
             "ws_ports": target.sub_ports(),
             "parts": target.parts,
+            "tls": target.ca_file is not None,
         }
-        log(f"{target.name} on {target.host}:{target.port} pids={target.pids} cpus={result.info['cpus']}")
+        over = "over TLS " if target.ca_file else ""
+        log(f"{target.name} on {target.host}:{target.port} {over}pids={target.pids} cpus={result.info['cpus']}")
         if len(target.sub_ports()) > 1:
             log(
                 f"  subscribers round-robin over ports {target.sub_ports()}; HTTP publishes all go to the "

@@ -55,7 +55,7 @@ class LocalFleet:
             async with sem:
                 try:
                     port = ports[index % len(ports)]
-                    conn = await open_conn(t.host, port, t.app_key, self.stats, self.timeout)
+                    conn = await open_conn(t.host, port, t.app_key, self.stats, self.timeout, t.client_tls())
                 except (OSError, TimeoutError) as exc:
                     report.errors += 1
                     if len(report.error_samples) < 5:

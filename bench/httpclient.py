@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections import deque
 from typing import cast
 
@@ -102,8 +103,11 @@ def _dechunk(data: bytes) -> bytes | None:
 class Publisher:
     """A pool of keep-alive connections that publish signed events to one app."""
 
-    def __init__(self, host: str, port: int, app_id: str, key: str, secret: str, pool: int) -> None:
+    def __init__(
+        self, host: str, port: int, app_id: str, key: str, secret: str, pool: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.host, self.port, self.key, self.secret = host, port, key, secret
+        self.tls = tls
         self.path = f"/apps/{app_id}/events"
         self.pool_size = pool
         self._idle: deque[_HttpConn] = deque()
@@ -125,7 +129,9 @@ class Publisher:
                 self._open += 1
                 self.connects += 1
                 try:
-                    _, conn = await asyncio.get_running_loop().create_connection(_HttpConn, self.host, self.port)
+                    _, conn = await asyncio.get_running_loop().create_connection(
+                        _HttpConn, self.host, self.port, ssl=self.tls
+                    )
                 except BaseException:
                     self._open -= 1
                     raise

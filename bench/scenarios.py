@@ -41,7 +41,7 @@ class Context:
     def publisher(self) -> Publisher:
         """Return a publisher for the target app."""
         t = self.target
-        return Publisher(t.host, t.port, t.app_id, t.app_key, t.app_secret, self.cfg.http_pool)
+        return Publisher(t.host, t.port, t.app_id, t.app_key, t.app_secret, self.cfg.http_pool, t.client_tls())
 
 
 def _rss_metrics(ctx: Context, prefix: str) -> list[Metric]:
@@ -258,9 +258,9 @@ async def client_events(ctx: Context) -> list[Metric]:
     async def make_pair(i: int) -> None:
         channel = f"private-bench-{ctx.run_id}-ce-{i}"
         # on a cluster A and B sit on neighbouring nodes, so every ping crosses Redis
-        a = await open_conn(t.host, ports[i % len(ports)], t.app_key, stats, cfg.connect_timeout)
+        a = await open_conn(t.host, ports[i % len(ports)], t.app_key, stats, cfg.connect_timeout, t.client_tls())
         conns.append(a)
-        b = await open_conn(t.host, ports[(i + 1) % len(ports)], t.app_key, stats, cfg.connect_timeout)
+        b = await open_conn(t.host, ports[(i + 1) % len(ports)], t.app_key, stats, cfg.connect_timeout, t.client_tls())
         conns.append(b)
         for c in (a, b):
             auth = channel_auth(t.app_key, t.app_secret, c.socket_id, channel)

@@ -13,10 +13,12 @@ Only loopback addresses are accepted: the bench never sends traffic off the host
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -43,10 +45,37 @@ class Target:
     ws_ports: list[int] = field(default_factory=list)
     #: named PID groups inside ``pids`` (``node1``, ``redis``) for per-part CPU and RSS figures
     parts: dict[str, list[int]] = field(default_factory=dict)
+    #: the certificate to trust when the server speaks TLS (wss://, https://); None: plain ws:// and http://
+    ca_file: str | None = None
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        """The TLS context of every connection to the server, or None for plain ones."""
+        return None if self.ca_file is None else _client_context(self.ca_file)
 
     def sub_ports(self) -> list[int]:
         """Ports subscribers connect to, round-robin; HTTP publishes always go to ``port``."""
         return self.ws_ports or [self.port]
+
+
+@functools.cache
+def _client_context(ca_file: str) -> ssl.SSLContext:
+    """One context per CA file, shared by every connection (a context per socket would reload the file)."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with ``openssl`` for one run (clients trust it directly)."""
+    cert, key = directory / "bench-cert.pem", directory / "bench-key.pem"
+    command = [
+        "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+        "-addext", "subjectAltName=IP:127.0.0.1",
+    ]  # fmt: skip
+    try:
+        subprocess.run(command, check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SetupError(f"pusherpy-tls needs the openssl command to make its certificate: {exc}") from None
+    return cert, key
 
 
 def wait_for_port(host: str, port: int, deadline: float, proc: subprocess.Popen[bytes] | None) -> None:
@@ -120,12 +149,17 @@ class PusherpyServer(Server):
         redis_url: str | None = None,
         label: str = "",
         redis_cluster: bool = False,
+        tls: bool = False,
     ) -> None:
         self.python, self.cpus, self.timeout, self.cwd = python, cpus, startup_timeout, cwd
         self.redis_url = redis_url
         self.redis_cluster = redis_cluster
+        self.tls = tls
+        self._tls_dir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = Path(tempfile.gettempdir()) / f"pusherpy-bench-{os.getpid()}{label}.log"
+        if tls:
+            self.name = "pusherpy-tls"
 
     def start(self) -> Target:
         port = free_port()
@@ -149,6 +183,11 @@ class PusherpyServer(Server):
             cmd += ["--redis-url", self.redis_url]
         if self.redis_cluster:
             cmd += ["--redis-cluster"]
+        cert = None
+        if self.tls:
+            self._tls_dir = Path(tempfile.mkdtemp(prefix="pusherpy-bench-tls-"))
+            cert, key = self_signed_certificate(self._tls_dir)
+            cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
         if self.cpus:
             cmd = ["taskset", "-c", self.cpus, *cmd]
         with open(self.log, "wb") as out:
@@ -166,11 +205,16 @@ class PusherpyServer(Server):
             tail = self.log.read_text(errors="replace")[-2000:]
             self.stop()
             raise RuntimeError(f"pusherpy did not start: {exc}\n{tail}") from exc
-        return Target("pusherpy", "127.0.0.1", port, "1", "bench-key", "bench-secret", [self.proc.pid])
+        target = Target(self.name, "127.0.0.1", port, "1", "bench-key", "bench-secret", [self.proc.pid])
+        target.ca_file = None if cert is None else str(cert)
+        return target
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         _stop_proc(proc, 10)
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
+            self._tls_dir = None
 
 
 def wait_healthy(port: int, deadline: float) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -301,11 +302,14 @@ class PusherConn(asyncio.Protocol):
         self.transport.abort()
 
 
-async def open_conn(host: str, port: int, app_key: str, stats: Stats, timeout: float) -> PusherConn:
-    """Connect and wait for ``pusher:connection_established``; raise on failure or timeout."""
+async def open_conn(
+    host: str, port: int, app_key: str, stats: Stats, timeout: float, tls: ssl.SSLContext | None = None
+) -> PusherConn:
+    """Connect (over TLS when ``tls`` is given: wss://) and wait for ``pusher:connection_established``; raise on
+    failure or timeout."""
     loop = asyncio.get_running_loop()
     _, proto = await asyncio.wait_for(
-        loop.create_connection(lambda: PusherConn(host, port, app_key, stats), host, port), timeout
+        loop.create_connection(lambda: PusherConn(host, port, app_key, stats), host, port, ssl=tls), timeout
     )
     try:
         await asyncio.wait_for(asyncio.shield(proto.established), timeout)

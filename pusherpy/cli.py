@@ -13,11 +13,15 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .protocol.errors import ConfigError
 from .server.exposure import is_loopback, metrics_refusal
 from .server.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from .server.tls import TlsCertificates
 
 EPILOG = """\
 examples:
@@ -27,6 +31,7 @@ examples:
   pusherpy serve --app-id 1 --app-key k --app-secret s --port 6001
   pusherpy serve --redis-url redis://127.0.0.1:6379/0      one node of several sharing one Redis
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
+  pusherpy serve --tls-cert fullchain.pem --tls-key privkey.pem   wss:// and https:// (SIGHUP reloads them)
   pusherpy serve --host 0.0.0.0 --config pusherpy.toml   reachable from other machines: your own apps only
                                                    (the dev app needs --allow-dev-app there, /metrics a
                                                    metrics_token, metrics_port or metrics_public = true)
@@ -72,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve the built-in dev app (whose secret is public) even on a --host other machines can reach",
     )
+    serve.add_argument(
+        "--tls-cert", help="PEM file with the certificate and its chain: serve wss:// and https:// (with --tls-key)"
+    )
+    serve.add_argument("--tls-key", help="PEM file with the certificate's private key (reloaded with it on SIGHUP)")
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
     serve.set_defaults(command_parser=serve)
     return parser
@@ -87,9 +96,22 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
     host = _reachable(settings.host)
     dev = settings.uses_dev_app
     secret = app.secret if dev else "<the secret you configured>"
+    tls = settings.tls_cert is not None
+    http, ws = ("https", "wss") if tls else ("http", "ws")
+    pusher_js = (
+        [
+            f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, wssPort: {port}, forceTLS: true,",
+            "    enabledTransports: ['ws', 'wss'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
+        ]
+        if tls
+        else [
+            f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, forceTLS: false,",
+            "    enabledTransports: ['ws'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
+        ]
+    )
     lines = [
-        f"pusherpy listening on http://{settings.host}:{port}",
-        f"WebSocket: ws://{host}:{port}/app/{app.key}?protocol=7",
+        f"pusherpy listening on {http}://{settings.host}:{port}",
+        f"WebSocket: {ws}://{host}:{port}/app/{app.key}?protocol=7",
         _metrics_help(settings, port, metrics_port),
         "",
         "apps:",
@@ -105,18 +127,17 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         f"  REVERB_APP_SECRET={secret}",
         f'  REVERB_HOST="{host}"',
         f"  REVERB_PORT={port}",
-        "  REVERB_SCHEME=http",
+        f"  REVERB_SCHEME={http}",
         '  VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"',
         '  VITE_REVERB_HOST="${REVERB_HOST}"',
         '  VITE_REVERB_PORT="${REVERB_PORT}"',
         '  VITE_REVERB_SCHEME="${REVERB_SCHEME}"',
         "",
         "Python (pusherpy's Pusher.from_env() and AsyncPusher.from_env() read it):",
-        f"  PUSHER_URL=http://{app.key}:{secret if dev else '<secret>'}@{host}:{port}/apps/{app.id}",
+        f"  PUSHER_URL={http}://{app.key}:{secret if dev else '<secret>'}@{host}:{port}/apps/{app.id}",
         "",
         "pusher-js:",
-        f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, forceTLS: false,",
-        "    enabledTransports: ['ws'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
+        *pusher_js,
     ]
     return "\n".join(lines)
 
@@ -129,7 +150,8 @@ def _reachable(host: str) -> str:
 def _metrics_help(settings: Settings, port: int, metrics_port: int | None) -> str:
     """Where /metrics is, and what it asks for, as ``exposure.metrics_refusal`` decides for a request without one."""
     own = metrics_port is not None
-    where = f"http://{_reachable(settings.metrics_host if own else settings.host)}:{metrics_port if own else port}"
+    scheme = "https" if settings.tls_cert is not None and not own else "http"  # its own listener is plain
+    where = f"{scheme}://{_reachable(settings.metrics_host if own else settings.host)}:{metrics_port if own else port}"
     refusal = metrics_refusal(settings, None, own_listener=own)
     if refusal is None:
         return f"Metrics: {where}/metrics"
@@ -147,6 +169,7 @@ async def serve(settings: Settings) -> None:
     from .server.app import create_app
     from .server.http_health import METRICS_LISTENER
     from .server.listener import PusherSite
+    from .server.tls import TlsCertificates
 
     # Signals are handled before the banner says where we listen: a supervisor (or a test) that stops us as soon
     # as we are up must get a graceful stop, not the default action that kills the process.
@@ -154,9 +177,13 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    tls = None
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        tls = TlsCertificates(settings.tls_cert, settings.tls_key)
+    loop.add_signal_handler(signal.SIGHUP, _reload, tls)
     runner = web.AppRunner(create_app(settings), handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
-    site = PusherSite(runner, settings.host, settings.port, backlog=4096)
+    site = PusherSite(runner, settings.host, settings.port, backlog=4096, tls=tls)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     metrics = runner.app.get(METRICS_LISTENER)
@@ -168,6 +195,14 @@ async def serve(settings: Settings) -> None:
     finally:
         logging.getLogger("pusherpy").info("stopping")
         await runner.cleanup()
+
+
+def _reload(tls: TlsCertificates | None) -> None:
+    """SIGHUP: read the TLS certificate and key again (a renewal); sockets stay connected."""
+    if tls is None:
+        logging.getLogger("pusherpy").info("SIGHUP: nothing to reload (no tls_cert)")
+    else:
+        tls.reload()
 
 
 def _run(settings: Settings) -> None:
@@ -204,6 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "redis_cluster": True if args.redis_cluster else None,
                 "debug": True if args.debug else None,
                 "allow_dev_app": True if args.allow_dev_app else None,
+                "tls_cert": args.tls_cert,
+                "tls_key": args.tls_key,
             },
         )
     except ConfigError as error:

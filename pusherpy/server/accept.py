@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -104,6 +105,8 @@ class AcceptingServer(asyncio.AbstractServer):
         sockets: bound, listening, non-blocking sockets.
         protocol_factory: makes the protocol of each accepted connection.
         metrics: counts the failed accepts.
+        tls: the TLS context of each new connection, read as each is accepted (a reload replaces it); None: plain.
+        tls_handshake_timeout: how long a TLS handshake may take.
     """
 
     def __init__(
@@ -111,11 +114,16 @@ class AcceptingServer(asyncio.AbstractServer):
         sockets: list[socket.socket],
         protocol_factory: Callable[[], asyncio.BaseProtocol],
         metrics: Metrics,
+        *,
+        tls: Callable[[], ssl.SSLContext] | None = None,
+        tls_handshake_timeout: float = 10.0,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._sockets = sockets
         self._protocol_factory = protocol_factory
         self._metrics = metrics
+        self._tls = tls
+        self._tls_handshake_timeout = tls_handshake_timeout
         self._throttle = WarningThrottle()
         self._paused: dict[socket.socket, asyncio.TimerHandle] = {}
         self._adopting = TaskSet("connection set-up")
@@ -181,8 +189,16 @@ class AcceptingServer(asyncio.AbstractServer):
 
     async def _adopt(self, connection: socket.socket) -> None:
         try:
-            await self._loop.connect_accepted_socket(self._protocol_factory, connection)
-        except OSError:  # the client left before its transport was made
+            if self._tls is None:
+                await self._loop.connect_accepted_socket(self._protocol_factory, connection)
+            else:  # the protocol is made once the handshake is done
+                await self._loop.connect_accepted_socket(
+                    self._protocol_factory,
+                    connection,
+                    ssl=self._tls(),
+                    ssl_handshake_timeout=self._tls_handshake_timeout,
+                )
+        except OSError:  # the client left, or its TLS handshake failed or took too long (ssl.SSLError is one)
             connection.close()
 
     def _out_of(self, reason: str, error: OSError, sock: socket.socket) -> None:

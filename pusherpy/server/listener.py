@@ -27,6 +27,7 @@ from .http_reply import refusal_bytes
 from .path_prefix import unprefixed
 from .publish_path import PublishRoute, publish_route, serve_publish
 from .state import STATE, ServerState
+from .tls import TlsCertificates
 from .upgrade import open_socket
 
 LINGER_SECONDS: Final = 2.0
@@ -227,7 +228,21 @@ class Listener(asyncio.Protocol):
 
 
 class PusherSite(web.TCPSite):
-    """An aiohttp ``TCPSite`` whose connections start in ``Listener``: one port for sockets and HTTP."""
+    """An aiohttp ``TCPSite`` whose connections start in ``Listener``: one port for sockets and HTTP.
+
+    Args:
+        tls: the certificates to serve wss:// and https:// with (each connection gets the context current when it
+            is accepted); None: ws:// and http://.
+        (the rest): as ``web.TCPSite``.
+    """
+
+    def __init__(self, *args: Any, tls: TlsCertificates | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._tls = tls
+
+    @property
+    def name(self) -> str:
+        return super().name.replace("http://", "https://", 1) if self._tls is not None else super().name
 
     async def start(self) -> None:
         await web.BaseSite.start(self)
@@ -242,7 +257,14 @@ class PusherSite(web.TCPSite):
             reuse_address=self._reuse_address,
             reuse_port=self._reuse_port,
         )
-        server = AcceptingServer(sockets, lambda: Listener(state, rates, http_factory), state.metrics)
+        tls = self._tls
+        server = AcceptingServer(
+            sockets,
+            lambda: Listener(state, rates, http_factory),
+            state.metrics,
+            tls=None if tls is None else lambda: tls.context,
+            tls_handshake_timeout=state.settings.handshake_timeout,
+        )
         await server.start_serving()
         self._server = server
         self._bound_port = sockets[0].getsockname()[1] if sockets else self._port

@@ -25,6 +25,7 @@ from .forwarded import check_trusted_proxies
 from .path_prefix import check_path_prefix
 from .settings_sources import APP_CREDENTIALS, Found, config_path, read_environ, read_file, read_overrides
 from .settings_values import PORT_NUMBER, SINGLE_VALUE_TYPES, RawValue, checked, declared_fields, parse_fields
+from .tls import server_context
 
 DEV_APP: Final = AppConfig(id="100001", key="pusherpy-dev-key", secret="pusherpy-dev-secret", name="dev")
 """The app served when none is configured; its credentials are printed at start."""
@@ -94,6 +95,10 @@ class Settings:
     trusted_proxies: tuple[str, ...] = checked((), check_trusted_proxies)
     """Addresses or networks (``10.0.0.0/8``) of the proxies whose ``Forwarded`` / ``X-Forwarded-For`` /
     ``X-Forwarded-Proto`` are believed (forwarded.py); empty: those headers are ignored."""
+    tls_cert: str | None = None
+    """PEM file with the server's certificate followed by its chain: ``port`` then serves wss:// and https://."""
+    tls_key: str | None = None
+    """PEM file with the private key of ``tls_cert`` (unencrypted); set both or neither."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
     notices: tuple[str, ...] = field(default=(), metadata={_DERIVED: True})
@@ -166,6 +171,7 @@ def load_settings(
     if values.get("redis_url"):
         _check_redis_url(values["redis_url"])
     settings = Settings(**values)
+    _check_tls(settings)
     _check_unique(settings.apps)
     check_exposure(settings)
     return settings
@@ -201,6 +207,15 @@ def _check_redis_url(url: str) -> None:
         urlsplit(url).port  # noqa: B018 - raises when a password's unescaped "/", "?" or "#" ends the host early
     except ValueError:
         raise ConfigError(f"redis_url={shown!r} is not a valid URL (percent-encode / ? # in a password)") from None
+
+
+def _check_tls(settings: Settings) -> None:
+    """Both TLS files or neither, and a pair that loads: refused at start, not at the first handshake."""
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        missing = "tls_key" if settings.tls_key is None else "tls_cert"
+        raise ConfigError(f"tls_cert and tls_key go together: {missing} is not set (--tls-cert/--tls-key)")
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        server_context(settings.tls_cert, settings.tls_key)
 
 
 def _check_unique(apps: tuple[AppConfig, ...]) -> None:

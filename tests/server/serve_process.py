@@ -21,7 +21,7 @@ import aiohttp
 from pusherpy.protocol.apps import AppConfig
 from tests.helpers import DEADLINE, PusherClient
 
-LISTENING = re.compile(r"^pusherpy listening on http://(?P<host>[^\s:]+):(?P<port>\d+)$")
+LISTENING = re.compile(r"^pusherpy listening on (?P<scheme>https?)://(?P<host>[^\s:]+):(?P<port>\d+)$")
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -33,6 +33,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 @dataclass
 class ServerProcess:
     process: asyncio.subprocess.Process
+    scheme: str = "http"
     host: str = ""
     port: int = 0
     banner: list[str] = field(default_factory=list)
@@ -40,7 +41,7 @@ class ServerProcess:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @asynccontextmanager
     async def connect(self, app: AppConfig) -> AsyncIterator[PusherClient]:
@@ -116,7 +117,7 @@ async def serving(
                 running.banner.append(line.rstrip("\n"))
                 match = LISTENING.match(line.strip())
                 if match:
-                    running.host, running.port = match["host"], int(match["port"])
+                    running.scheme, running.host, running.port = match["scheme"], match["host"], int(match["port"])
                 if "enabledTransports" in line:  # the last line of the banner
                     break
         yield running

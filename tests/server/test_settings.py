@@ -15,6 +15,7 @@ import pytest
 from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.settings import DEV_APP, Settings, load_settings
+from tests.server.tls_certs import self_signed
 
 SEVERAL_APPS = """
 host = "0.0.0.0"
@@ -410,6 +411,13 @@ def another_value(cls: type[Any], name: str) -> Any:
     return "another"
 
 
+def env_text(value: Any) -> str:
+    """A value as an environment variable spells it: a list comma-separated, a boolean in lower case."""
+    if isinstance(value, list):
+        return ",".join(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def toml(value: Any) -> str:
     return json.dumps(value)  # a JSON string, number, boolean or list of strings is the same TOML value
 
@@ -432,11 +440,17 @@ class TestEveryField:
         self, tmp_path: Path, name: str
     ) -> None:
         value = another_value(Settings, name)
-        env_text = ",".join(value) if isinstance(value, list) else str(value).lower()
+        companion: dict[str, str] = {}  # a setting that only goes with another: both from the same source
+        if name in ("tls_cert", "tls_key"):
+            pair = self_signed(tmp_path)
+            files = {"tls_cert": str(pair.cert), "tls_key": str(pair.key)}
+            value, companion = files.pop(name), files
         expected = tuple(value) if isinstance(value, list) else value
-        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n"), name) == expected
-        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": env_text}), name) == expected
-        assert getattr(load(tmp_path, cli={name: value}), name) == expected
+        lines = "".join(f"{key} = {toml(other)}\n" for key, other in companion.items())
+        assert getattr(load(tmp_path, f"{name} = {toml(value)}\n{lines}"), name) == expected
+        variables = {f"PUSHERPY_{key.upper()}": env_text(other) for key, other in companion.items()}
+        assert getattr(load(tmp_path, env={f"PUSHERPY_{name.upper()}": env_text(value), **variables}), name) == expected
+        assert getattr(load(tmp_path, cli={name: value, **companion}), name) == expected
 
     @pytest.mark.parametrize("name", APP_FIELDS)
     def test_each_app_field_is_read_from_an_apps_table(self, tmp_path: Path, name: str) -> None:
