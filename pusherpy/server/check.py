@@ -10,6 +10,7 @@ and key load and match. What would run is printed without secrets: app ids and k
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 from dataclasses import dataclass, field
 from typing import Final
@@ -68,8 +69,9 @@ def _check_port(report: Report, name: str, host: str, port: int) -> None:
 
     try:
         asyncio.run(bind())
-    except OSError as error:
-        report.problems.append(f"{name}: cannot bind {host}:{port}: {error.strerror or error}")
+    except OSError as error:  # listen() words it for a log: the errno's own words are enough here
+        detail = os.strerror(error.errno) if error.errno else str(error)
+        report.problems.append(f"{name}: cannot bind {host}:{port}: {detail}")
 
 
 def _check_redis(report: Report, url: str, *, cluster: bool) -> None:
