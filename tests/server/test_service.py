@@ -7,11 +7,13 @@ socket and naming it in ``$NOTIFY_SOCKET`` of a real ``pusherpy serve`` process,
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import resource
 import secrets
 import signal
 import socket
+import struct
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,19 +25,33 @@ from tests.helpers import DEADLINE
 from tests.scale_out.cluster import RedisServer, free_port
 from tests.server.serve_process import ServerProcess, run_cli, serving, stopped
 
+SO_TIMESTAMP = 29
+"""Linux's socket option that stamps each datagram with the time it arrived (``socket`` does not name it)."""
+
 
 class NotifySocket:
-    """The service manager's end: a bound datagram socket and the messages it received, one dict per datagram."""
+    """The service manager's end: a bound datagram socket and the messages it received, one dict per datagram.
+
+    Each datagram carries the kernel's arrival time, so intervals are measured as sent even if the test reads late.
+    """
 
     def __init__(self, address: str) -> None:
         self.name = address
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind("\0" + address[1:] if address.startswith("@") else address)
-        self.sock.setblocking(False)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
+        self.sock.settimeout(DEADLINE)
 
     async def receive(self) -> dict[str, str]:
-        data = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(self.sock, 4096), DEADLINE)
-        return dict(line.split("=", 1) for line in data.decode().splitlines())
+        return (await self.receive_stamped())[0]
+
+    async def receive_stamped(self) -> tuple[dict[str, str], float]:
+        """The next message and when it arrived (seconds since the epoch)."""
+        data, ancillary, _, _ = await asyncio.to_thread(self.sock.recvmsg, 4096, socket.CMSG_SPACE(16))
+        stamps = [struct.unpack("qq", cdata[:16]) for _, kind, cdata in ancillary if kind == SO_TIMESTAMP]
+        assert stamps, "no arrival time on the datagram"
+        seconds, microseconds = stamps[0]
+        return dict(line.split("=", 1) for line in data.decode().splitlines()), seconds + microseconds / 1e6
 
 
 @contextmanager
@@ -74,11 +90,13 @@ async def test_watchdog_pings_every_half_interval(tmp_path: Path) -> None:
     with notify_socket(address) as notify:
         async with serving(env={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "200000"}) as server:
             assert (await notify.receive())["READY"] == "1"
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            for _ in range(3):
-                assert await notify.receive() == {"WATCHDOG": "1"}
-            assert loop.time() - start >= 0.2 - 0.05  # two half-intervals passed between the first and the third
+            arrivals = []
+            for _ in range(4):
+                message, arrived = await notify.receive_stamped()
+                assert message == {"WATCHDOG": "1"}
+                arrivals.append(arrived)
+            gaps = [later - earlier for earlier, later in itertools.pairwise(arrivals)]
+            assert min(gaps) >= 0.1 - 0.01, gaps  # every WatchdogSec/2 (0.1 s), never more often
             server.process.send_signal(signal.SIGTERM)
             while (message := await notify.receive()) == {"WATCHDOG": "1"}:
                 pass
