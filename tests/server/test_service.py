@@ -207,3 +207,10 @@ async def test_check_refuses_a_bad_config_with_one_named_line() -> None:
     assert code == 2 and out == ""
     assert err.startswith("pusherpy: configuration error: ") and "port" in err and "not-a-port" in err, err
     assert len(err.splitlines()) == 1
+
+
+async def test_check_gives_up_on_a_redis_that_does_not_answer(redis_server: RedisServer) -> None:
+    redis_server.pause()  # accepts connections (the kernel does) but never answers: --check must not hang
+    code, _, err = await run_cli("serve", "--check", "--redis-url", redis_server.url)
+    assert code == 1
+    assert err.splitlines()[0].startswith(f"pusherpy: problem: redis: {redis_server.url} does not answer PING: "), err
