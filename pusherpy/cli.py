@@ -18,7 +18,7 @@ from . import __version__
 from .protocol.errors import ConfigError
 from .server.exposure import is_loopback, metrics_refusal
 from .server.fdlimit import raise_file_limit
-from .server.settings import Settings, load_settings
+from .server.settings import Settings, load_settings, service_manager_environ
 
 EPILOG = """\
 examples:
@@ -172,7 +172,7 @@ async def serve(settings: Settings) -> None:
     if settings.uses_dev_app and not is_loopback(settings.host):  # allowed with allow_dev_app, but said loudly
         logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
     try:
-        async with supervised(f"listening on {settings.host}:{port}"):
+        async with supervised(f"listening on {settings.host}:{port}", service_manager_environ()):
             await stop.wait()
     finally:
         logging.getLogger("pusherpy").info("stopping")

@@ -39,9 +39,8 @@ class Notifier:
     _failed: bool = field(default=False, init=False)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Notifier | None:
+    def from_environ(cls, environ: Mapping[str, str]) -> Notifier | None:
         """The notifier ``$NOTIFY_SOCKET`` asks for, or None when the process is not run by a notify supervisor."""
-        environ = os.environ if environ is None else environ
         name = environ.get("NOTIFY_SOCKET", "")
         if not name or not name.startswith(("/", "@")):
             return None
@@ -80,11 +79,12 @@ def _watchdog_seconds(environ: Mapping[str, str]) -> float | None:
 
 
 @asynccontextmanager
-async def supervised(status: str, environ: Mapping[str, str] | None = None) -> AsyncIterator[None]:
+async def supervised(status: str, environ: Mapping[str, str]) -> AsyncIterator[None]:
     """Around the serving part of the server's life: ``READY=1`` on entry, the watchdog while inside, and
     ``STOPPING=1`` on the way out, before the sockets are closed. Does nothing without ``$NOTIFY_SOCKET``.
 
-    Enter it once the port is bound and the banner printed: READY means clients can connect.
+    Enter it once the port is bound and the banner printed: READY means clients can connect. ``environ`` holds
+    the service manager's variables (``settings.service_manager_environ()``).
     """
     notifier = Notifier.from_environ(environ)
     if notifier is None:
