@@ -3,15 +3,15 @@
 A deploy script or an administrator runs it before a restart, so a typo does not take a working server down. The
 settings are loaded exactly as ``serve`` loads them (by the caller: a ``ConfigError`` is already the first named
 problem); then what ``serve`` would meet at start is tried, each check independent of the others so that every
-problem is reported at once: the port (and the metrics port) can be bound, Redis answers PING, the TLS certificate
-and key load and match. What would run is printed without secrets: app ids and keys, the Redis URL redacted.
+problem is reported at once: the port (and the metrics port) can be bound, Redis answers PING (the TLS
+certificate and key were loaded with the settings). What would run is printed without secrets: app ids and keys,
+the Redis URL redacted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import ssl
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -55,7 +55,7 @@ def check(settings: Settings) -> Report:
         _check_redis(report, settings.redis_url, cluster=settings.redis_cluster)
     else:
         report.summary.append("redis: none (a single node)")
-    _check_tls(report, getattr(settings, "tls_cert", None), getattr(settings, "tls_key", None))
+    _tls_summary(report, settings)
     _check_file_limit(report)
     return report
 
@@ -92,19 +92,11 @@ def _check_redis(report: Report, url: str, *, cluster: bool) -> None:
         client.close()
 
 
-def _check_tls(report: Report, cert: object, key: object) -> None:
-    """The certificate chain and key load and belong together (``SSLContext.load_cert_chain`` checks both)."""
-    if not cert and not key:
-        return
-    if not cert or not key:
-        report.problems.append("tls: tls_cert and tls_key go together: set both or neither")
-        return
-    report.summary.append(f"tls: certificate {cert}, key {key}")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(str(cert), str(key))
-    except OSError as error:  # ssl.SSLError is an OSError: an unreadable PEM, a key of another certificate
-        report.problems.append(f"tls: cannot load {cert} with {key}: {error}")
+def _tls_summary(report: Report, settings: Settings) -> None:
+    """``load_settings`` already loaded the pair (``tls.server_context``: files, PEM, no passphrase, matching key),
+    so a bad one is the ConfigError before any check; here it is only said what will be served."""
+    if settings.tls_cert is not None:
+        report.summary.append(f"tls: certificate {settings.tls_cert}, key {settings.tls_key} (they load and match)")
 
 
 def _check_file_limit(report: Report) -> None:

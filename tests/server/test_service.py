@@ -24,6 +24,7 @@ import pytest
 from tests.helpers import DEADLINE
 from tests.scale_out.cluster import RedisServer, free_port
 from tests.server.serve_process import ServerProcess, run_cli, serving, stopped
+from tests.server.tls_certs import self_signed
 
 SO_TIMESTAMP = 29
 """Linux's socket option that stamps each datagram with the time it arrived (``socket`` does not name it)."""
@@ -214,3 +215,16 @@ async def test_check_gives_up_on_a_redis_that_does_not_answer(redis_server: Redi
     code, _, err = await run_cli("serve", "--check", "--redis-url", redis_server.url)
     assert code == 1
     assert err.splitlines()[0].startswith(f"pusherpy: problem: redis: {redis_server.url} does not answer PING: "), err
+
+
+async def test_check_says_the_tls_pair_it_loaded_and_names_a_key_of_another_certificate(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first, second = self_signed(tmp_path / "a"), self_signed(tmp_path / "b")
+    check = ("serve", "--check", "--port", str(free_port()), "--tls-cert", str(first.cert), "--tls-key")
+    code, out, err = await run_cli(*check, str(first.key))
+    assert (code, err) == (0, ""), (out, err)
+    assert f"tls: certificate {first.cert}, key {first.key} (they load and match)\n" in out
+    code, out, err = await run_cli(*check, str(second.key))
+    assert code == 2 and out == ""
+    mismatch = f"tls_key={str(second.key)!r} is not the key of the certificate in tls_cert={str(first.cert)!r}"
+    assert err == f"pusherpy: configuration error: {mismatch}\n"
