@@ -21,7 +21,10 @@ def loopback_listeners(pid: int) -> tuple[list[str], list[str]]:
     """Return the local addresses of the process's UDP sockets and listening TCP sockets, from /proc."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:  # closed since the listing: soketi opens and closes files as it runs
+            continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
     found: dict[str, list[str]] = {"udp": [], "tcp": []}
