@@ -1,0 +1,105 @@
+"""A real nginx of the test's own (never the system service), running the recipe of docs/proxy.md.
+
+The recipe goes in the ``http`` context of a main configuration written to the test's directory, with every path
+nginx writes (pid, logs, temporary files) inside that directory, on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.proxy.recipes import PUSHERPY_ADDRESS, filled, free_port, installed, recipe
+from tests.server.tls_certs import ServerPair
+
+START_DEADLINE = 10.0
+
+_MAIN = """\
+{user}worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log {directory}/access.log;
+    client_body_temp_path {directory}/client_body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+    include {directory}/pusherpy.conf;
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Nginx:
+    """An nginx listening with TLS on 127.0.0.1:``port``."""
+
+    port: int
+    directory: Path
+
+    def error_log(self) -> str:
+        return (self.directory / "error.log").read_text()
+
+
+def nginx_config(port: int, upstream_port: int, pair: ServerPair) -> str:
+    """The doc's recipe with this test's port, certificate and pusherpy in place of the ones users edit."""
+    return filled(
+        recipe("nginx"),
+        {
+            "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
+            "/etc/letsencrypt/live/example.com/fullchain.pem": str(pair.cert),
+            "/etc/letsencrypt/live/example.com/privkey.pem": str(pair.key),
+            f"server {PUSHERPY_ADDRESS};": f"server 127.0.0.1:{upstream_port};",
+        },
+    )
+
+
+@contextmanager
+def running_nginx(directory: Path, upstream_port: int, pair: ServerPair) -> Iterator[Nginx]:
+    """Start ``nginx`` in the foreground with the recipe, wait until it accepts connections, stop it on exit."""
+    binary = installed("nginx", "nginx")
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    (directory / "pusherpy.conf").write_text(nginx_config(port, upstream_port, pair))
+    # As root, nginx's workers would switch to "nobody", who cannot enter the test's private directory.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    main = directory / "nginx.conf"
+    main.write_text(_MAIN.format(user=user, directory=directory))
+    command = [binary, "-c", str(main), "-p", str(directory), "-e", "stderr", "-g", "daemon off;"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_listening(process, port, directory)
+        yield Nginx(port, directory)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=START_DEADLINE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_listening(process: subprocess.Popen[str], port: int, directory: Path) -> None:
+    """Return once nginx accepts a TCP connection on ``port``; fail with its log if it exits first or never does.
+
+    nginx says nothing when it is ready, so this asks the port, as a health check would.
+    """
+    limit = time.monotonic() + START_DEADLINE
+    while time.monotonic() < limit:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            log = (directory / "error.log").read_text() if (directory / "error.log").exists() else ""
+            raise AssertionError(f"nginx exited with {process.returncode}:\n{output}\n{log}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError(f"nginx did not listen on 127.0.0.1:{port} within {START_DEADLINE} s")

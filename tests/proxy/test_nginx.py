@@ -1,0 +1,127 @@
+"""A real nginx running the recipe of docs/proxy.md: it terminates TLS (a certificate from a throw-away CA) and
+forwards ``/ws/`` (and ``/apps/`` at the root) to a ``pusherpy serve`` process with ``path_prefix = "/ws"``.
+
+Through it, unmodified pusher-js and Laravel Echo join a presence channel over wss and whisper, the npm SDK
+publishes over https under the prefix, and the PyPI SDK (which cannot send a prefix) publishes at the root. The
+client address pusherpy logs is the real client's only when nginx is a trusted proxy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pusher  # type: ignore[import-untyped]
+import pytest
+
+from tests.compat.conftest import DEADLINE, MAIN_APP, SCENARIOS, CompatServer, NodeSession, running_server
+from tests.proxy.nginx import Nginx, running_nginx
+from tests.server.tls_certs import ServerPair, TestCa
+
+PREFIX = "/ws"
+CLIENT = "127.0.0.2"
+"""The address the test's own client connects to nginx from (nginx itself reaches pusherpy from 127.0.0.1)."""
+SPOOFED = "198.51.100.66"
+
+
+def pusherpy_toml(trusted: list[str]) -> str:
+    return f'path_prefix = "{PREFIX}"\ntrusted_proxies = {json.dumps(trusted)}\n' + MAIN_APP.toml()
+
+
+@pytest.fixture(scope="module")
+def behind_nginx(
+    node_modules: Path, tmp_path_factory: pytest.TempPathFactory, pair: ServerPair
+) -> Iterator[tuple[CompatServer, Nginx]]:
+    directory = tmp_path_factory.mktemp("behind-nginx")
+    with running_server(directory, pusherpy_toml(["127.0.0.1"])) as server:
+        with running_nginx(directory / "nginx", server.port, pair) as nginx:
+            yield server, nginx
+
+
+def python_sdk(nginx: Nginx, ca: TestCa) -> pusher.Pusher:
+    """The PyPI SDK publishing over https to nginx's root (it puts ``:port`` after the host, so no prefix)."""
+    client = pusher.Pusher(
+        app_id=MAIN_APP.id, key=MAIN_APP.key, secret=MAIN_APP.secret, host="127.0.0.1", port=nginx.port, ssl=True,
+        timeout=DEADLINE,
+    )  # fmt: skip
+    # The SDK verifies against the CA bundle it ships; a private CA (this test's) is set on its requests backend.
+    client._pusher_client.http.options["verify"] = str(ca.cert)
+    return client
+
+
+def node_session(nginx: Nginx, ca: TestCa, log_path: Path) -> NodeSession:
+    """through_proxy.mjs pointed at nginx, with Node trusting the test CA as it would a private CA."""
+    env = CompatServer(host="127.0.0.1", port=nginx.port, log_path=log_path).env()
+    env["NODE_EXTRA_CA_CERTS"] = str(ca.cert)
+    command = ["node", str(SCENARIOS / "through_proxy.mjs"), json.dumps(PREFIX)]
+    process = subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=SCENARIOS.parent,
+    )  # fmt: skip
+    return NodeSession("through_proxy.mjs", process)
+
+
+@pytest.fixture(scope="module")
+def outcome(behind_nginx: tuple[CompatServer, Nginx], ca: TestCa) -> dict[str, Any]:
+    """Run through_proxy.mjs against nginx, publish to its news channel with the PyPI SDK, collect what came."""
+    server, nginx = behind_nginx
+    session = node_session(nginx, ca, server.log_path)
+    try:
+        ready = session.expect(lambda m: m["type"] == "ready", "the clients in the room")
+        published = python_sdk(nginx, ca).trigger(ready["news"], "from-python", {"n": 2})
+        for client in ("ada", "bob"):
+            session.expect(lambda m: m["type"] == "event" and m["client"] == client, f"the PyPI event at {client}")  # noqa: B023
+    finally:
+        session.close()
+    return {"ready": ready, "python_publish": published, "python_received": session.messages[1:]}
+
+
+def test_pusher_js_and_echo_join_a_presence_channel_over_wss_under_the_prefix(outcome: dict[str, Any]) -> None:
+    ready = outcome["ready"]
+    assert sorted(member["id"] for member in ready["here"]) == ["1", "2"]
+    assert ready["member_added"] == {"id": "2", "info": {"id": "2", "name": "Bob"}}
+
+
+def test_whispers_go_both_ways_between_pusher_js_and_echo(outcome: dict[str, Any]) -> None:
+    whispers = {w["to"]: w["data"] for w in outcome["ready"]["whispers"]}
+    assert whispers == {"ada": {"from": "Bob"}, "bob": {"from": "Ada"}}
+
+
+def test_the_npm_sdk_publishes_over_https_with_the_prefix_in_its_host(outcome: dict[str, Any]) -> None:
+    ready = outcome["ready"]
+    assert ready["node_publish"]["status"] == 200, ready["node_publish"]
+    assert sorted(e["to"] for e in ready["node_received"]) == ["ada", "bob"]
+    assert all(e["data"] == {"n": 1} for e in ready["node_received"])
+
+
+def test_the_pypi_sdk_publishes_over_https_at_the_root(outcome: dict[str, Any]) -> None:
+    assert outcome["python_publish"] == {}
+    received = {(m["client"], m["event"]) for m in outcome["python_received"]}
+    assert received == {("ada", "from-python"), ("bob", "from-python")}
+    assert all(m["data"] == {"n": 2} for m in outcome["python_received"])
+
+
+@pytest.mark.parametrize(("trusted", "seen"), [(["127.0.0.1"], CLIENT), ([], "127.0.0.1")])
+async def test_pusherpy_sees_the_real_client_only_when_nginx_is_trusted(
+    tmp_path: Path, pair: ServerPair, ca: TestCa, trusted: list[str], seen: str
+) -> None:
+    """A client on 127.0.0.2 claiming to be SPOOFED opens a socket for an unknown key through nginx; pusherpy logs
+    the refusal with the address it believes: the client's (from nginx's X-Forwarded-For) behind a trusted proxy,
+    nginx's own (127.0.0.1) otherwise, and never the one the client wrote itself."""
+    with (
+        running_server(tmp_path, pusherpy_toml(trusted)) as server,
+        running_nginx(tmp_path / "nginx", server.port, pair) as nginx,
+    ):
+        connector = aiohttp.TCPConnector(local_addr=(CLIENT, 0), ssl=ca.client_context())
+        url = f"wss://127.0.0.1:{nginx.port}{PREFIX}/app/no-such-key?protocol=7&client=js&version=8.4.0"
+        async with aiohttp.ClientSession(connector=connector) as session:
+            async with session.ws_connect(url, headers={"X-Forwarded-For": SPOOFED}) as ws:
+                error = json.loads((await ws.receive(timeout=DEADLINE)).data)
+        assert error["event"] == "pusher:error", error
+        refusals = [line for line in server.log_path.read_text().splitlines() if "refused a connection" in line]
+        assert len(refusals) == 1, refusals
+        assert f"refused a connection from {seen}: " in refusals[0]
