@@ -7,18 +7,13 @@ nginx writes (pid, logs, temporary files) inside that directory, on a free port 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-from tests.proxy.recipes import PUSHERPY_ADDRESS, filled, free_port, installed, recipe
+from tests.proxy.recipes import PUSHERPY_ADDRESS, STOP_DEADLINE, filled, free_port, installed, recipe, wait_listening
 from tests.server.tls_certs import ServerPair
-
-START_DEADLINE = 10.0
 
 _MAIN = """\
 {user}worker_processes 1;
@@ -37,17 +32,6 @@ http {{
 """
 
 
-@dataclass(frozen=True)
-class Nginx:
-    """An nginx listening with TLS on 127.0.0.1:``port``."""
-
-    port: int
-    directory: Path
-
-    def error_log(self) -> str:
-        return (self.directory / "error.log").read_text()
-
-
 def nginx_config(port: int, upstream_port: int, pair: ServerPair) -> str:
     """The doc's recipe with this test's port, certificate and pusherpy in place of the ones users edit."""
     return filled(
@@ -62,8 +46,8 @@ def nginx_config(port: int, upstream_port: int, pair: ServerPair) -> str:
 
 
 @contextmanager
-def running_nginx(directory: Path, upstream_port: int, pair: ServerPair) -> Iterator[Nginx]:
-    """Start ``nginx`` in the foreground with the recipe, wait until it accepts connections, stop it on exit."""
+def running_nginx(directory: Path, upstream_port: int, pair: ServerPair) -> Iterator[int]:
+    """Start ``nginx`` in the foreground with the recipe; yield its port once it accepts connections."""
     binary = installed("nginx", "nginx")
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -75,31 +59,12 @@ def running_nginx(directory: Path, upstream_port: int, pair: ServerPair) -> Iter
     command = [binary, "-c", str(main), "-p", str(directory), "-e", "stderr", "-g", "daemon off;"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        _wait_listening(process, port, directory)
-        yield Nginx(port, directory)
+        wait_listening(process, port, directory / "error.log")
+        yield port
     finally:
         process.terminate()
         try:
-            process.wait(timeout=START_DEADLINE)
+            process.wait(timeout=STOP_DEADLINE)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def _wait_listening(process: subprocess.Popen[str], port: int, directory: Path) -> None:
-    """Return once nginx accepts a TCP connection on ``port``; fail with its log if it exits first or never does.
-
-    nginx says nothing when it is ready, so this asks the port, as a health check would.
-    """
-    limit = time.monotonic() + START_DEADLINE
-    while time.monotonic() < limit:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            log = (directory / "error.log").read_text() if (directory / "error.log").exists() else ""
-            raise AssertionError(f"nginx exited with {process.returncode}:\n{output}\n{log}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise AssertionError(f"nginx did not listen on 127.0.0.1:{port} within {START_DEADLINE} s")

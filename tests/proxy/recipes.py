@@ -6,11 +6,15 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import subprocess
+import time
 from pathlib import Path
 
 DOC = Path(__file__).parents[2] / "docs" / "proxy.md"
 PUSHERPY_ADDRESS = "127.0.0.1:6001"
 """Where the recipes send traffic; the tests put their pusherpy's address in its place."""
+START_DEADLINE = 10.0
+STOP_DEADLINE = 10.0
 
 
 def recipe(language: str) -> str:
@@ -41,3 +45,22 @@ def installed(command: str, package: str) -> str:
         if found and Path(found).is_file():
             return found
     raise AssertionError(f"the proxy tests need `{command}`: apt-get install {package} (scripts/test.sh does)")
+
+
+def wait_listening(process: subprocess.Popen[str], port: int, log: Path) -> None:
+    """Return once the proxy accepts a TCP connection on ``port``; fail with its log if it exits first or never does.
+
+    Neither nginx nor Caddy says on stdout when it is ready, so this asks the port, as a health check would.
+    """
+    limit = time.monotonic() + START_DEADLINE
+    while time.monotonic() < limit:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            logged = log.read_text() if log.exists() else ""
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}:\n{output}\n{logged}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise AssertionError(f"{process.args!r} did not listen on 127.0.0.1:{port} within {START_DEADLINE} s")

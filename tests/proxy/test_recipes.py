@@ -1,16 +1,18 @@
-"""A real nginx running the recipe of docs/proxy.md: it terminates TLS (a certificate from a throw-away CA) and
-forwards ``/ws/`` (and ``/apps/`` at the root) to a ``pusherpy serve`` process with ``path_prefix = "/ws"``.
+"""Real nginx and Caddy running the recipes of docs/proxy.md: each terminates TLS (a certificate from a throw-away
+CA) and forwards ``/ws/`` (and ``/apps/`` at the root) to a ``pusherpy serve`` process with ``path_prefix = "/ws"``.
 
-Through it, unmodified pusher-js and Laravel Echo join a presence channel over wss and whisper, the npm SDK
+Through each, unmodified pusher-js and Laravel Echo join a presence channel over wss and whisper, the npm SDK
 publishes over https under the prefix, and the PyPI SDK (which cannot send a prefix) publishes at the root. The
-client address pusherpy logs is the real client's only when nginx is a trusted proxy.
+client address pusherpy logs is the real client's only when the proxy is trusted. The proxies listen on TLS only
+and forward only ``/ws/`` and ``/apps/``, so a client that connected at all did so over TLS under the prefix.
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +21,37 @@ import pusher  # type: ignore[import-untyped]
 import pytest
 
 from tests.compat.conftest import DEADLINE, MAIN_APP, SCENARIOS, CompatServer, NodeSession, running_server
-from tests.proxy.nginx import Nginx, running_nginx
+from tests.proxy.caddy import running_caddy
+from tests.proxy.nginx import running_nginx
 from tests.server.tls_certs import ServerPair, TestCa
 
 PREFIX = "/ws"
 CLIENT = "127.0.0.2"
-"""The address the test's own client connects to nginx from (nginx itself reaches pusherpy from 127.0.0.1)."""
+"""The address the test's own client connects to the proxy from (the proxy reaches pusherpy from 127.0.0.1)."""
 SPOOFED = "198.51.100.66"
+Proxy = Callable[[Path, int, ServerPair], AbstractContextManager[int]]
+PROXIES: dict[str, Proxy] = {"nginx": running_nginx, "caddy": running_caddy}
 
 
 def pusherpy_toml(trusted: list[str]) -> str:
     return f'path_prefix = "{PREFIX}"\ntrusted_proxies = {json.dumps(trusted)}\n' + MAIN_APP.toml()
 
 
-@pytest.fixture(scope="module")
-def behind_nginx(
-    node_modules: Path, tmp_path_factory: pytest.TempPathFactory, pair: ServerPair
-) -> Iterator[tuple[CompatServer, Nginx]]:
-    directory = tmp_path_factory.mktemp("behind-nginx")
+@pytest.fixture(scope="module", params=sorted(PROXIES))
+def behind_proxy(
+    request: pytest.FixtureRequest, node_modules: Path, tmp_path_factory: pytest.TempPathFactory, pair: ServerPair
+) -> Iterator[tuple[CompatServer, int]]:
+    """A pusherpy that trusts 127.0.0.1, behind the proxy; yields it and the proxy's port."""
+    directory = tmp_path_factory.mktemp(f"behind-{request.param}")
     with running_server(directory, pusherpy_toml(["127.0.0.1"])) as server:
-        with running_nginx(directory / "nginx", server.port, pair) as nginx:
-            yield server, nginx
+        with PROXIES[request.param](directory / request.param, server.port, pair) as port:
+            yield server, port
 
 
-def python_sdk(nginx: Nginx, ca: TestCa) -> pusher.Pusher:
-    """The PyPI SDK publishing over https to nginx's root (it puts ``:port`` after the host, so no prefix)."""
+def python_sdk(port: int, ca: TestCa) -> pusher.Pusher:
+    """The PyPI SDK publishing over https to the proxy's root (it puts ``:port`` after the host, so no prefix)."""
     client = pusher.Pusher(
-        app_id=MAIN_APP.id, key=MAIN_APP.key, secret=MAIN_APP.secret, host="127.0.0.1", port=nginx.port, ssl=True,
+        app_id=MAIN_APP.id, key=MAIN_APP.key, secret=MAIN_APP.secret, host="127.0.0.1", port=port, ssl=True,
         timeout=DEADLINE,
     )  # fmt: skip
     # The SDK verifies against the CA bundle it ships; a private CA (this test's) is set on its requests backend.
@@ -53,9 +59,9 @@ def python_sdk(nginx: Nginx, ca: TestCa) -> pusher.Pusher:
     return client
 
 
-def node_session(nginx: Nginx, ca: TestCa, log_path: Path) -> NodeSession:
-    """through_proxy.mjs pointed at nginx, with Node trusting the test CA as it would a private CA."""
-    env = CompatServer(host="127.0.0.1", port=nginx.port, log_path=log_path).env()
+def node_session(port: int, ca: TestCa, log_path: Path) -> NodeSession:
+    """through_proxy.mjs pointed at the proxy, with Node trusting the test CA as it would a private CA."""
+    env = CompatServer(host="127.0.0.1", port=port, log_path=log_path).env()
     env["NODE_EXTRA_CA_CERTS"] = str(ca.cert)
     command = ["node", str(SCENARIOS / "through_proxy.mjs"), json.dumps(PREFIX)]
     process = subprocess.Popen(
@@ -66,13 +72,13 @@ def node_session(nginx: Nginx, ca: TestCa, log_path: Path) -> NodeSession:
 
 
 @pytest.fixture(scope="module")
-def outcome(behind_nginx: tuple[CompatServer, Nginx], ca: TestCa) -> dict[str, Any]:
-    """Run through_proxy.mjs against nginx, publish to its news channel with the PyPI SDK, collect what came."""
-    server, nginx = behind_nginx
-    session = node_session(nginx, ca, server.log_path)
+def outcome(behind_proxy: tuple[CompatServer, int], ca: TestCa) -> dict[str, Any]:
+    """Run through_proxy.mjs through the proxy, publish to its news channel with the PyPI SDK, collect what came."""
+    server, port = behind_proxy
+    session = node_session(port, ca, server.log_path)
     try:
         ready = session.expect(lambda m: m["type"] == "ready", "the clients in the room")
-        published = python_sdk(nginx, ca).trigger(ready["news"], "from-python", {"n": 2})
+        published = python_sdk(port, ca).trigger(ready["news"], "from-python", {"n": 2})
         for client in ("ada", "bob"):
             session.expect(lambda m: m["type"] == "event" and m["client"] == client, f"the PyPI event at {client}")  # noqa: B023
     finally:
@@ -105,19 +111,20 @@ def test_the_pypi_sdk_publishes_over_https_at_the_root(outcome: dict[str, Any]) 
     assert all(m["data"] == {"n": 2} for m in outcome["python_received"])
 
 
+@pytest.mark.parametrize("proxy", sorted(PROXIES))
 @pytest.mark.parametrize(("trusted", "seen"), [(["127.0.0.1"], CLIENT), ([], "127.0.0.1")])
-async def test_pusherpy_sees_the_real_client_only_when_nginx_is_trusted(
-    tmp_path: Path, pair: ServerPair, ca: TestCa, trusted: list[str], seen: str
+async def test_pusherpy_sees_the_real_client_only_when_the_proxy_is_trusted(
+    tmp_path: Path, pair: ServerPair, ca: TestCa, proxy: str, trusted: list[str], seen: str
 ) -> None:
-    """A client on 127.0.0.2 claiming to be SPOOFED opens a socket for an unknown key through nginx; pusherpy logs
-    the refusal with the address it believes: the client's (from nginx's X-Forwarded-For) behind a trusted proxy,
-    nginx's own (127.0.0.1) otherwise, and never the one the client wrote itself."""
+    """A client on 127.0.0.2 claiming to be SPOOFED opens a socket for an unknown key through the proxy; pusherpy
+    logs the refusal with the address it believes: the client's (from the proxy's X-Forwarded-For) behind a trusted
+    proxy, the proxy's own (127.0.0.1) otherwise, and never the one the client wrote itself."""
     with (
         running_server(tmp_path, pusherpy_toml(trusted)) as server,
-        running_nginx(tmp_path / "nginx", server.port, pair) as nginx,
+        PROXIES[proxy](tmp_path / proxy, server.port, pair) as port,
     ):
         connector = aiohttp.TCPConnector(local_addr=(CLIENT, 0), ssl=ca.client_context())
-        url = f"wss://127.0.0.1:{nginx.port}{PREFIX}/app/no-such-key?protocol=7&client=js&version=8.4.0"
+        url = f"wss://127.0.0.1:{port}{PREFIX}/app/no-such-key?protocol=7&client=js&version=8.4.0"
         async with aiohttp.ClientSession(connector=connector) as session:
             async with session.ws_connect(url, headers={"X-Forwarded-For": SPOOFED}) as ws:
                 error = json.loads((await ws.receive(timeout=DEADLINE)).data)
