@@ -10,6 +10,7 @@ and forward only ``/ws/`` and ``/apps/``, so a client that connected at all did 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -20,9 +21,12 @@ import aiohttp
 import pusher  # type: ignore[import-untyped]
 import pytest
 
+from pusherpy.protocol.apps import AppConfig
+from pusherpy.server.settings import Settings
 from tests.compat.conftest import DEADLINE, MAIN_APP, SCENARIOS, CompatServer, NodeSession, running_server
 from tests.proxy.caddy import running_caddy
 from tests.proxy.nginx import running_nginx
+from tests.proxy.recipes import recipe
 from tests.server.tls_certs import ServerPair, TestCa
 
 PREFIX = "/ws"
@@ -109,6 +113,15 @@ def test_the_pypi_sdk_publishes_over_https_at_the_root(outcome: dict[str, Any]) 
     received = {(m["client"], m["event"]) for m in outcome["python_received"]}
     assert received == {("ada", "from-python"), ("bob", "from-python")}
     assert all(m["data"] == {"n": 2} for m in outcome["python_received"])
+
+
+def test_nginx_waits_longer_than_a_quiet_socket_can_stay_silent() -> None:
+    """nginx closes an upstream that has been silent for proxy_read_timeout; a healthy idle socket is silent up to
+    activity_timeout (then the client pings) plus pong_timeout, so the recipe's timeouts must exceed that."""
+    silent = AppConfig.__dataclass_fields__["activity_timeout"].default + Settings().pong_timeout
+    for directive in ("proxy_read_timeout", "proxy_send_timeout"):
+        found = re.findall(rf"^\s*{directive} (\d+)s;$", recipe("nginx"), flags=re.MULTILINE)
+        assert len(found) == 1 and int(found[0]) > silent, (directive, found, silent)
 
 
 @pytest.mark.parametrize("proxy", sorted(PROXIES))
