@@ -118,7 +118,7 @@ def test_the_pypi_sdk_publishes_over_https_at_the_root(outcome: dict[str, Any]) 
 def test_nginx_waits_longer_than_a_quiet_socket_can_stay_silent() -> None:
     """nginx closes an upstream that has been silent for proxy_read_timeout; a healthy idle socket is silent up to
     activity_timeout (then the client pings) plus pong_timeout, so the recipe's timeouts must exceed that."""
-    silent = AppConfig.__dataclass_fields__["activity_timeout"].default + Settings().pong_timeout
+    silent = AppConfig(id="1", key="key", secret="secret").activity_timeout + Settings().pong_timeout
     for directive in ("proxy_read_timeout", "proxy_send_timeout"):
         found = re.findall(rf"^\s*{directive} (\d+)s;$", recipe("nginx"), flags=re.MULTILINE)
         assert len(found) == 1 and int(found[0]) > silent, (directive, found, silent)
