@@ -50,7 +50,7 @@ def running_caddy(directory: Path, upstream_port: int, pair: ServerPair) -> Iter
     with log.open("w") as log_file:
         process = subprocess.Popen(
             [binary, "run", "--config", str(config), "--adapter", "caddyfile"],
-            stdout=subprocess.PIPE, stderr=log_file, text=True, env=env, cwd=directory,
+            stdout=log_file, stderr=subprocess.STDOUT, text=True, env=env, cwd=directory,
         )  # fmt: skip
     try:
         wait_listening(process, port, log)

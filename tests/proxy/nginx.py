@@ -57,9 +57,10 @@ def running_nginx(directory: Path, upstream_port: int, pair: ServerPair) -> Iter
     main = directory / "nginx.conf"
     main.write_text(_MAIN.format(user=user, directory=directory))
     command = [binary, "-c", str(main), "-p", str(directory), "-e", "stderr", "-g", "daemon off;"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with (directory / "stderr.log").open("w") as output:  # what nginx says before it reads error_log
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_listening(process, port, directory / "error.log")
+        wait_listening(process, port, directory / "stderr.log", directory / "error.log")
         yield port
     finally:
         process.terminate()

@@ -47,7 +47,7 @@ def installed(command: str, package: str) -> str:
     raise AssertionError(f"the proxy tests need `{command}`: apt-get install {package} (scripts/test.sh does)")
 
 
-def wait_listening(process: subprocess.Popen[str], port: int, log: Path) -> None:
+def wait_listening(process: subprocess.Popen[str], port: int, *logs: Path) -> None:
     """Return once the proxy accepts a TCP connection on ``port``; fail with its log if it exits first or never does.
 
     Neither nginx nor Caddy says on stdout when it is ready, so this asks the port, as a health check would.
@@ -55,9 +55,8 @@ def wait_listening(process: subprocess.Popen[str], port: int, log: Path) -> None
     limit = time.monotonic() + START_DEADLINE
     while time.monotonic() < limit:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            logged = log.read_text() if log.exists() else ""
-            raise AssertionError(f"{process.args!r} exited with {process.returncode}:\n{output}\n{logged}")
+            logged = "\n".join(log.read_text() for log in logs if log.exists())
+            raise AssertionError(f"{process.args!r} exited with {process.returncode}:\n{logged}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
