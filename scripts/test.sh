@@ -15,12 +15,16 @@ need_apt() {  # need_apt COMMAND PACKAGE: install PACKAGE from Debian when COMMA
   fi
 }
 
-log "system packages (redis-server, openssl, chromium, node)"
+log "system packages (redis-server, openssl, chromium, node, nginx, caddy)"
 need_apt redis-server redis-server
 need_apt openssl openssl  # the TLS Redis tests make their certificates with it
 need_apt chromium chromium
 need_apt node nodejs
 need_apt npm npm
+# the proxy tests start their own nginx and Caddy with the recipes of docs/proxy.md (never the system services);
+# Debian puts nginx in /usr/sbin, which a non-root PATH may lack
+[ -x /usr/sbin/nginx ] || need_apt nginx nginx
+need_apt caddy caddy
 
 log "python environment"
 [ -x .venv/bin/python ] || python3 -m venv .venv
