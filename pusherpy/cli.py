@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .protocol.errors import ConfigError
 from .server.exposure import is_loopback, metrics_refusal
-from .server.settings import Settings, load_settings
+from .server.fdlimit import raise_file_limit
+from .server.settings import Settings, load_settings, service_manager_environ
 
 if TYPE_CHECKING:
     from .server.tls import TlsCertificates
@@ -30,6 +31,7 @@ examples:
   pusherpy serve --config pusherpy.toml            several apps from a TOML file
   pusherpy serve --env-file ../my-laravel-app/.env the app and settings of a Laravel project's .env
   pusherpy serve --app-id 1 --app-key k --app-secret s --port 6001
+  pusherpy serve --check --config pusherpy.toml    check settings, port, Redis; print what would run; exit
   pusherpy serve --redis-url redis://127.0.0.1:6379/0      one node of several sharing one Redis
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
   pusherpy serve --tls-cert fullchain.pem --tls-key privkey.pem   wss:// and https:// (SIGHUP reloads them)
@@ -87,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", help="worker processes sharing the port (default 1; auto: one per CPU; more needs --redis-url)"
     )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
+    serve.add_argument(
+        "--check",
+        action="store_true",
+        help="check the settings, the port, Redis and TLS files, print what would run, and exit (1: problems found)",
+    )
     serve.set_defaults(command_parser=serve)
     return parser
 
@@ -177,6 +184,7 @@ async def serve(settings: Settings, role: WorkerRole | None = None) -> None:
     from .server.app import create_app
     from .server.http_health import METRICS_LISTENER
     from .server.listener import PusherSite
+    from .server.service import supervised
     from .server.tls import TlsCertificates
 
     # Signals are handled before the banner says where we listen: a supervisor (or a test) that stops us as soon
@@ -200,7 +208,8 @@ async def serve(settings: Settings, role: WorkerRole | None = None) -> None:
     if settings.uses_dev_app and not is_loopback(settings.host):  # allowed with allow_dev_app, but said loudly
         logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
     try:
-        await stop.wait()
+        async with supervised(f"listening on {settings.host}:{port}", service_manager_environ()):
+            await stop.wait()
     finally:
         logging.getLogger("pusherpy").info("stopping")
         await runner.cleanup()
@@ -266,6 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("pusherpy").warning("%s", notice)
     if args.env_file is None and settings.uses_dev_app and Path(".env").is_file():
         logging.getLogger("pusherpy").warning("a .env is here, not read: pusherpy serve --env-file .env reads it")
+    if args.check:
+        from .server.check import run_check
+
+        return run_check(settings)
+    raise_file_limit()
     try:
         if settings.workers > 1:
             from .supervisor import supervise

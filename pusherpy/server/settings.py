@@ -181,6 +181,16 @@ def load_settings(
     return settings
 
 
+SERVICE_MANAGER_VARIABLES: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+"""What systemd passes a ``Type=notify`` service (``service.py`` speaks to it); not settings, nobody configures them."""
+
+
+def service_manager_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The service manager's variables of ``environ`` (``os.environ`` when None), for ``service.supervised``."""
+    environ = os.environ if environ is None else environ
+    return {name: environ[name] for name in SERVICE_MANAGER_VARIABLES if name in environ}
+
+
 def _one_app(from_environ: Found, from_command_line: Found) -> AppConfig | None:
     """The app named by the environment, with the command line's credentials over it."""
     credentials: dict[str, RawValue] = {**(from_environ.app or {}), **(from_command_line.app or {})}

@@ -11,7 +11,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +86,15 @@ async def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | Non
 
 @asynccontextmanager
 async def serving(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> AsyncIterator[ServerProcess]:
     """Start ``python -m pusherpy serve --port 0 ARGS`` and wait until it prints where it listens.
 
     The banner is read until its last line (the pusher-js snippet), so every line of it is in ``banner``.
+    ``preexec_fn`` runs in the child before pusherpy starts (to set a resource limit, as a shell's ``ulimit``).
     """
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -104,6 +108,7 @@ async def serving(
         cwd=cwd,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=preexec_fn,
     )
     running = ServerProcess(process)
     try:

@@ -2,8 +2,9 @@
 most one per 10 s), ``pusherpy_accept_failures_total{reason="emfile"}`` in ``/metrics``, and service again as soon
 as clients hang up.
 
-The server is a real ``pusherpy serve`` process whose RLIMIT_NOFILE is lowered to 64 before it starts, on each event
-loop: ``pusherpy serve`` runs uvloop whenever it can import it, so the asyncio run hides uvloop from the process.
+The server is a real ``pusherpy serve`` process whose RLIMIT_NOFILE is lowered to 64 before it starts, soft and hard
+limits both, as ``ulimit -n 64`` does (pusherpy raises its soft limit to the hard one at start), on each event loop:
+``pusherpy serve`` runs uvloop whenever it can import it, so the asyncio run hides uvloop from the process.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ LIMIT = 64
 
 _LAUNCH = """
 import resource, sys
-resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[1])))
 if sys.argv[2] == "asyncio":
     sys.modules["uvloop"] = None  # an import of it now fails, so pusherpy serve runs asyncio's own loop
 from pusherpy.cli import main
@@ -59,7 +60,7 @@ class LimitedServer:
 
 @asynccontextmanager
 async def limited_server(loop: str) -> AsyncIterator[LimitedServer]:
-    """``pusherpy serve --port 0`` with RLIMIT_NOFILE lowered to ``LIMIT`` (its soft limit) on ``loop``."""
+    """``pusherpy serve --port 0`` with RLIMIT_NOFILE lowered to ``LIMIT`` (soft and hard) on ``loop``."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", _LAUNCH, str(LIMIT), loop, "serve", "--port", "0",
         env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
