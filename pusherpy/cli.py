@@ -205,6 +205,8 @@ async def serve(settings: Settings, role: WorkerRole | None = None) -> None:
     metrics = runner.app.get(METRICS_LISTENER)
     if role is None or role.banner:
         print(connection_help(settings, port, metrics.port if metrics else None), flush=True)
+    if role is not None:
+        role.listening()
     if settings.uses_dev_app and not is_loopback(settings.host):  # allowed with allow_dev_app, but said loudly
         logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
     try:

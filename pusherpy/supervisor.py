@@ -27,10 +27,12 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Final
 
-from .server.settings import Settings
+from .server.service import supervised
+from .server.settings import SERVICE_MANAGER_VARIABLES, Settings, service_manager_environ
 
 logger = logging.getLogger("pusherpy.supervisor")
 
@@ -44,11 +46,17 @@ KILL_GRACE_SECONDS: Final = 10.0
 
 @dataclass(frozen=True, slots=True)
 class WorkerRole:
-    """What a worker process is told besides the settings: which one it is, and whether it prints the banner."""
+    """What a worker process is told besides the settings: which one it is, whether it prints the banner, and
+    where it says it listens (the parent tells systemd ``READY=1`` once every worker has)."""
 
     index: int
     count: int
     banner: bool
+    ready: Connection
+
+    def listening(self) -> None:
+        """Tell the parent this worker accepts connections."""
+        self.ready.send(self.index)
 
 
 @dataclass(slots=True)
@@ -110,7 +118,9 @@ class _Supervisor:
         self._workers = [_Worker(index) for index in range(settings.workers)]
         self._stopping = asyncio.Event()
         self._gone = asyncio.Event()
-        self._stop_signal = signal.SIGTERM
+        self._ready, self._ready_writer = self._context.Pipe(duplex=False)
+        self._listening: set[int] = set()
+        self._all_listening = asyncio.Event()
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -119,9 +129,16 @@ class _Supervisor:
         loop.add_signal_handler(signal.SIGHUP, self._forward, signal.SIGHUP)
         for worker in self._workers:
             self._start(worker, worker.index == 0)
+        loop.add_reader(self._ready.fileno(), self._worker_listening)
         pids = ", ".join(str(worker.process.pid) for worker in self._workers if worker.process is not None)
         logger.info("%d workers share port %d (pids %s)", len(self._workers), self._port, pids)
-        await self._stopping.wait()
+        listening = asyncio.ensure_future(self._all_listening.wait())
+        await asyncio.wait((listening, asyncio.ensure_future(self._stopping.wait())), return_when="FIRST_COMPLETED")
+        listening.cancel()
+        if not self._stopping.is_set():
+            status = f"{len(self._workers)} workers listening on {self._settings.host}:{self._port}"
+            async with supervised(status, service_manager_environ()):  # READY=1 for systemd, from this process
+                await self._stopping.wait()
         logger.info("stopping: waiting for %d workers to close their sockets", self._alive())
         try:
             await asyncio.wait_for(self._gone.wait(), self._settings.shutdown_timeout + KILL_GRACE_SECONDS)
@@ -133,7 +150,7 @@ class _Supervisor:
 
     def _start(self, worker: _Worker, banner: bool) -> None:
         worker.restart = None
-        role = WorkerRole(index=worker.index, count=len(self._workers), banner=banner)
+        role = WorkerRole(index=worker.index, count=len(self._workers), banner=banner, ready=self._ready_writer)
         process = self._context.Process(
             target=run_worker,
             args=(worker_settings(self._settings, worker.index, self._port), role),
@@ -142,6 +159,12 @@ class _Supervisor:
         process.start()
         worker.process, worker.started = process, time.monotonic()
         asyncio.get_running_loop().add_reader(process.sentinel, self._exited, worker, process)
+
+    def _worker_listening(self) -> None:
+        index = self._ready.recv()
+        self._listening.add(index)
+        if len(self._listening) == len(self._workers):
+            self._all_listening.set()
 
     def _exited(self, worker: _Worker, process: BaseProcess) -> None:
         loop = asyncio.get_running_loop()
@@ -204,6 +227,8 @@ def run_worker(settings: Settings, role: WorkerRole) -> None:
     # traceback: the parent forwards both once we run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    for name in SERVICE_MANAGER_VARIABLES:  # systemd hears from the parent, the main process it started
+        os.environ.pop(name, None)
     from .cli import run
 
     logging.basicConfig(

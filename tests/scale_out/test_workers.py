@@ -34,6 +34,7 @@ from tests.scale_out.cluster import (
     eventually,
     named,
 )
+from tests.server.test_service import notify_socket
 
 HEARTBEAT_SECONDS = 0.3
 TTL_SECONDS = 2.0
@@ -102,7 +103,9 @@ class Workers:
 
 
 @asynccontextmanager
-async def running_workers(tmp_path: Path, redis: RedisServer) -> AsyncIterator[Workers]:
+async def running_workers(
+    tmp_path: Path, redis: RedisServer, env: dict[str, str] | None = None
+) -> AsyncIterator[Workers]:
     metrics_port = free_port_pair()
     path = tmp_path / "workers.toml"
     path.write_text(config(redis.url, metrics_port))
@@ -121,6 +124,7 @@ async def running_workers(tmp_path: Path, redis: RedisServer) -> AsyncIterator[W
             str(path),
             stdout=asyncio.subprocess.PIPE,
             stderr=log,
+            env={**os.environ, **(env or {})},
         )
         _STARTED.append(parent)
         pids: list[int] = []
@@ -247,3 +251,21 @@ async def test_more_than_one_worker_needs_redis(tmp_path: Path) -> None:
     assert message.count("\n") == 1, message
     assert "workers=2 needs redis_url" in message
     assert "--redis-url" in message
+
+
+async def test_systemd_hears_ready_from_the_parent_once_every_worker_listens(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    address = str(tmp_path / "notify")
+    with notify_socket(address) as notify:
+        async with running_workers(tmp_path, redis_server, env={"NOTIFY_SOCKET": address}) as workers:
+            ready = await notify.receive()
+            assert ready["READY"] == "1"
+            assert ready["MAINPID"] == str(workers.parent.pid)  # NotifyAccess=main: only the parent is heard
+            assert ready["STATUS"] == f"2 workers listening on 127.0.0.1:{workers.node.port}"
+            workers.parent.send_signal(signal.SIGTERM)
+            assert (await notify.receive())["STOPPING"] == "1"
+            assert await asyncio.wait_for(workers.parent.wait(), 15) == 0
+        notify.sock.setblocking(False)
+        with pytest.raises(BlockingIOError):  # and nothing from the workers themselves
+            notify.sock.recv(4096)
