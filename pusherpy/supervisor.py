@@ -50,7 +50,6 @@ class WorkerRole:
     where it says it listens (the parent tells systemd ``READY=1`` once every worker has)."""
 
     index: int
-    count: int
     banner: bool
     ready: Connection
 
@@ -150,7 +149,7 @@ class _Supervisor:
 
     def _start(self, worker: _Worker, banner: bool) -> None:
         worker.restart = None
-        role = WorkerRole(index=worker.index, count=len(self._workers), banner=banner, ready=self._ready_writer)
+        role = WorkerRole(index=worker.index, banner=banner, ready=self._ready_writer)
         process = self._context.Process(
             target=run_worker,
             args=(worker_settings(self._settings, worker.index, self._port), role),
