@@ -23,6 +23,7 @@ from .server.settings import Settings, load_settings, service_manager_environ
 
 if TYPE_CHECKING:
     from .server.tls import TlsCertificates
+    from .supervisor import WorkerRole
 
 EPILOG = """\
 examples:
@@ -34,6 +35,7 @@ examples:
   pusherpy serve --redis-url redis://127.0.0.1:6379/0      one node of several sharing one Redis
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
   pusherpy serve --tls-cert fullchain.pem --tls-key privkey.pem   wss:// and https:// (SIGHUP reloads them)
+  pusherpy serve --workers auto --redis-url redis://127.0.0.1:6379/0   one worker process per CPU, one port
   pusherpy serve --host 0.0.0.0 --config pusherpy.toml   reachable from other machines: your own apps only
                                                    (the dev app needs --allow-dev-app there, /metrics a
                                                    metrics_token, metrics_port or metrics_public = true)
@@ -83,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-cert", help="PEM file with the certificate and its chain: serve wss:// and https:// (with --tls-key)"
     )
     serve.add_argument("--tls-key", help="PEM file with the certificate's private key (reloaded with it on SIGHUP)")
+    serve.add_argument(
+        "--workers", help="worker processes sharing the port (default 1; auto: one per CPU; more needs --redis-url)"
+    )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
     serve.add_argument(
         "--check",
@@ -167,8 +172,11 @@ def _metrics_help(settings: Settings, port: int, metrics_port: int | None) -> st
     return f"Metrics: not served on {settings.host} (set metrics_token, metrics_port or metrics_public = true)"
 
 
-async def serve(settings: Settings) -> None:
-    """Serve until cancelled or signalled; print the connection help once the port is bound."""
+async def serve(settings: Settings, role: WorkerRole | None = None) -> None:
+    """Serve until cancelled or signalled; print the connection help once the port is bound.
+
+    As one of several workers (``role``, see supervisor.py) the port is shared (``SO_REUSEPORT``) and only the
+    worker told to prints the help."""
     import signal
 
     from aiohttp import web
@@ -191,11 +199,14 @@ async def serve(settings: Settings) -> None:
     loop.add_signal_handler(signal.SIGHUP, _reload, tls)
     runner = web.AppRunner(create_app(settings), handle_signals=False, shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
-    site = PusherSite(runner, settings.host, settings.port, backlog=4096, tls=tls)
+    site = PusherSite(runner, settings.host, settings.port, backlog=4096, tls=tls, reuse_port=role is not None)
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else settings.port
     metrics = runner.app.get(METRICS_LISTENER)
-    print(connection_help(settings, port, metrics.port if metrics else None), flush=True)
+    if role is None or role.banner:
+        print(connection_help(settings, port, metrics.port if metrics else None), flush=True)
+    if role is not None:
+        role.listening()
     if settings.uses_dev_app and not is_loopback(settings.host):  # allowed with allow_dev_app, but said loudly
         logging.getLogger("pusherpy").warning("the dev app's secret is public: configure your own apps")
     try:
@@ -214,13 +225,13 @@ def _reload(tls: TlsCertificates | None) -> None:
         tls.reload()
 
 
-def _run(settings: Settings) -> None:
+def run(settings: Settings, role: WorkerRole | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, role))
     else:
-        uvloop.run(serve(settings))
+        uvloop.run(serve(settings, role))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -250,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "allow_dev_app": True if args.allow_dev_app else None,
                 "tls_cert": args.tls_cert,
                 "tls_key": args.tls_key,
+                "workers": args.workers,
             },
         )
     except ConfigError as error:
@@ -271,7 +283,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_check(settings)
     raise_file_limit()
     try:
-        _run(settings)
+        if settings.workers > 1:
+            from .supervisor import supervise
+
+            return supervise(settings)
+        run(settings)
     except OSError as error:
         print(f"pusherpy: cannot serve on {settings.host}:{settings.port}: {error}", file=sys.stderr)
         return 1

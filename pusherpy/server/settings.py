@@ -99,6 +99,9 @@ class Settings:
     """PEM file with the server's certificate followed by its chain: ``port`` then serves wss:// and https://."""
     tls_key: str | None = None
     """PEM file with the private key of ``tls_cert`` (unencrypted); set both or neither."""
+    workers: int = bounded(1, minimum=1)
+    """Worker processes sharing ``port`` (``SO_REUSEPORT``), started and restarted by a parent (supervisor.py);
+    ``auto``: one per CPU. More than one needs ``redis_url``: the workers share state through it, as nodes do."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
     notices: tuple[str, ...] = field(default=(), metadata={_DERIVED: True})
@@ -152,11 +155,11 @@ def load_settings(
     values: dict[str, Any] = {}
     # Each source is parsed before the next is read, so the first error reported is the first one in this order.
     if path is not None:
-        values.update(parse_fields(Settings, read_file(path, _CONFIGURABLE).settings))
+        values.update(parse_fields(Settings, _auto_workers(read_file(path, _CONFIGURABLE).settings)))
     from_environ = read_environ(environ, _SINGLE_VALUED)
-    values.update(parse_fields(Settings, from_environ.settings))
+    values.update(parse_fields(Settings, _auto_workers(from_environ.settings)))
     from_command_line = read_overrides(overrides or {}, _SINGLE_VALUED)
-    values.update(parse_fields(Settings, from_command_line.settings))
+    values.update(parse_fields(Settings, _auto_workers(from_command_line.settings)))
     app = _one_app(from_environ, from_command_line)
     if app is not None:
         others = tuple(a for a in values.get("apps", ()) if a.id != app.id and a.key != app.key)
@@ -171,6 +174,7 @@ def load_settings(
     if values.get("redis_url"):
         _check_redis_url(values["redis_url"])
     settings = Settings(**values)
+    _check_workers(settings)
     _check_tls(settings)
     _check_unique(settings.apps)
     check_exposure(settings)
@@ -217,6 +221,26 @@ def _check_redis_url(url: str) -> None:
         urlsplit(url).port  # noqa: B018 - raises when a password's unescaped "/", "?" or "#" ends the host early
     except ValueError:
         raise ConfigError(f"redis_url={shown!r} is not a valid URL (percent-encode / ? # in a password)") from None
+
+
+def _auto_workers(found: dict[str, RawValue]) -> dict[str, RawValue]:
+    """``workers = "auto"`` is one worker per CPU; any other value is parsed as the integer it must be."""
+    raw = found.get("workers")
+    if raw is not None and isinstance(raw.value, str) and raw.value.strip().lower() == "auto":
+        return {**found, "workers": RawValue(os.cpu_count() or 1, raw.name)}
+    return found
+
+
+def _check_workers(settings: Settings) -> None:
+    """Workers are separate processes: without Redis each would be a server of its own, and clients on different
+    workers would not see each other."""
+    if settings.workers > 1 and not settings.redis_url:
+        raise ConfigError(
+            f"workers={settings.workers} needs redis_url (--redis-url, PUSHERPY_REDIS_URL): worker processes share "
+            "channels and presence through Redis; without it use workers = 1"
+        )
+    if settings.workers > 1 and settings.metrics_port and settings.metrics_port + settings.workers - 1 > 65535:
+        raise ConfigError(f"metrics_port={settings.metrics_port}: worker i serves on metrics_port + i, past 65535")
 
 
 def _check_tls(settings: Settings) -> None:

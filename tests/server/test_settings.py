@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -376,6 +377,7 @@ SMALLEST: dict[str, float] = {
     "send_buffer_limit_bytes": 1,
     "webhook_batch_size": 1,
     "webhook_queue_limit": 1,
+    "workers": 1,
     "apps.auth_timeout": 0.1,
     "apps.max_presence_member_size_bytes": 1,
     "apps.max_presence_user_id_length": 1,
@@ -445,6 +447,8 @@ class TestEveryField:
             pair = self_signed(tmp_path)
             files = {"tls_cert": str(pair.cert), "tls_key": str(pair.key)}
             value, companion = files.pop(name), files
+        if name == "workers":  # more than one needs Redis
+            companion = {"redis_url": "redis://127.0.0.1:6379/0"}
         expected = tuple(value) if isinstance(value, list) else value
         lines = "".join(f"{key} = {toml(other)}\n" for key, other in companion.items())
         assert getattr(load(tmp_path, f"{name} = {toml(value)}\n{lines}"), name) == expected
@@ -476,3 +480,38 @@ class TestEveryField:
         spelt = f"apps[0].{field_name}" if in_app else name
         with pytest.raises(ConfigError, match=re.escape(f"{spelt}={below!r} must be at least {shown}")):
             load(tmp_path, f"{header}{field_name} = {below}\n")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ({"environ": {"PUSHERPY_WORKERS": "auto"}}, None),
+        ({"overrides": {"workers": "3"}}, 3),
+        ({"file": 'workers = "auto"'}, None),
+        ({"file": "workers = 4"}, 4),
+    ],
+)
+def test_workers_is_a_count_or_auto_for_one_per_cpu(
+    tmp_path: Path, source: dict[str, Any], expected: int | None
+) -> None:
+    redis = {"PUSHERPY_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    config = None
+    if "file" in source:
+        config = tmp_path / "pusherpy.toml"
+        config.write_text(source["file"] + "\n")
+    settings = load_settings(
+        config_file=config, environ={**redis, **source.get("environ", {})}, overrides=source.get("overrides")
+    )
+    assert settings.workers == (expected if expected is not None else (os.cpu_count() or 1))
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-2"])
+def test_workers_refuses_what_is_not_a_positive_count(value: str) -> None:
+    with pytest.raises(ConfigError, match="PUSHERPY_WORKERS="):
+        load_settings(environ={"PUSHERPY_WORKERS": value, "PUSHERPY_REDIS_URL": "redis://127.0.0.1:6379/0"})
+
+
+def test_more_than_one_worker_needs_redis_url_and_says_so() -> None:
+    with pytest.raises(ConfigError, match=r"workers=2 needs redis_url \(--redis-url, PUSHERPY_REDIS_URL\)"):
+        load_settings(environ={"PUSHERPY_WORKERS": "2"})
+    assert load_settings(environ={"PUSHERPY_WORKERS": "1"}).workers == 1
