@@ -188,7 +188,9 @@ class _Supervisor:
             uptime,
             worker.backoff,
         )
-        worker.restart = loop.call_later(worker.backoff, self._start, worker, False)
+        # The banner is printed once: again only if worker 0 died before it ever listened (and so before printing).
+        banner = worker.index == 0 and worker.index not in self._listening
+        worker.restart = loop.call_later(worker.backoff, self._start, worker, banner)
 
     def _stop(self, signum: int) -> None:
         if self._stopping.is_set():

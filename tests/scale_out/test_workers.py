@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -42,18 +43,21 @@ WORKER_PIDS = re.compile(r"2 workers share port \d+ \(pids (\d+), (\d+)\)")
 
 
 def free_port_pair() -> int:
-    """A port ``p`` such that ``p`` and ``p + 1`` were both free a moment ago (the two workers' metrics ports)."""
-    while True:
+    """A port ``p`` such that ``p`` and ``p + 1`` were both free a moment ago (the two workers' metrics ports).
+
+    They are taken below the kernel's ephemeral range: a port from ``bind(0)`` is in that range, and so is the
+    local port of every outgoing connection, so ``p + 1`` could be taken (by a worker's own Redis connection) between
+    this check and the worker's bind; below the range only an explicit bind can take it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(10_000, low - 1), 200):
         with socket.socket() as first, socket.socket() as second:
-            first.bind(("127.0.0.1", 0))
-            port: int = first.getsockname()[1]
-            if port >= 65535:
-                continue
             try:
+                first.bind(("127.0.0.1", port))
                 second.bind(("127.0.0.1", port + 1))
             except OSError:
                 continue
             return port
+    raise AssertionError(f"no two free consecutive ports below {low}")
 
 
 def config(redis_url: str, metrics_port: int) -> str:
@@ -130,7 +134,10 @@ async def running_workers(
         pids: list[int] = []
         try:
             assert parent.stdout is not None
-            port = int((await _read_until(parent.stdout, LISTENING, "the workers' banner")).group(1))
+            try:
+                port = int((await _read_until(parent.stdout, LISTENING, "the workers' banner")).group(1))
+            except (AssertionError, TimeoutError) as error:
+                raise AssertionError(f"{error!r}; the parent's log:\n{log_path.read_text()}") from None
             found = WORKER_PIDS.search(log_path.read_text())
             assert found is not None, log_path.read_text()
             pids += [int(found.group(1)), int(found.group(2))]
@@ -269,3 +276,32 @@ async def test_systemd_hears_ready_from_the_parent_once_every_worker_listens(
         notify.sock.setblocking(False)
         with pytest.raises(BlockingIOError):  # and nothing from the workers themselves
             notify.sock.recv(4096)
+
+
+async def test_worker_0_that_dies_before_it_listens_prints_the_banner_when_it_comes_back(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The banner is worker 0's to print once; a worker 0 that could not start (its metrics port was taken) has
+    not printed it, so its restart does."""
+    metrics_port = free_port_pair()
+    path = tmp_path / "workers.toml"
+    path.write_text(config(redis_server.url, metrics_port))
+    log_path = tmp_path / "workers.log"
+    with socket.create_server(("127.0.0.1", metrics_port)) as taken, open(log_path, "wb") as log:
+        parent = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pusherpy", "serve", "--port", "0", "--workers", "2", "--config", str(path),
+            stdout=asyncio.subprocess.PIPE, stderr=log,
+        )  # fmt: skip
+        _STARTED.append(parent)
+        try:
+
+            async def restarting() -> bool:
+                return re.search(r"worker 0 \(pid \d+\) exited .*; restarting it", log_path.read_text()) is not None
+
+            await eventually(restarting, timeout=START_DEADLINE, what="worker 0 failing and being restarted")
+            taken.close()
+            assert parent.stdout is not None
+            await _read_until(parent.stdout, LISTENING, "the banner from the restarted worker 0")
+        finally:
+            parent.terminate()
+            assert await asyncio.wait_for(parent.wait(), 15) == 0
