@@ -7,11 +7,11 @@ in its query (``rediss://127.0.0.1:PORT/0?ssl_ca_certs=/path/ca.pem``), as a use
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.scale_out.cluster import RedisClusterServer, RedisServer, free_cluster_port, free_port
+from tests.server.tls_certs import openssl
 
 _LEAF_EXTENSIONS = """\
 subjectAltName = IP:127.0.0.1
@@ -21,14 +21,6 @@ extendedKeyUsage = serverAuth, clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid, issuer
 """
-
-
-async def _openssl(*args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "openssl", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
-    assert process.returncode == 0, output.decode()
 
 
 @dataclass(frozen=True)
@@ -46,9 +38,9 @@ class Tls:
         cert, key, request = directory / "redis.pem", directory / "redis.key", directory / "redis.csr"
         (directory / "leaf.cnf").write_text(_LEAF_EXTENSIONS)
         ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-        await _openssl("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2", "-subj", "/CN=CA")
-        await _openssl("req", *ec, "-keyout", str(key), "-out", str(request), "-subj", "/CN=127.0.0.1")
-        await _openssl(
+        await openssl("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca), "-days", "2", "-subj", "/CN=CA")
+        await openssl("req", *ec, "-keyout", str(key), "-out", str(request), "-subj", "/CN=127.0.0.1")
+        await openssl(
             "x509", "-req", "-in", str(request), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial",
             "-out", str(cert), "-days", "2", "-extfile", str(directory / "leaf.cnf"),
         )  # fmt: skip
