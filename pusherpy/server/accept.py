@@ -23,12 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-try:
-    import resource
-except ImportError:  # not on Unix
-    resource = None  # type: ignore[assignment]
-
 from .broker.tasks import TaskSet
+from .fdlimit import file_limits, shown
 from .metrics import Metrics
 
 logger = logging.getLogger(__name__)
@@ -87,14 +83,12 @@ def failure_message(reason: str, error: OSError, unlogged: int) -> str:
 
 
 def _file_limit() -> str:
-    # imported with the module: when descriptors have run out, an import cannot open its file
-    if resource is None:
+    # fdlimit (and resource) are imported with this module: once descriptors have run out, an import cannot open
+    # its file
+    limits = file_limits()
+    if limits is None:
         return "the open-files limit"
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-
-    def shown(value: int) -> str:
-        return "unlimited" if value == resource.RLIM_INFINITY else str(value)
-
+    soft, hard = limits
     return f"RLIMIT_NOFILE soft limit {shown(soft)}, hard limit {shown(hard)}"
 
 

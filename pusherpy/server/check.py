@@ -17,13 +17,8 @@ from typing import Final
 
 from ..protocol.redact import redacted_url
 from .accept import listen
-from .fdlimit import LOW, RESERVED
+from .fdlimit import LOW, connections_allowed, file_limits
 from .settings import Settings
-
-try:
-    import resource
-except ImportError:  # not on Windows
-    resource = None  # type: ignore[assignment]
 
 REDIS_TIMEOUT: Final = 3.0
 """Seconds Redis has to accept the connection and answer PING."""
@@ -101,13 +96,14 @@ def _tls_summary(report: Report, settings: Settings) -> None:
 
 def _check_file_limit(report: Report) -> None:
     """The open-files limit serve would raise itself to (the hard limit), and a note when it is low."""
-    if resource is None:
+    limits = file_limits()
+    if limits is None:
         return
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
+    _soft, hard = limits
+    if hard is None:
         report.summary.append("open files: unlimited")
         return
-    report.summary.append(f"open files: {hard} (about {max(hard - RESERVED, 0)} connections)")
+    report.summary.append(f"open files: {hard} (about {connections_allowed(hard)} connections)")
     if hard < LOW:
         report.notes.append(f"the open-files hard limit {hard} is low: LimitNOFILE=1048576 in a systemd unit")
 

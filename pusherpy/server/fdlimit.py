@@ -36,7 +36,27 @@ class FileLimit:
     @property
     def connections(self) -> int | None:
         """Roughly how many client connections ``after`` allows (None: no limit)."""
-        return None if self.after is None else max(self.after - RESERVED, 0)
+        return None if self.after is None else connections_allowed(self.after)
+
+
+def connections_allowed(limit: int) -> int:
+    """Roughly how many client connections an open-files limit of ``limit`` allows."""
+    return max(limit - RESERVED, 0)
+
+
+def file_limits() -> tuple[int | None, int | None] | None:
+    """RLIMIT_NOFILE's soft and hard limits now (None for unlimited); None where the platform has no such limit.
+
+    The ``resource`` module is imported with this one at start, so this works when descriptors have run out."""
+    if resource is None:
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return _finite(soft), _finite(hard)
+
+
+def shown(limit: int | None) -> str:
+    """A limit as a log line says it."""
+    return "unlimited" if limit is None else str(limit)
 
 
 def raise_file_limit() -> FileLimit | None:
@@ -53,11 +73,11 @@ def raise_file_limit() -> FileLimit | None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             target = hard
         except (OSError, ValueError) as error:  # macOS refuses an unlimited soft limit; keep what there is
-            logger.info("open-files limit kept at %s (cannot raise it to %s: %s)", soft, _shown(hard), error)
+            logger.info("open-files limit kept at %s (cannot raise it to %s: %s)", soft, shown(_finite(hard)), error)
     limit = FileLimit(_finite(soft), _finite(target))
     if target != soft:
-        logger.info("open-files limit raised from %s to %s (the hard limit)", soft, _shown(target))
-    if limit.connections is not None and limit.after is not None and limit.after < LOW:
+        logger.info("open-files limit raised from %s to %s (the hard limit)", soft, shown(limit.after))
+    if limit.after is not None and limit.after < LOW:
         logger.warning(
             "open-files limit is %s: about %s connections at most; raise the hard limit (LimitNOFILE=1048576 in "
             "a systemd unit, minfds in Supervisor, `ulimit -Hn` as root) to serve more",
@@ -69,7 +89,3 @@ def raise_file_limit() -> FileLimit | None:
 
 def _finite(value: int) -> int | None:
     return None if resource is None or value == resource.RLIM_INFINITY else value
-
-
-def _shown(value: int) -> str:
-    return "unlimited" if _finite(value) is None else str(value)
