@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.proxy.recipes import PUSHERPY_ADDRESS, STOP_DEADLINE, filled, free_port, installed, recipe, wait_listening
+from tests.proxy.recipes import PUSHERPY_ADDRESS, filled, free_port, installed, proxy_running, recipe
 from tests.server.tls_certs import ServerPair
 
 _GLOBAL = """\
@@ -52,13 +52,5 @@ def running_caddy(directory: Path, upstream_port: int, pair: ServerPair) -> Iter
             [binary, "run", "--config", str(config), "--adapter", "caddyfile"],
             stdout=log_file, stderr=subprocess.STDOUT, text=True, env=env, cwd=directory,
         )  # fmt: skip
-    try:
-        wait_listening(process, port, log)
+    with proxy_running(process, port, log):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

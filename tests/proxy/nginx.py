@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.proxy.recipes import PUSHERPY_ADDRESS, STOP_DEADLINE, filled, free_port, installed, recipe, wait_listening
+from tests.proxy.recipes import PUSHERPY_ADDRESS, filled, free_port, installed, proxy_running, recipe
 from tests.server.tls_certs import ServerPair
 
 _MAIN = """\
@@ -59,13 +59,5 @@ def running_nginx(directory: Path, upstream_port: int, pair: ServerPair) -> Iter
     command = [binary, "-c", str(main), "-p", str(directory), "-e", "stderr", "-g", "daemon off;"]
     with (directory / "stderr.log").open("w") as output:  # what nginx says before it reads error_log
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_listening(process, port, directory / "stderr.log", directory / "error.log")
+    with proxy_running(process, port, directory / "stderr.log", directory / "error.log"):
         yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_DEADLINE)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -8,6 +8,8 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DOC = Path(__file__).parents[2] / "docs" / "proxy.md"
@@ -45,6 +47,21 @@ def installed(command: str, package: str) -> str:
         if found and Path(found).is_file():
             return found
     raise AssertionError(f"the proxy tests need `{command}`: apt-get install {package} (scripts/test.sh does)")
+
+
+@contextmanager
+def proxy_running(process: subprocess.Popen[str], port: int, *logs: Path) -> Iterator[int]:
+    """Yield ``port`` once the proxy listens on it; stop the proxy (SIGTERM, then SIGKILL) at the end."""
+    try:
+        wait_listening(process, port, *logs)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_DEADLINE)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def wait_listening(process: subprocess.Popen[str], port: int, *logs: Path) -> None:
