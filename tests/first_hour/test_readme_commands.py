@@ -11,7 +11,6 @@ half is run (``--co``: set up, lint, collect), not the suite itself, which is wh
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -25,10 +24,9 @@ import pytest
 
 from pusherpy import AsyncPusher
 from pusherpy.envfile import parse_env
-from tests.server.serve_process import clean_env
+from tests.server.serve_process import banner_block, clean_env, pusher_js_runs_the_snippet
 
 ROOT = Path(__file__).parents[2]
-COMPAT = ROOT / "tests" / "compat"
 SETUP_DEADLINE = 300.0
 """A fresh virtualenv installs from the package index: generous, as a first run on a cold cache is slow."""
 
@@ -98,13 +96,6 @@ async def read_banner(process: asyncio.subprocess.Process) -> list[str]:
     return lines
 
 
-def block(banner: list[str], heading: str) -> list[str]:
-    """The indented lines under the banner line that starts with ``heading``, up to a blank line or the end."""
-    start = next(index for index, line in enumerate(banner) if line.startswith(heading)) + 1
-    end = banner.index("", start) if "" in banner[start:] else len(banner)
-    return [line.strip() for line in banner[start:end]]
-
-
 class TestTheServeCommand:
     async def test_sets_up_serves_and_its_printed_snippet_and_url_work(self, clean_copy: Path) -> None:
         serve_command = readme_commands()[0]
@@ -117,7 +108,7 @@ class TestTheServeCommand:
             assert listening is not None, banner
             port = int(listening[1])
 
-            laravel = parse_env("\n".join(block(banner, "Laravel .env")), {})
+            laravel = parse_env("\n".join(banner_block(banner, "Laravel .env")), {})
             assert laravel["BROADCAST_CONNECTION"] == "reverb"
             assert (laravel["VITE_REVERB_APP_KEY"], laravel["VITE_REVERB_HOST"]) == (
                 laravel["REVERB_APP_KEY"],
@@ -125,39 +116,18 @@ class TestTheServeCommand:
             )
             assert (laravel["VITE_REVERB_PORT"], laravel["VITE_REVERB_SCHEME"]) == (str(port), "http")
 
-            (url_line,) = block(banner, "Python")
+            (url_line,) = banner_block(banner, "Python")
             assert url_line.startswith("PUSHER_URL=http://")
-            snippet = "\n".join(block(banner, "pusher-js:"))
-            received = await pusher_js_receives(snippet, url_line.removeprefix("PUSHER_URL="))
+            snippet = "\n".join(banner_block(banner, "pusher-js:"))
+            pusher_url = url_line.removeprefix("PUSHER_URL=")
+
+            async def publish() -> None:
+                async with AsyncPusher.from_env({"PUSHER_URL": pusher_url}) as publisher:
+                    await publisher.trigger("first-hour", "greeting", {"text": "hello from the README"})
+
+            received, _ = await pusher_js_runs_the_snippet(snippet, publish)
         assert received["data"] == {"text": "hello from the README"}
         assert re.fullmatch(r"\d+\.\d+", received["socket_id"])
-
-
-async def pusher_js_receives(snippet: str, pusher_url: str) -> dict[str, object]:
-    """Run the snippet in the real pusher-js; once it is subscribed, publish through ``pusher_url``."""
-    node = await asyncio.create_subprocess_exec(
-        "node",
-        str(COMPAT / "scenarios" / "printed_snippet.mjs"),
-        cwd=COMPAT,
-        env={**os.environ, "SNIPPET": snippet},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert node.stdout is not None and node.stderr is not None
-    try:
-        async with asyncio.timeout(20):
-            first = (await node.stdout.readline()).decode().strip()
-            assert first == "subscribed", f"{first!r} {(await node.stderr.read()).decode()}"
-            async with AsyncPusher.from_env({"PUSHER_URL": pusher_url}) as publisher:
-                await publisher.trigger("first-hour", "greeting", {"text": "hello from the README"})
-            result = (await node.stdout.readline()).decode()
-            assert await node.wait() == 0, (await node.stderr.read()).decode()
-    finally:
-        if node.returncode is None:
-            node.kill()
-            await node.wait()
-    decoded: dict[str, object] = json.loads(result)
-    return decoded
 
 
 class TestTheTestCommand:

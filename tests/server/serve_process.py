@@ -7,19 +7,23 @@ running the tests (plus whatever a test passes), and is killed if a test leaves 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 
 from pusherpy.protocol.apps import AppConfig
 from tests.helpers import DEADLINE, PusherClient
+
+T = TypeVar("T")
 
 LISTENING = re.compile(r"^pusherpy listening on (?P<scheme>https?)://(?P<host>[^\s:]+):(?P<port>\d+)$")
 
@@ -138,3 +142,42 @@ async def stopped(server: ServerProcess) -> str:
     server.process.send_signal(signal.SIGTERM)
     assert await server.wait_exit() == 0
     return await server.stderr()
+
+
+def banner_block(banner: list[str], heading: str) -> list[str]:
+    """The indented lines under the banner line that starts with ``heading``, up to a blank line or the end."""
+    start = next(index for index, line in enumerate(banner) if line.startswith(heading)) + 1
+    end = banner.index("", start) if "" in banner[start:] else len(banner)
+    return [line.strip() for line in banner[start:end]]
+
+
+COMPAT = Path(__file__).resolve().parents[1] / "compat"
+
+
+async def pusher_js_runs_the_snippet(
+    snippet: str, publish: Callable[[], Awaitable[T]], env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], T]:
+    """Run a printed pusher-js snippet in the real pusher-js (tests/compat's scenario ``printed_snippet.mjs``);
+    once it is subscribed to ``first-hour``, call ``publish``; return the event it received and what ``publish``
+    returned."""
+    node = await asyncio.create_subprocess_exec(
+        "node",
+        str(COMPAT / "scenarios" / "printed_snippet.mjs"),
+        cwd=COMPAT,
+        env={**os.environ, **(env or {}), "SNIPPET": snippet},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert node.stdout is not None and node.stderr is not None
+    try:
+        async with asyncio.timeout(20):
+            first = (await node.stdout.readline()).decode().strip()
+            assert first == "subscribed", f"{first!r} {(await node.stderr.read()).decode()}"
+            published = await publish()
+            received: dict[str, Any] = json.loads(await node.stdout.readline())
+            assert await node.wait() == 0, (await node.stderr.read()).decode()
+    finally:
+        if node.returncode is None:
+            node.kill()
+            await node.wait()
+    return received, published

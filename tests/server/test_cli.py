@@ -18,7 +18,7 @@ from pusherpy import AsyncPusher
 from pusherpy.envfile import parse_env
 from pusherpy.server.settings import DEV_APP, load_settings
 from tests.helpers import decode
-from tests.server.serve_process import ServerProcess, run_cli, serving, stopped
+from tests.server.serve_process import ServerProcess, banner_block, run_cli, serving, stopped
 
 
 def credentials(banner: list[str]) -> list[dict[str, str]]:
@@ -30,16 +30,9 @@ def credentials(banner: list[str]) -> list[dict[str, str]]:
     return apps
 
 
-def banner_block(banner: list[str], heading: str) -> str:
-    """The indented lines under the banner line that starts with ``heading``, up to the next blank line."""
-    start = next(index for index, line in enumerate(banner) if line.startswith(heading)) + 1
-    end = banner.index("", start)
-    return "\n".join(line.strip() for line in banner[start:end])
-
-
 def laravel_env(banner: list[str]) -> dict[str, str]:
     """The ``Laravel .env`` block of the banner, read as Laravel reads a ``.env`` (quotes, ``${VAR}``)."""
-    return parse_env(banner_block(banner, "Laravel .env"), {})
+    return parse_env("\n".join(banner_block(banner, "Laravel .env")), {})
 
 
 async def first_message(url: str) -> dict[str, object]:

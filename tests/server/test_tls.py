@@ -34,11 +34,10 @@ from pusherpy.server.state import STATE
 from pusherpy.server.tls import TlsCertificates
 from tests.hardening.wire import RawSocket, upgrade_request
 from tests.helpers import DEADLINE, PusherClient, RunningServer, bounded_cleanup, make_app, make_settings
-from tests.server.serve_process import ServerProcess, run_cli, serving
+from tests.server.serve_process import ServerProcess, banner_block, pusher_js_runs_the_snippet, run_cli, serving
 from tests.server.tls_certs import ServerPair, TestCa
 
 ROOT = Path(__file__).resolve().parents[2]
-COMPAT = ROOT / "tests" / "compat"
 
 
 @pytest.fixture
@@ -49,13 +48,6 @@ async def ca(tmp_path: Path) -> TestCa:
 @pytest.fixture
 async def pair(ca: TestCa) -> ServerPair:
     return await ca.issue(0x1001)
-
-
-def block(banner: list[str], heading: str) -> list[str]:
-    """The indented lines under the banner line that starts with ``heading``, up to a blank line or the end."""
-    start = next(index for index, line in enumerate(banner) if line.startswith(heading)) + 1
-    end = banner.index("", start) if "" in banner[start:] else len(banner)
-    return [line.strip() for line in banner[start:end]]
 
 
 async def publish(kind: str, url: str, channel: str, ca: TestCa) -> dict[str, Any]:
@@ -160,34 +152,17 @@ class TestServingTls:
             assert banner[0] == f"pusherpy listening on https://127.0.0.1:{port}"
             assert banner[1] == f"WebSocket: wss://127.0.0.1:{port}/app/{DEV_APP.key}?protocol=7"
             assert banner[2] == f"Metrics: https://127.0.0.1:{port}/metrics"
-            laravel = parse_env("\n".join(block(banner, "Laravel .env")), {})
+            laravel = parse_env("\n".join(banner_block(banner, "Laravel .env")), {})
             assert (laravel["REVERB_SCHEME"], laravel["REVERB_PORT"]) == ("https", str(port))
-            (url_line,) = block(banner, "Python")
+            (url_line,) = banner_block(banner, "Python")
             url = url_line.removeprefix("PUSHER_URL=")
             assert url.startswith(f"https://{DEV_APP.key}:")
-            snippet = "\n".join(block(banner, "pusher-js:"))
+            snippet = "\n".join(banner_block(banner, "pusher-js:"))
             assert f"wssPort: {port}, forceTLS: true" in snippet
 
-            node = await asyncio.create_subprocess_exec(
-                "node",
-                str(COMPAT / "scenarios" / "printed_snippet.mjs"),
-                cwd=COMPAT,
-                env={**os.environ, "SNIPPET": snippet, "NODE_EXTRA_CA_CERTS": str(ca.cert)},
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+            received, published = await pusher_js_runs_the_snippet(
+                snippet, lambda: publish("async", url, "first-hour", ca), {"NODE_EXTRA_CA_CERTS": str(ca.cert)}
             )
-            assert node.stdout is not None and node.stderr is not None
-            try:
-                async with asyncio.timeout(20):
-                    first = (await node.stdout.readline()).decode().strip()
-                    assert first == "subscribed", f"{first!r} {(await node.stderr.read()).decode()}"
-                    published = await publish("async", url, "first-hour", ca)
-                    received = json.loads(await node.stdout.readline())
-                    assert await node.wait() == 0, (await node.stderr.read()).decode()
-            finally:
-                if node.returncode is None:
-                    node.kill()
-                    await node.wait()
         assert received["data"] == {"text": "hello over TLS"}
         assert published == {"trigger": {}, "info": {"occupied": True, "subscription_count": 1}}
 
@@ -208,7 +183,7 @@ class TestServingTls:
                     client = PusherClient(ws, DEV_APP)
                     assert (await client.receive())["event"] == "pusher:connection_established"
                     await client.subscribe("news")
-                    url_line = block(server.banner, "Python")[0].removeprefix("PUSHER_URL=")
+                    url_line = banner_block(server.banner, "Python")[0].removeprefix("PUSHER_URL=")
                     published = await publish("sync", url_line, "news", ca)
                     event = await client.expect("greeting", channel="news")
             assert published["info"]["subscription_count"] == 1
@@ -271,7 +246,7 @@ class TestReloadOnSighup:
             server.process.send_signal(signal.SIGHUP)
             await logged(server, "TLS certificate reloaded")
             assert await served_serial(server.port, context) == second.serial
-            url = block(server.banner, "Python")[0].removeprefix("PUSHER_URL=")
+            url = banner_block(server.banner, "Python")[0].removeprefix("PUSHER_URL=")
             await publish("async", url, "news", ca)
             assert (await old.expect("greeting", channel="news"))["data"] == {"text": "hello over TLS"}
 
