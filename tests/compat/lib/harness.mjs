@@ -278,6 +278,27 @@ export function run(main, overallMs = config.timeoutMs * 4) {
 }
 
 /**
+ * Run a held scenario: `main()` reports on stdout as it goes and returns once pytest closes its stdin. Bounded by
+ * 60 s in all, so a scenario pytest forgot can never outlive the test; exits 0 when `main()` returns, 1 on error.
+ */
+export function runHeld(main, name) {
+  const timer = setTimeout(() => {
+    process.stderr.write(`${name}: not ended by pytest within 60 s\n`);
+    process.exit(1);
+  }, 60_000);
+  main().then(
+    () => {
+      clearTimeout(timer);
+      process.exit(0);
+    },
+    (error) => {
+      process.stderr.write(`${name} failed: ${error && error.stack ? error.stack : error}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+/**
  * A Laravel Echo 2 instance configured the way a Laravel app's bootstrap/echo.js does for Reverb, for one
  * logged-in user (the auth headers stand in for the session cookie).
  */

@@ -8,7 +8,7 @@
 //
 // argv[2]: {"endpoints": {channelEndpoint, userEndpoint}, "tokens": {ada, bob, eve}, "conversation": id}
 
-import { Recorder, connected, echoOutcome, echoWith, signedIn } from '../lib/harness.mjs';
+import { Recorder, connected, echoOutcome, echoWith, runHeld, signedIn } from '../lib/harness.mjs';
 
 const print = (message) => process.stdout.write(JSON.stringify(message) + '\n');
 
@@ -53,17 +53,4 @@ async function main() {
   for (const echo of Object.values(echos)) echo.disconnect();
 }
 
-const timer = setTimeout(() => {
-  process.stderr.write('echo_our_backend.mjs: not ended by pytest within 60 s\n');
-  process.exit(1);
-}, 60_000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  (error) => {
-    process.stderr.write(`echo_our_backend.mjs failed: ${error && error.stack ? error.stack : error}\n`);
-    process.exit(1);
-  },
-);
+runHeld(main, 'echo_our_backend.mjs');

@@ -9,7 +9,7 @@
 // argv[2]: {"clients": [{"label", "user", "signin"?: bool, "channels": [names]}]}
 
 import {
-  Pusher, config, connected, pusherOptions, signedIn, startAuthServer, subscribe,
+  Pusher, config, connected, pusherOptions, runHeld, signedIn, startAuthServer, subscribe,
 } from '../lib/harness.mjs';
 
 const print = (message) => process.stdout.write(JSON.stringify(message) + '\n');
@@ -41,17 +41,4 @@ async function main() {
   await auth.close();
 }
 
-const timer = setTimeout(() => {
-  process.stderr.write('hold.mjs: not ended by pytest within 60 s\n');
-  process.exit(1);
-}, 60_000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  (error) => {
-    process.stderr.write(`hold.mjs failed: ${error && error.stack ? error.stack : error}\n`);
-    process.exit(1);
-  },
-);
+runHeld(main, 'hold.mjs');

@@ -8,7 +8,7 @@
 // argv[2]: {"endpoints": {channelEndpoint, userEndpoint},
 //           "clients": [{"label", "token": bearer token or null, "channels": [names]}]}
 
-import { Pusher, config, connected, deadline, pusherOptionsWith } from '../lib/harness.mjs';
+import { Pusher, config, connected, deadline, pusherOptionsWith, runHeld } from '../lib/harness.mjs';
 
 const print = (message) => process.stdout.write(JSON.stringify(message) + '\n');
 
@@ -47,17 +47,4 @@ async function main() {
   for (const pusher of Object.values(clients)) pusher.disconnect();
 }
 
-const timer = setTimeout(() => {
-  process.stderr.write('our_backend_listener.mjs: not ended by pytest within 60 s\n');
-  process.exit(1);
-}, 60_000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  (error) => {
-    process.stderr.write(`our_backend_listener.mjs failed: ${error && error.stack ? error.stack : error}\n`);
-    process.exit(1);
-  },
-);
+runHeld(main, 'our_backend_listener.mjs');

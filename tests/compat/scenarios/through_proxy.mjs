@@ -11,7 +11,7 @@
 // argv[2]: the prefix ("/ws")
 
 import {
-  Echo, Pusher, Recorder, config, connected, echoSubscribed, outcome, pusherOptions, sdk, startAuthServer,
+  Echo, Pusher, Recorder, config, connected, echoSubscribed, outcome, pusherOptions, runHeld, sdk, startAuthServer,
   subscribe, subscribed,
 } from '../lib/harness.mjs';
 
@@ -78,17 +78,4 @@ async function main() {
   await auth.close();
 }
 
-const timer = setTimeout(() => {
-  process.stderr.write('through_proxy.mjs: not ended by pytest within 60 s\n');
-  process.exit(1);
-}, 60_000);
-main().then(
-  () => {
-    clearTimeout(timer);
-    process.exit(0);
-  },
-  (error) => {
-    process.stderr.write(`through_proxy.mjs failed: ${error && error.stack ? error.stack : error}\n`);
-    process.exit(1);
-  },
-);
+runHeld(main, 'through_proxy.mjs');
