@@ -120,14 +120,14 @@ async def test_a_record_lost_with_redis_starts_again_above_every_serial_handed_o
     assert page.start > old and page.events == ()
 
 
-async def test_reading_since_a_time_returns_only_the_events_published_since(history: RedisHistory) -> None:
+async def test_reading_with_a_max_age_returns_only_the_events_published_that_recently(history: RedisHistory) -> None:
     await history.append("1", "chat", "before", size=10, ttl_seconds=TTL)
-    page = await history.read("1", "chat", after=None, limit=10, ttl_seconds=TTL)
-    since = page.events[-1].published_at + 1
-    await asyncio.sleep(0.002)
+    await asyncio.sleep(0.3)  # ages are what is tested: real time must pass
     await history.append("1", "chat", "after", size=10, ttl_seconds=TTL)
-    recent = await history.read("1", "chat", after=None, limit=10, ttl_seconds=TTL, since_ms=since)
+    recent = await history.read("1", "chat", after=None, limit=10, ttl_seconds=TTL, max_age_seconds=0.2)
     assert [event.text for event in recent.events] == ["after"]
+    state = await history.read("1", "chat", after=None, limit=0, ttl_seconds=TTL)
+    assert state.events == () and state.position == recent.position and state.oldest == recent.position - 1
 
 
 async def test_memory_per_thousand_kept_events(history: RedisHistory, redis: Redis | RedisCluster) -> None:

@@ -91,3 +91,21 @@ def test_a_channel_nobody_here_follows_delivers_nothing() -> None:
     assert sequencer.last(KEY) == 4, "a followed channel keeps its position"
     sequencer.forget(KEY)
     assert sequencer.last(KEY) is None
+
+
+def test_a_channel_whose_position_is_being_read_holds_live_events_until_the_read_answers() -> None:
+    sequencer: Sequencer[str] = Sequencer()
+    sequencer.follow_pending(KEY)
+    assert sequencer.offer(KEY, 103, "c") == Offered(), "no gap to fetch: the read under way covers it"
+    assert sequencer.offer(KEY, 102, "b") == Offered()
+    assert sequencer.fetched(KEY, [(101, "a"), (102, "b")], upto=102) == Offered(("a", "b", "c"))
+    sequencer.follow_pending(KEY)
+    assert sequencer.offer(KEY, 104, "d") == Offered(("d",)), "a followed channel is not pending again"
+
+
+def test_a_read_that_finds_no_events_starts_the_channel_at_the_position_read() -> None:
+    sequencer: Sequencer[str] = Sequencer()
+    sequencer.follow_pending(KEY)
+    sequencer.offer(KEY, 101, "a")
+    assert sequencer.fetched(KEY, [], upto=100) == Offered(("a",))
+    assert sequencer.last(KEY) == 101

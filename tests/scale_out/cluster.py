@@ -103,6 +103,8 @@ async def dump_keys(clients: list[Redis], prefix: str) -> dict[str, Any]:
                 found[key] = sorted(await client.smembers(key))
             elif kind == "zset":
                 found[key] = sorted(await client.zrange(key, 0, -1))
+            elif kind == "stream":
+                found[key] = [fields for _, fields in await client.xrange(key)]
             else:
                 found[key] = await client.get(key)
     return found

@@ -79,15 +79,22 @@ class RedisHistory:
         after: int | None,
         limit: int,
         ttl_seconds: float,
-        since_ms: int = 0,
+        max_age_seconds: float = 0,
         create: bool = False,
     ) -> StoredPage:
         """The events with serial > ``after`` (oldest first, at most ``limit``), or without ``after`` the newest
-        ``limit``; only those published at or after ``since_ms``. ``create``: make the record when absent (a
+        ``limit`` (0: none, only the record's state); with ``max_age_seconds``, only those published that recently
+        (by Redis's clock, which stamped them). ``create``: make the record when absent (a
         subscribe learns its starting position before any event)."""
         start, position, oldest, flat = await self._read(
             keys=self.keys(app_id, channel),
-            args=["" if after is None else str(after), limit, since_ms, _ms(ttl_seconds), "1" if create else "0"],
+            args=[
+                "" if after is None else str(after),
+                limit,
+                _ms(max_age_seconds) if max_age_seconds > 0 else 0,
+                _ms(ttl_seconds),
+                "1" if create else "0",
+            ],
         )
         events = tuple(StoredEvent(int(flat[i]), int(flat[i + 1]), str(flat[i + 2])) for i in range(0, len(flat), 3))
         return StoredPage(int(start), int(position), int(oldest) or None, events)

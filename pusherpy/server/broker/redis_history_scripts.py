@@ -85,16 +85,20 @@ return serial
 READ: Final = (
     _PRELUDE
     + r"""
--- KEYS: meta, stream. ARGV: after (a serial, or '' for the newest events), limit, since (published_at ms, 0: any),
--- ttl ms, '1' to make the record when absent (a subscribe). Returns {start, position, oldest serial (0: none),
+-- KEYS: meta, stream. ARGV: after (a serial, or '' for the newest events), limit, max age ms (0: any), ttl ms,
+-- '1' to make the record when absent (a subscribe). Returns {start, position, oldest serial (0: none),
 -- {serial, published_at, text, ...} oldest first}; {0, 0, 0, {}} when there is no record (and none was made).
-local after, limit, since, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local after, limit, max_age, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
+local since = 0
+if max_age > 0 then since = now - max_age end
 if ARGV[5] ~= '1' and redis.call('EXISTS', meta) == 0 then return {0, 0, 0, {}} end
 local start, position = ensure(now, ttl)
 trim_old(now - ttl)
-local entries
-if after == '' then
+local entries = {}
+if limit <= 0 then
+  entries = {}
+elseif after == '' then
   entries = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', limit)
   local n = #entries
   for i = 1, math.floor(n / 2) do entries[i], entries[n + 1 - i] = entries[n + 1 - i], entries[i] end

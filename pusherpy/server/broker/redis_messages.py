@@ -27,6 +27,19 @@ class ChannelEventMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptEventMessage:
+    """A channel event of a kept channel and its serial (``text`` already carries it): receivers deliver kept
+    channels in serial order (``sequencer``)."""
+
+    node_id: str
+    app_id: str
+    channel: str
+    except_socket_id: str | None
+    serial: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class CountMessage:
     """A ``subscription_count`` event and the version of its count (receivers keep only the newest)."""
 
@@ -63,7 +76,9 @@ class HeartbeatMessage:
     node_id: str
 
 
-BusMessage: TypeAlias = ChannelEventMessage | CountMessage | WatchlistMessage | TerminateMessage | HeartbeatMessage
+BusMessage: TypeAlias = (
+    ChannelEventMessage | KeptEventMessage | CountMessage | WatchlistMessage | TerminateMessage | HeartbeatMessage
+)
 OnMessage = Callable[[BusMessage], Awaitable[None]]
 
 
@@ -74,12 +89,15 @@ class BadBusMessage(ValueError):
 def encode(message: BusMessage) -> str:
     """A JSON header line (kind, sender node, app, two arguments), then the body as is.
 
-    The body (an encoded channel event) is appended untouched, so it crosses Redis without being re-encoded.
+    The body (an encoded channel event) is appended untouched, so it crosses Redis without being re-encoded. A kept
+    event's body is its serial, a newline, then the event.
     """
     body = ""
     match message:
         case ChannelEventMessage(node_id, app_id, channel, except_socket_id, text):
             header, body = ["e", node_id, app_id, channel, except_socket_id or ""], text
+        case KeptEventMessage(node_id, app_id, channel, except_socket_id, serial, text):
+            header, body = ["k", node_id, app_id, channel, except_socket_id or ""], f"{serial}\n{text}"
         case CountMessage(node_id, app_id, channel, version, text):
             header, body = ["c", node_id, app_id, channel, str(version)], text
         case WatchlistMessage(node_id, app_id, user_id, online):
@@ -106,6 +124,11 @@ def decode(data: str) -> BusMessage:
         raise BadBusMessage("header items must be strings")
     if kind == "e":
         return ChannelEventMessage(node_id, app_id, first, second or None, body)
+    if kind == "k":
+        serial, _, text = body.partition("\n")
+        if serial.isascii() and serial.isdigit() and len(serial) <= 16:
+            return KeptEventMessage(node_id, app_id, first, second or None, int(serial), text)
+        raise BadBusMessage("a kept event without a serial")
     if kind == "c" and second.isdigit():
         return CountMessage(node_id, app_id, first, int(second), body)
     if kind == "w" and second in ("online", "offline"):
@@ -120,7 +143,7 @@ def decode(data: str) -> BusMessage:
 def routing_key(message: BusMessage) -> str:
     """What picks the bus shard: a Pusher channel (its events stay in order), or ``#user`` for a user's news."""
     match message:
-        case ChannelEventMessage(channel=channel) | CountMessage(channel=channel):
+        case ChannelEventMessage(channel=channel) | KeptEventMessage(channel=channel) | CountMessage(channel=channel):
             return channel
         case WatchlistMessage(user_id=user_id) | TerminateMessage(user_id=user_id):
             return "#" + user_id

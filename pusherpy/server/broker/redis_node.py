@@ -10,7 +10,9 @@ its data, lost it, or another node reaped this one), repeating while local state
 marks the node healthy, without an ``await`` between the last check and the switch. Transitions found on the way
 are announced for each app whose data Redis kept (the same ``epoch``); after Redis lost an app's data, every node
 restores what the clients already saw, so nothing is announced. Nothing is replayed: an event published during the
-outage reached this node's sockets only, and no command is sent twice, so recovery never delivers a duplicate.
+outage reached this node's sockets only, and no command is sent twice, so recovery never delivers a duplicate. Kept
+channels (history) are the exception: their events are in Redis streams, so the broker catches each followed channel
+up from its stream (``recovered``), in serial order, each event once.
 
 Dead nodes: a node whose heartbeat is older than the TTL is moved to the registry's dead set (once, atomically),
 then its records are removed app by app by whoever sees it there, which is safe to repeat. A dead id is never
@@ -49,6 +51,9 @@ class ClusterMember(Protocol):
     def local_records(self) -> NodeRecords: ...
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None: ...
+
+    async def recovered(self) -> None:
+        """Redis is usable again (or for the first time): catch up what the bus could not bring meanwhile."""
 
 
 class SharedChange:
@@ -214,6 +219,7 @@ class NodeLifecycle:
         self.healthy = True
         self._healthy_since = asyncio.get_running_loop().time()
         await self._broker.announce(change for change in changes if change.app_id in kept)
+        await self._broker.recovered()
 
     async def _register(self) -> None:
         """Keep this node's id if Redis still has it registered; else retire it and register a new one.

@@ -28,6 +28,7 @@ from ...protocol.redact import redacted_url
 from . import redis_scripts
 from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
 from .redis_bus_mac import BusMac
+from .redis_history import RedisHistory
 from .redis_messages import OnMessage
 from .redis_records import Change, Delta, JoinReply, parse_changes
 from .redis_subscription import OnOutage
@@ -103,6 +104,7 @@ class RedisStore:
         self._reap = self.redis.register_script(redis_scripts.REAP)
         self._heartbeat = self.redis.register_script(redis_scripts.HEARTBEAT)
         self._mark_dead = self.redis.register_script(redis_scripts.MARK_DEAD)
+        self.history = RedisHistory(self.redis, self.base)
 
     def base(self, app_id: str) -> str:
         """The hash-tagged stem of every key of an app: one slot per app."""

@@ -48,6 +48,8 @@ class _Channel(Generic[T]):
     last: int
     held: dict[int, T] = field(default_factory=dict)
     fetching: bool = False
+    pending: bool = False
+    """Followed, position not known yet: hold everything, fetch nothing (see ``follow_pending``)."""
 
 
 class Sequencer(Generic[T]):
@@ -71,6 +73,12 @@ class Sequencer(Generic[T]):
         already followed keeps its own position (a newer record's events reach it through a gap fetch)."""
         self._channels.setdefault(key, _Channel(position))
 
+    def follow_pending(self, key: Key) -> None:
+        """Start following a channel whose position is being read from Redis (a first local subscriber joining):
+        events are held until ``fetched`` says up to where the read reached. A followed channel is unchanged."""
+        if key not in self._channels:
+            self._channels[key] = _Channel(0, pending=True)
+
     def forget(self, key: Key) -> None:
         """Stop following a channel (its last local subscriber left)."""
         self._channels.pop(key, None)
@@ -90,6 +98,8 @@ class Sequencer(Generic[T]):
             state.last = serial
             return Offered(self._drain(state, (item,)))
         state.held[serial] = item
+        if state.pending:
+            return Offered()
         if len(state.held) > self._max_held:
             return Offered(self._skip(state))
         if state.fetching:
@@ -104,7 +114,7 @@ class Sequencer(Generic[T]):
         state = self._channels.get(key)
         if state is None:
             return Offered()
-        state.fetching = False
+        state.fetching = state.pending = False
         for serial, item in events:
             if serial > state.last:
                 state.held.setdefault(serial, item)

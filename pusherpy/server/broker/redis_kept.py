@@ -1,0 +1,233 @@
+"""Kept channels on a cluster node: serials from Redis, delivery to this node's sockets in serial order.
+
+A publish to a kept channel appends the event to its stream in Redis (one script: the serial and the storage are
+one step), delivers it here through the node's ``Sequencer``, then sends it on the bus with its serial. Every node
+delivers what the bus brings through its own sequencer: a duplicate is dropped, a gap is fetched from the stream
+(``XRANGE``) and filled in order. A join reads the stream (resume or rewind) and feeds what it read to the
+sequencer too, so the subscriber's replay and the live events that follow it meet without a gap or a duplicate.
+After a bus outage every channel followed here is caught up from the stream.
+
+While Redis is unreachable a kept channel refuses publishes (``HistoryUnavailable``, 503): it never hands out a
+serial it cannot keep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+
+from redis.exceptions import RedisError
+
+from ...protocol import codec
+from ...protocol.errors import ApiError
+from .node import LocalNode
+from .redis_history import RedisHistory, StoredEvent, StoredPage
+from .redis_messages import BusMessage, KeptEventMessage
+from .redis_store import OUTAGE_ERRORS
+from .sequencer import Gap, Key, Offered, Sequencer
+
+logger = logging.getLogger(__name__)
+
+CATCH_UP_ROUNDS: Final = 8
+"""Reads a join makes at most to catch up with live events that overtook the previous read."""
+
+
+class HistoryUnavailable(ApiError):
+    """503: the channel keeps history and Redis cannot be reached, so no serial can be handed out."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "history needs Redis; retry", retry_after=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """How one channel is kept (from its history rule)."""
+
+    size: int
+    ttl_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An event to deliver here: the envelope with its serial, and the socket that must not get it (its sender)."""
+
+    serial: int
+    text: str
+    except_socket_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRead:
+    """What a join read of the stream found: the page read (to decide resume or rewind, and to replay), the events
+    after it that this node delivered meanwhile (replayed to the subscriber in any case), and the position the
+    subscriber is at after both."""
+
+    page: StoredPage
+    read: tuple[Delivery, ...]
+    caught_up: tuple[Delivery, ...]
+    position: int
+
+
+class KeptChannels:
+    """The kept channels this node follows (those with local subscribers).
+
+    Args:
+        node: this node's sockets.
+        history: the streams in Redis.
+        node_id: stamped on bus messages.
+        send: sends a bus message (never raises: see ``BusFanout.send``).
+        healthy: whether Redis is usable now.
+        outage: reports an outage error.
+    """
+
+    def __init__(
+        self,
+        node: LocalNode,
+        history: RedisHistory,
+        node_id: Callable[[], str],
+        send: Callable[[BusMessage], Awaitable[None]],
+        healthy: Callable[[], bool],
+        outage: Callable[[object], None],
+    ) -> None:
+        self._node = node
+        self._history = history
+        self._node_id = node_id
+        self._send = send
+        self._healthy = healthy
+        self._outage = outage
+        self._sequencer: Sequencer[Delivery] = Sequencer()
+        self._kept: dict[Key, Kept] = {}
+        self._fetches: set[asyncio.Task[None]] = set()
+        self._joining: dict[Key, int] = {}
+
+    async def publish(self, key: Key, kept: Kept, text: str, except_socket_id: str | None) -> int:
+        """Keep and deliver an event (``text``: the envelope without serial); its serial.
+
+        Raises:
+            HistoryUnavailable: Redis cannot be reached (or refused the write): nothing was delivered.
+        """
+        if not self._healthy():
+            raise HistoryUnavailable
+        try:
+            serial = await self._history.append(*key, text, size=kept.size, ttl_seconds=kept.ttl_seconds)
+        except OUTAGE_ERRORS as error:
+            self._outage(error)
+            raise HistoryUnavailable from None
+        except RedisError as error:
+            logger.warning("Redis refused to keep an event of %s (%s): answered 503", key[1], error)
+            raise HistoryUnavailable from None
+        spliced = codec.with_serial(text, serial)
+        self._deliver(key, self._sequencer.offer(key, serial, Delivery(serial, spliced, except_socket_id)))
+        await self._send(KeptEventMessage(self._node_id(), key[0], key[1], except_socket_id, serial, spliced))
+        return serial
+
+    def receive(self, message: KeptEventMessage) -> None:
+        """Another node's kept event: deliver it in serial order."""
+        key = (message.app_id, message.channel)
+        delivery = Delivery(message.serial, message.text, message.except_socket_id)
+        self._deliver(key, self._sequencer.offer(key, message.serial, delivery))
+
+    async def join_read(
+        self, key: Key, kept: Kept, *, after: int | None, limit: int, max_age_seconds: float = 0
+    ) -> JoinRead:
+        """Read what a joining subscriber must be replayed, and catch this node up with it.
+
+        The read is ``after`` (resume) or the newest ``limit`` events (rewind; ``limit`` 0: none), making the
+        record when absent. What it finds is fed to the sequencer, which moves this node forward for every local
+        subscriber. Live events that overtook the read meanwhile (delivered to the others, not yet to the joining
+        socket) are read too. The caller must register the subscriber before its next ``await``: from then on live
+        events reach it.
+        """
+        self._kept[key] = kept
+        self._sequencer.follow_pending(key)
+        self._joining[key] = self._joining.get(key, 0) + 1
+        try:
+            page = await self._history.read(
+                *key,
+                after=after,
+                limit=limit,
+                ttl_seconds=kept.ttl_seconds,
+                max_age_seconds=max_age_seconds,
+                create=True,
+            )
+            read = [self._delivery(event) for event in page.events]
+            offered = self._sequencer.fetched(key, [(d.serial, d) for d in read], upto=page.position)
+            self._deliver(key, offered)
+            covered = page.position
+            caught_up = [d for d in offered.deliver if d.serial > covered]
+            covered = max([covered, *(d.serial for d in caught_up)])
+            for _ in range(CATCH_UP_ROUNDS):
+                last = self._sequencer.last(key)
+                if last is None or last <= covered:
+                    break
+                more = await self._history.read(*key, after=covered, limit=last - covered, ttl_seconds=kept.ttl_seconds)
+                caught_up.extend(self._delivery(event) for event in more.events if event.serial <= last)
+                covered = last
+            return JoinRead(page, tuple(read), _unique(caught_up), covered)
+        finally:
+            self._joining[key] -= 1
+            if not self._joining[key]:
+                del self._joining[key]
+
+    def forget(self, key: Key) -> None:
+        """The channel's last local subscriber left (a join under way keeps it followed)."""
+        if key in self._joining:
+            return
+        self._sequencer.forget(key)
+        self._kept.pop(key, None)
+
+    async def catch_up(self, subscribed: dict[Key, Kept]) -> None:
+        """After a bus outage: deliver, from the streams, what every followed channel missed; start following the
+        kept channels subscribed here meanwhile (``subscribed``: every kept channel with local subscribers)."""
+        for key, kept in subscribed.items():
+            self._kept[key] = kept
+            last = self._sequencer.last(key)
+            if last is None:
+                await self.join_read(key, kept, after=None, limit=0)
+            else:
+                # The stream holds at most ``size`` events: what it does not have after ``last`` is gone.
+                await self._fetch(key, kept, Gap(last, last + kept.size + 1), upto_position=True)
+
+    # -- delivery --------------------------------------------------------------------------------------------------
+
+    def _deliver(self, key: Key, offered: Offered[Delivery]) -> None:
+        for delivery in offered.deliver:
+            self._node.deliver(key[0], key[1], delivery.text, delivery.except_socket_id)
+        if offered.gap is not None:
+            kept = self._kept.get(key)
+            if kept is None:
+                self._deliver(key, self._sequencer.skip_gap(key))
+                return
+            task = asyncio.get_running_loop().create_task(self._fetch(key, kept, offered.gap), name="pusherpy-gap")
+            self._fetches.add(task)
+            task.add_done_callback(self._fetches.discard)
+
+    async def _fetch(self, key: Key, kept: Kept, gap: Gap, *, upto_position: bool = False) -> None:
+        """Read a gap from the stream and deliver it in order (the sequencer may ask for the next one)."""
+        try:
+            page = await self._history.read(
+                *key, after=gap.after, limit=min(gap.before - gap.after - 1, kept.size), ttl_seconds=kept.ttl_seconds
+            )
+        except OUTAGE_ERRORS as error:
+            self._outage(error)
+            self._deliver(key, self._sequencer.skip_gap(key))
+            return
+        except RedisError as error:
+            logger.warning("could not read the history of %s (%s): a gap is skipped", key[1], error)
+            self._deliver(key, self._sequencer.skip_gap(key))
+            return
+        upto = page.position if upto_position else gap.before - 1
+        events = [(event.serial, self._delivery(event)) for event in page.events]
+        self._deliver(key, self._sequencer.fetched(key, events, upto=upto))
+
+    @staticmethod
+    def _delivery(event: StoredEvent) -> Delivery:
+        return Delivery(event.serial, codec.with_serial(event.text, event.serial))
+
+
+def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
+    """The replay in serial order, each serial once."""
+    return tuple(sorted({d.serial: d for d in replay}.values(), key=lambda d: d.serial))
