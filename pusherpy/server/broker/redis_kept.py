@@ -13,7 +13,6 @@ serial it cannot keep.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from .redis_history import RedisHistory, StoredEvent, StoredPage
 from .redis_messages import BusMessage, KeptEventMessage
 from .redis_store import OUTAGE_ERRORS
 from .sequencer import Gap, Key, Offered, Sequencer
+from .tasks import TaskSet
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class KeptChannels:
         self._outage = outage
         self._sequencer: Sequencer[Delivery] = Sequencer()
         self._kept: dict[Key, Kept] = {}
-        self._fetches: set[asyncio.Task[None]] = set()
+        self._fetches = TaskSet("fetching a gap of a kept channel")
         self._joining: dict[Key, int] = {}
 
     async def publish(self, key: Key, kept: Kept, text: str, except_socket_id: str | None) -> int:
@@ -172,6 +172,9 @@ class KeptChannels:
             if not self._joining[key]:
                 del self._joining[key]
 
+    def close(self) -> None:
+        self._fetches.cancel()
+
     def forget(self, key: Key) -> None:
         """The channel's last local subscriber left (a join under way keeps it followed)."""
         if key in self._joining:
@@ -201,9 +204,7 @@ class KeptChannels:
             if kept is None:
                 self._deliver(key, self._sequencer.skip_gap(key))
                 return
-            task = asyncio.get_running_loop().create_task(self._fetch(key, kept, offered.gap), name="pusherpy-gap")
-            self._fetches.add(task)
-            task.add_done_callback(self._fetches.discard)
+            self._fetches.spawn(self._fetch(key, kept, offered.gap))
 
     async def _fetch(self, key: Key, kept: Kept, gap: Gap, *, upto_position: bool = False) -> None:
         """Read a gap from the stream and deliver it in order (the sequencer may ask for the next one)."""
