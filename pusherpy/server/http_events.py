@@ -7,6 +7,7 @@ listener's publish path (``publish_path``), which serves most publishes without 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
@@ -89,15 +90,27 @@ class _Trigger:
             raise ApiError(400, "an event on an encrypted channel must be sent to that channel alone")
         return list(channels)
 
-    async def publish(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
-        """Publish to every channel; return the ``info`` attributes per channel (empty when none asked)."""
+    async def publish(self, state: ServerState, app: AppConfig) -> Published:
+        """Publish to every channel; return the serials of kept channels and the ``info`` asked for, per channel."""
+        serials: dict[str, int] = {}
         for channel in self.channels:
             text = codec.encode(ChannelEvent(event=self.name, channel=channel, data=self.data))
-            await state.broker.publish(app, channel, text, self.socket_id)
+            serial = await state.broker.publish(app, channel, text, self.socket_id)
+            if serial is not None:
+                serials[channel] = serial
         state.metrics.count(app.id, "api_messages", len(self.channels))
         if not self.info:
-            return {}
-        return {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+            return Published(serials, {})
+        info = {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+        return Published(serials, info)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one published event answers: the serial per kept channel, and the ``info`` attributes per channel."""
+
+    serials: dict[str, int]
+    info: dict[str, dict[str, int]]
 
 
 async def _trigger_info(state: ServerState, app: AppConfig, channel: str, attributes: list[str]) -> dict[str, int]:
@@ -144,8 +157,13 @@ async def handle_events(
     if batch:
         return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)
-    info = await trigger.publish(state, app)
-    return {"channels": info} if trigger.info else {}
+    published = await trigger.publish(state, app)
+    reply: dict[str, Any] = {}
+    if trigger.info:
+        reply["channels"] = published.info
+    if published.serials:
+        reply["serials"] = published.serials
+    return reply
 
 
 async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dict[str, Any]:
@@ -158,9 +176,12 @@ async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dic
         raise ApiError(400, "every batch item must be an object")
     triggers = [_Trigger(app, item, single_channel=True) for item in batch]
     results = [await trigger.publish(state, app) for trigger in triggers]
-    if not any(trigger.info for trigger in triggers):
-        return {}
-    return {"batch": [result.get(t.channels[0], {}) for t, result in zip(triggers, results, strict=True)]}
+    reply: dict[str, Any] = {}
+    if any(trigger.info for trigger in triggers):
+        reply["batch"] = [r.info.get(t.channels[0], {}) for t, r in zip(triggers, results, strict=True)]
+    if any(result.serials for result in results):
+        reply["serials"] = [r.serials.get(t.channels[0]) for t, r in zip(triggers, results, strict=True)]
+    return reply
 
 
 async def trigger_event(request: web.Request) -> web.Response:

@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
-from ...protocol.errors import ConfigError, MemberLimitReached
+from ...protocol.errors import ApiError, ConfigError, MemberLimitReached
 from ...protocol.events import Presence
+from ...protocol.history import HistoryPage
 from .announcer import Announcer
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
@@ -142,7 +143,12 @@ class RedisBroker(Broker):
     # -- channels --------------------------------------------------------------------------------------------------
 
     async def join(
-        self, client: Subscriber, channel: str, channel_type: ChannelType, member: Member | None
+        self,
+        client: Subscriber,
+        channel: str,
+        channel_type: ChannelType,
+        member: Member | None,
+        resume_after: int | None = None,
     ) -> JoinResult:
         app = client.app
         registry = self.node.registry(app)
@@ -187,7 +193,9 @@ class RedisBroker(Broker):
             deltas.insert(0, Delta(Family.MEMBER, field_of(app.id, channel, member.user_id, family=Family.MEMBER), -1))
         await self._change(app, lambda: registry.leave(channel, client), deltas)
 
-    async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
+    async def publish(
+        self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None, *, keep: bool = True
+    ) -> int | None:
         cached = classify(channel).cached
         if cached:
             self.announcer.cache_written(app.id, channel)
@@ -195,9 +203,13 @@ class RedisBroker(Broker):
         if not self._life.healthy:
             if cached:
                 self.node.cache.put(app.id, channel, text)
-            return
+            return None
         cache = self._store.cache_write(app.id, channel, text, self._settings.cache_ttl_seconds) if cached else None
         await self._fanout.send(ChannelEventMessage(self.node_id, app.id, channel, except_socket_id, text), cache=cache)
+        return None
+
+    async def history(self, app: AppConfig, channel: str, after: int | None, limit: int) -> HistoryPage:
+        raise ApiError(501, "channel history is not kept on Redis yet")  # being built: issue 15
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         async def shared() -> CacheEntry | None:
