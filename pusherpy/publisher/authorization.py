@@ -96,6 +96,25 @@ def check_resume_after(value: object) -> int:
     return value
 
 
+_SERIAL_TEXT: Final = re.compile(r"[1-9][0-9]{0,15}")
+
+
+def parse_resume_after(value: object) -> int | None:
+    """Read ``resume_after`` from an auth request body: an int, or its digits (a form body); absent (None) or an
+    empty string is None, for a page that has seen no event yet.
+
+    Raises:
+        InvalidArgument: anything else, or a number outside 1..2**53-1.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and _SERIAL_TEXT.fullmatch(value):
+        value = int(value)
+    if isinstance(value, str):
+        value = value[:40]  # keep the message short
+    return check_resume_after(value)
+
+
 def authorize_channel(
     key: str,
     secret: str,
