@@ -2,7 +2,8 @@
 
 - ``Pusher`` (blocking, standard library HTTP) and ``AsyncPusher`` (asyncio, aiohttp) share every method name:
   ``trigger``, ``trigger_batch``, ``send_to_user``, ``channels_info``, ``channel_info``, ``users_info``,
-  ``terminate_user_connections``, ``channel_history``, plus the offline ``authorize_channel``, ``authenticate_user``, ``verify_webhook``.
+  ``terminate_user_connections``, ``channel_history``, plus the offline ``authorize_channel``,
+  ``authenticate_user``, ``verify_webhook``.
 - Failed calls are retried when that is safe (``retries``, ``retry_backoff``): publishes carry an
   ``idempotency_key`` so a server that got the first copy drops the second.
 - ``AsyncPusher.stream`` publishes a token-by-token reply as few, ordered events (``ReplyStream``).
