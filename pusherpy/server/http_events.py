@@ -17,6 +17,7 @@ from ..protocol.channels import ChannelKind, channel_name_problem, classify, eve
 from ..protocol.errors import ApiError
 from ..protocol.events import ChannelEvent
 from .http_auth import API_RATES, ApiRates, app_by_id, check_signed_request, read_body, signed_params
+from .idempotency import idempotency_key, publish_once
 from .state import STATE, ServerState
 
 TRIGGER_INFO_ATTRIBUTES: Final = frozenset({"user_count", "subscription_count"})
@@ -48,7 +49,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 class _Trigger:
     """One validated event to publish on one or more channels."""
 
-    __slots__ = ("name", "data", "channels", "socket_id", "info")
+    __slots__ = ("name", "data", "channels", "socket_id", "info", "idempotency_key")
 
     def __init__(self, app: AppConfig, item: dict[str, Any], *, single_channel: bool) -> None:
         name = item.get("name")
@@ -68,6 +69,7 @@ class _Trigger:
             raise ApiError(400, "socket_id must look like 123.456")
         self.socket_id: str | None = socket_id
         self.info = info_attributes(item.get("info"), TRIGGER_INFO_ATTRIBUTES)
+        self.idempotency_key = idempotency_key(item)
 
     @staticmethod
     def _channels(app: AppConfig, item: dict[str, Any], single_channel: bool) -> list[str]:
@@ -90,14 +92,20 @@ class _Trigger:
         return list(channels)
 
     async def publish(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
-        """Publish to every channel; return the ``info`` attributes per channel (empty when none asked)."""
+        """Publish to every channel, once per idempotency key; return the ``info`` attributes per channel (empty
+        when none asked)."""
+        await publish_once(state, app, self.idempotency_key, lambda: self._deliver(state, app))
+        if not self.info:
+            return {}
+        return {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+
+    async def _deliver(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
+        """Deliver to every channel; return what this event adds to the reply (a repeat is answered the same)."""
         for channel in self.channels:
             text = codec.encode(ChannelEvent(event=self.name, channel=channel, data=self.data))
             await state.broker.publish(app, channel, text, self.socket_id)
         state.metrics.count(app.id, "api_messages", len(self.channels))
-        if not self.info:
-            return {}
-        return {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+        return {}
 
 
 async def _trigger_info(state: ServerState, app: AppConfig, channel: str, attributes: list[str]) -> dict[str, int]:
