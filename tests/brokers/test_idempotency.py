@@ -95,7 +95,8 @@ async def test_a_batch_skips_its_repeated_items_and_delivers_the_others(deployme
     async with connect(deployment.a) as near, connect(deployment.b) as far:
         for client in (near, far):
             await client.subscribe("orders")
-        first = [event("orders", 1, "b-1"), event("orders", 2, "b-2"), event("orders", 3, "b-1"), event("orders", 4, None)]
+        keys = ["b-1", "b-2", "b-1", None]  # the third repeats the first, within one batch
+        first = [event("orders", n, key) for n, key in enumerate(keys, start=1)]
         assert await publish_batch(deployment.a, first) == (200, {})
         second = [event("orders", 5, "b-2"), event("orders", 6, "b-3")]
         assert await publish_batch(deployment.b, second) == (200, {})
