@@ -73,6 +73,9 @@ class AppConfig:
     ping_interval: int | None = within(None, Bounds(minimum=1))
     """Seconds of silence after which the server pings a socket (Reverb's ``ping_interval``); None: the
     ``activity_timeout``. A socket that then stays silent for ``pong_timeout`` is closed (4201)."""
+    idempotency_window_seconds: float = bounded(300.0, maximum=86400.0)
+    """Seconds during which a publish repeating an earlier one's ``idempotency_key`` is answered 200 and not
+    delivered again (a publisher's retry); 0: off (keys are still checked, never remembered)."""
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
     history: tuple[HistoryRule, ...] = field(default_factory=tuple)
     """Channels whose recent events are kept (``[[apps.history]]``) for rewind, resume and the history API."""

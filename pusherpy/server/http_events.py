@@ -18,6 +18,7 @@ from ..protocol.channels import ChannelKind, channel_name_problem, classify, eve
 from ..protocol.errors import ApiError
 from ..protocol.events import ChannelEvent
 from .http_auth import API_RATES, ApiRates, app_by_id, check_signed_request, read_body, signed_params
+from .idempotency import idempotency_key, publish_once
 from .state import STATE, ServerState
 
 TRIGGER_INFO_ATTRIBUTES: Final = frozenset({"user_count", "subscription_count"})
@@ -49,7 +50,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 class _Trigger:
     """One validated event to publish on one or more channels."""
 
-    __slots__ = ("name", "data", "channels", "socket_id", "info")
+    __slots__ = ("name", "data", "channels", "socket_id", "info", "idempotency_key")
 
     def __init__(self, app: AppConfig, item: dict[str, Any], *, single_channel: bool) -> None:
         name = item.get("name")
@@ -69,6 +70,7 @@ class _Trigger:
             raise ApiError(400, "socket_id must look like 123.456")
         self.socket_id: str | None = socket_id
         self.info = info_attributes(item.get("info"), TRIGGER_INFO_ATTRIBUTES)
+        self.idempotency_key = idempotency_key(item)
 
     @staticmethod
     def _channels(app: AppConfig, item: dict[str, Any], single_channel: bool) -> list[str]:
@@ -91,7 +93,18 @@ class _Trigger:
         return list(channels)
 
     async def publish(self, state: ServerState, app: AppConfig) -> Published:
-        """Publish to every channel; return the serials of kept channels and the ``info`` asked for, per channel."""
+        """Publish to every channel, once per idempotency key; return the serials of kept channels (a repeat: the
+        first publish's) and the ``info`` asked for, per channel."""
+        delivered = await publish_once(state, app, self.idempotency_key, lambda: self._deliver(state, app))
+        serials = delivered.get("serials")
+        serials = serials if isinstance(serials, dict) else {}
+        if not self.info:
+            return Published(serials, {})
+        info = {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+        return Published(serials, info)
+
+    async def _deliver(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
+        """Deliver to every channel; return what this event adds to the reply (a repeat is answered the same)."""
         serials: dict[str, int] = {}
         for channel in self.channels:
             text = codec.encode(ChannelEvent(event=self.name, channel=channel, data=self.data))
@@ -99,10 +112,7 @@ class _Trigger:
             if serial is not None:
                 serials[channel] = serial
         state.metrics.count(app.id, "api_messages", len(self.channels))
-        if not self.info:
-            return Published(serials, {})
-        info = {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
-        return Published(serials, info)
+        return {"serials": serials} if serials else {}
 
 
 @dataclass(frozen=True, slots=True)

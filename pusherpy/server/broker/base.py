@@ -18,6 +18,7 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.events import Presence
 from ...protocol.history import HistoryJoin, HistoryPage
+from ...protocol.idempotency import PublishClaim
 from ...protocol.webhooks import WebhookEvent
 from .subscriber import Subscriber
 
@@ -155,6 +156,20 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     async def history(self, app: AppConfig, channel: str, after: int | None, limit: int) -> HistoryPage:
         """The kept events of ``channel`` after position ``after`` (None: the latest), at most ``limit``."""
+
+    @abc.abstractmethod
+    async def claim_publish(self, app: AppConfig, key: str, window: float) -> PublishClaim:
+        """Claim an ``idempotency_key`` of ``app`` for ``window`` seconds, cluster-wide: ``first`` for exactly one
+        of any number of concurrent claims (it delivers, then calls ``settle_publish`` or ``release_publish``); a
+        repeat within the window gets the first's settled reply, or None while that is not known."""
+
+    @abc.abstractmethod
+    async def settle_publish(self, app: AppConfig, key: str, reply: str) -> None:
+        """Store the reply (JSON text) of a key's first publish, for its repeats; the window is not extended."""
+
+    @abc.abstractmethod
+    async def release_publish(self, app: AppConfig, key: str) -> None:
+        """Forget the claim of a key whose first publish failed, so that the publisher's retry is delivered."""
 
     @abc.abstractmethod
     async def sign_in(self, client: Subscriber, user: User) -> None:

@@ -17,6 +17,7 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.errors import MemberLimitReached
 from ...protocol.history import HistoryJoin, HistoryPage, page, plan_join
+from ...protocol.idempotency import MAX_KEYS_PER_APP, PublishClaim
 from ...protocol.registry import JoinOutcome, LeaveOutcome
 from .announcer import (
     Announcer,
@@ -29,6 +30,7 @@ from .announcer import (
     UserOnlineChanged,
 )
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
+from .idempotency import LocalPublishes
 from .local_history import LocalHistory
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .subscriber import Subscriber
@@ -43,6 +45,7 @@ class LocalBroker(Broker):
         clock: seconds, monotonic; a parameter so tests can move time.
         count_sent: counts each broadcast once (metrics).
         wall_clock: seconds since the epoch, for history (serials and ages are wall-clock values).
+        idempotency_keys: keys remembered per app (``MAX_KEYS_PER_APP``); the oldest are dropped past it.
     """
 
     def __init__(
@@ -52,10 +55,12 @@ class LocalBroker(Broker):
         clock: Callable[[], float] = time.monotonic,
         count_sent: SentCounter = not_counted,
         wall_clock: Callable[[], float] = time.time,
+        idempotency_keys: int = MAX_KEYS_PER_APP,
     ) -> None:
         self.node = LocalNode(settings.cache_ttl_seconds, count_sent, clock)
         self.kept = LocalHistory()
         self._wall_clock = wall_clock
+        self.publishes = LocalPublishes(clock, idempotency_keys)
         self.announcer = Announcer(self, webhooks, clock)
         self._versions = itertools.count(1)
         """Versions of this node's subscription counts: one node delivers its own counts in order."""
@@ -179,6 +184,15 @@ class LocalBroker(Broker):
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         return self.node.cache.get(app.id, channel)
 
+    async def claim_publish(self, app: AppConfig, key: str, window: float) -> PublishClaim:
+        return self.publishes.claim(app.id, key, window)
+
+    async def settle_publish(self, app: AppConfig, key: str, reply: str) -> None:
+        self.publishes.settle(app.id, key, reply)
+
+    async def release_publish(self, app: AppConfig, key: str) -> None:
+        self.publishes.release(app.id, key)
+
     # -- users -------------------------------------------------------------------------------------------------
 
     async def sign_in(self, client: Subscriber, user: User) -> None:
@@ -215,4 +229,4 @@ class LocalBroker(Broker):
         return list(self.node.registry(app).members(channel))
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return self.node.stats()
+        return self.publishes.gauges(self.node.stats())

@@ -31,8 +31,10 @@ from ...protocol.channels import ChannelType, classify
 from ...protocol.errors import ApiError, ConfigError, MemberLimitReached
 from ...protocol.events import Presence
 from ...protocol.history import HistoryPage
+from ...protocol.idempotency import PublishClaim
 from .announcer import Announcer
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
+from .idempotency import LocalPublishes, RedisPublishes
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_fanout import BusFanout
 from .redis_messages import BusMessage, ChannelEventMessage, TerminateMessage
@@ -79,6 +81,7 @@ class RedisBroker(Broker):
             cluster=settings.redis_cluster,
             shards=settings.redis_bus_shards,
         )
+        self._publishes, self._local_publishes = RedisPublishes(self._store), LocalPublishes()
         self._life = NodeLifecycle(self, self._store, settings)
         self._fanout = BusFanout(self.node, self._life, self.node_id)
         self.announcer = Announcer(self._fanout, webhooks)
@@ -111,6 +114,23 @@ class RedisBroker(Broker):
             return bool(await self._store.redis.set(key, "1", nx=True, px=ms))
 
         return await self._query(shared, lambda: None)
+
+    async def claim_publish(self, app: AppConfig, key: str, window: float) -> PublishClaim:
+        """Claimed in Redis for the whole cluster; while Redis is unreachable, in this node's memory alone (a retry
+        that reaches another node then, or this one once Redis is back, is delivered again)."""
+        return await self._query(
+            lambda: self._publishes.claim(app.id, key, window),
+            lambda: self._local_publishes.claim(app.id, key, window),
+        )
+
+    async def settle_publish(self, app: AppConfig, key: str, reply: str) -> None:
+        await self._query(
+            lambda: self._publishes.settle(app.id, key, reply), lambda: self._local_publishes.settle(app.id, key, reply)
+        )
+
+    async def release_publish(self, app: AppConfig, key: str) -> None:
+        self._local_publishes.release(app.id, key)
+        await self._query(lambda: self._publishes.release(app.id, key), lambda: None)
 
     async def receive_bus_message(self, message: BusMessage) -> None:
         await self._fanout.receive(message)
