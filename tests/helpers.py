@@ -20,7 +20,7 @@ from aiohttp import web
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig
 from pusherpy.server.app import create_app
-from pusherpy.server.broker.base import WebhookSink
+from pusherpy.server.broker.base import Broker, WebhookSink
 from pusherpy.server.listener import PusherSite
 from pusherpy.server.settings import Settings
 
@@ -53,9 +53,12 @@ class RunningServer:
 
 
 @asynccontextmanager
-async def serve(settings: Settings, *, webhooks: WebhookSink | None = None) -> AsyncIterator[RunningServer]:
-    """Serve ``create_app(settings)`` on 127.0.0.1 port 0 and read the bound port back."""
-    application = create_app(settings, webhooks=webhooks)
+async def serve(
+    settings: Settings, *, webhooks: WebhookSink | None = None, broker: Broker | None = None
+) -> AsyncIterator[RunningServer]:
+    """Serve ``create_app(settings)`` (with ``broker`` rather than the one the settings choose, if given) on
+    127.0.0.1 port 0 and read the bound port back."""
+    application = create_app(settings, webhooks=webhooks, broker=broker)
     runner = web.AppRunner(application, shutdown_timeout=2.0)
     await runner.setup()
     site = PusherSite(runner, "127.0.0.1", 0)

@@ -54,6 +54,8 @@ class Join:
     channel: str
     channel_type: ChannelType
     member: Member | None
+    resume_after: int | None = None
+    """The position the backend signed into ``channel_data`` for this subscription to resume after."""
 
 
 @dataclass(frozen=True, slots=True)

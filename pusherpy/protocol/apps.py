@@ -13,6 +13,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from .bounds import Bounds, bounded, within
+from .history import HistoryRule, rule_for
 from .redact import redacted_repr
 from .webhooks import WebhookName
 
@@ -72,7 +73,19 @@ class AppConfig:
     ping_interval: int | None = within(None, Bounds(minimum=1))
     """Seconds of silence after which the server pings a socket (Reverb's ``ping_interval``); None: the
     ``activity_timeout``. A socket that then stays silent for ``pong_timeout`` is closed (4201)."""
+    idempotency_window_seconds: float = bounded(300.0, maximum=86400.0)
+    """Seconds during which a publish repeating an earlier one's ``idempotency_key`` is answered 200 and not
+    delivered again (a publisher's retry); 0: off (keys are still checked, never remembered)."""
     webhooks: tuple[WebhookTarget, ...] = field(default_factory=tuple)
+    history: tuple[HistoryRule, ...] = field(default_factory=tuple)
+    """Channels whose recent events are kept (``[[apps.history]]``) for rewind, resume and the history API."""
+    max_history_channels: int = bounded(10_000, minimum=1)
+    """Channels with a history record kept at once per app on one node's memory; past it, the least recently
+    used record is forgotten (its subscribers' positions then read as unknown)."""
+
+    def history_rule(self, channel: str) -> HistoryRule | None:
+        """The ``[[apps.history]]`` entry that keeps ``channel``'s events, or None (most apps: no rules at all)."""
+        return rule_for(self.history, channel) if self.history else None
 
     @property
     def server_ping_after(self) -> int:

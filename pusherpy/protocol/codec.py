@@ -170,10 +170,14 @@ def _channel_event(event: ChannelEvent) -> dict[str, Any]:
 
 
 def _subscription_succeeded(event: SubscriptionSucceeded) -> dict[str, Any]:
-    if event.presence is None:
-        return {"event": event.name, "channel": event.channel, "data": "{}"}
-    presence = {"ids": event.presence.ids, "hash": event.presence.hash, "count": event.presence.count}
-    return {"event": event.name, "channel": event.channel, "data": dumps({"presence": presence})}
+    data = "{}"
+    if event.presence is not None:
+        presence = {"ids": event.presence.ids, "hash": event.presence.hash, "count": event.presence.count}
+        data = dumps({"presence": presence})
+    message: dict[str, Any] = {"event": event.name, "channel": event.channel, "data": data}
+    if event.serial is not None:
+        message["serial"] = event.serial
+    return message
 
 
 def _error(event: Error) -> dict[str, Any]:
@@ -220,3 +224,13 @@ def _to_message(event: Outbound) -> dict[str, Any]:  # noqa: C901 - one arm per 
 def encode(event: Outbound) -> str:
     """Return the wire text of an outbound event, with ``data`` double-encoded as Pusher does."""
     return dumps(_to_message(event))
+
+
+def with_serial(text: str, serial: int) -> str:
+    """An encoded channel event with its history serial as the last top-level field.
+
+    A kept event is encoded once without its serial (before a broker hands one out, and so it is stored once);
+    the serial is spliced in here. pusher-js keeps only ``event``, ``channel``, ``data`` and ``user_id`` of an
+    envelope, so the extra field reaches apps that read raw frames and disturbs no one else.
+    """
+    return f'{text[:-1]},"serial":{serial}}}'

@@ -8,7 +8,7 @@ one ``pusher:error`` (and a close when ``error.close`` is set).
 
 from __future__ import annotations
 
-from . import codec, signing
+from . import codec, history, signing
 from .actions import ANSWER_PING, Action, Join, Leave, Member, Relay, Reply, SignIn, User
 from .apps import AppConfig
 from .channels import (
@@ -128,29 +128,44 @@ class Connection:
             raise ChannelLimitReached(message, channel=channel)
         channel_type = classify(channel)
         member: Member | None = None
+        resume_from: int | None = None
         if channel_type.kind is ChannelKind.SERVER_TO_USER:
             if self.user is None or self.user.id != user_id_of_server_to_user_channel(channel):
                 raise Unauthorized(f"{channel}: sign in as this user first", channel=channel)
         elif channel_type.needs_auth:
-            self._check_channel_auth(subscribe)
+            signed_data = self._check_channel_auth(subscribe)
             if channel_type.is_presence:
                 member = self._presence_member(channel, subscribe.channel_data)
                 joined = self.channels.get(channel)
                 if joined is not None and joined != member:
                     message = f"{channel}: this socket is already a member as user {joined.user_id[:64]!r}"
                     raise MemberChanged(message + "; unsubscribe first", channel=channel)
+            resume_from = history.resume_after(channel, signed_data)
         self.channels[channel] = member
-        return Join(channel, channel_type, member)
+        return Join(channel, channel_type, member, resume_from)
 
-    def _check_channel_auth(self, subscribe: Subscribe) -> None:
+    def _check_channel_auth(self, subscribe: Subscribe) -> str | None:
+        """Check the subscription's signature; return the ``channel_data`` it covers (None when it covers none).
+
+        A private channel's ``channel_data`` is optional. When the backend sent one (a resume position, say), the
+        official SDKs sign it as for presence channels, and it counts only if the signature covers it: a
+        signature over the socket and channel alone is still accepted, with the unsigned data ignored.
+        """
         channel = subscribe.channel
         if not subscribe.auth:
             raise Unauthorized(f"{channel}: subscription needs an 'auth' signature", channel=channel)
-        channel_data = subscribe.channel_data if classify(channel).is_presence else None
-        if not subscribe.auth.startswith(self.app.key + ":") or not signing.verify_channel_auth(
-            self.app.key, self.app.secret, subscribe.auth, self.socket_id, channel, channel_data
-        ):
+        if not subscribe.auth.startswith(self.app.key + ":"):
             raise Unauthorized(f"{channel}: invalid signature", channel=channel)
+        key, secret, auth, socket_id = self.app.key, self.app.secret, subscribe.auth, self.socket_id
+        channel_data = subscribe.channel_data
+        if classify(channel).is_presence:
+            if signing.verify_channel_auth(key, secret, auth, socket_id, channel, channel_data):
+                return channel_data
+        elif channel_data and signing.verify_channel_auth(key, secret, auth, socket_id, channel, channel_data):
+            return channel_data
+        elif signing.verify_channel_auth(key, secret, auth, socket_id, channel, None):
+            return None
+        raise Unauthorized(f"{channel}: invalid signature", channel=channel)
 
     def _presence_member(self, channel: str, channel_data: str | None) -> Member:
         if channel_data is None:

@@ -118,6 +118,8 @@ class SubscriptionSucceeded:
     name: ClassVar[str] = "pusher_internal:subscription_succeeded"
     channel: str
     presence: Presence | None = None
+    serial: int | None = None
+    """On a channel that keeps history: the subscriber's position once any replay is sent (a top-level field)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,7 +2,10 @@
 
 - ``Pusher`` (blocking, standard library HTTP) and ``AsyncPusher`` (asyncio, aiohttp) share every method name:
   ``trigger``, ``trigger_batch``, ``send_to_user``, ``channels_info``, ``channel_info``, ``users_info``,
-  ``terminate_user_connections``, plus the offline ``authorize_channel``, ``authenticate_user``, ``verify_webhook``.
+  ``terminate_user_connections``, ``channel_history``, plus the offline ``authorize_channel``,
+  ``authenticate_user``, ``verify_webhook``.
+- Failed calls are retried when that is safe (``retries``, ``retry_backoff``): publishes carry an
+  ``idempotency_key`` so a server that got the first copy drops the second.
 - ``AsyncPusher.stream`` publishes a token-by-token reply as few, ordered events (``ReplyStream``).
 - ``ChannelRules`` / ``BroadcastAuth`` decide auth requests; ``broadcasting_routes`` mounts them in aiohttp.
 
@@ -25,6 +28,7 @@ from .errors import (
     ConnectionFailed,
     DataTooLarge,
     Forbidden,
+    HistoryGone,
     InvalidArgument,
     NotFound,
     PayloadTooLarge,
@@ -39,6 +43,7 @@ from .errors import (
     WebhookSignatureMismatch,
     WebhookTooOld,
 )
+from .history import ChannelHistory, HistoryEvent
 from .stream import ReplyStream
 from .sync_client import Pusher
 from .webhooks import WebhookBatch, WebhookEvent, verify_webhook
@@ -50,6 +55,7 @@ __all__ = [
     "BadRequest",
     "BroadcastAuth",
     "ChannelAuth",
+    "ChannelHistory",
     "ChannelInfo",
     "ChannelRules",
     "ChannelsInfo",
@@ -57,6 +63,8 @@ __all__ = [
     "ConnectionFailed",
     "DataTooLarge",
     "Forbidden",
+    "HistoryEvent",
+    "HistoryGone",
     "InvalidArgument",
     "NotFound",
     "PayloadTooLarge",

@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
-from pusherpy.protocol.errors import ConfigError
+from pusherpy.protocol.errors import ConfigError, PublishError
 
-from .api import ApiRequests
+from .api import ApiRequest, ApiRequests
 from .authorization import ChannelAuth, UserAuth, authenticate_user, authorize_channel, check_channel
-from .config import DEFAULT_MAX_DATA_SIZE, DEFAULT_TIMEOUT, ClientConfig
+from .config import DEFAULT_MAX_DATA_SIZE, DEFAULT_RETRIES, DEFAULT_RETRY_BACKOFF, DEFAULT_TIMEOUT, ClientConfig
 from .crypto import shared_secret
 from .errors import InvalidArgument
+from .retry import RetryPolicy
 from .webhooks import DEFAULT_MAX_AGE, WebhookBatch, verify_webhook
 
 
@@ -26,6 +27,7 @@ class ClientBase:
 
     config: ClientConfig
     _requests: ApiRequests
+    _retry: RetryPolicy
 
     def __init__(
         self,
@@ -40,6 +42,8 @@ class ClientBase:
         ssl: bool | None = None,
         cluster: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
         encryption_master_key_base64: str | None = None,
     ) -> None:
@@ -54,6 +58,8 @@ class ClientBase:
             ssl=ssl,
             cluster=cluster,
             timeout=timeout,
+            retries=retries,
+            retry_backoff=retry_backoff,
             max_data_size=max_data_size,
             encryption_master_key_base64=encryption_master_key_base64,
         )
@@ -63,6 +69,13 @@ class ClientBase:
         """Store the config; subclasses extend this to create their transport."""
         self.config = config
         self._requests = ApiRequests(config)
+        self._retry = RetryPolicy(config.retries, config.retry_backoff)
+
+    def _retry_delay(self, request: ApiRequest, error: PublishError, retry: int) -> float | None:
+        """Return how long to wait before sending ``request`` again after ``error``, or None to raise it."""
+        if not request.retry_safe:
+            return None
+        return self._retry.delay(error, retry)
 
     @classmethod
     def from_config(cls, config: ClientConfig) -> Self:
@@ -77,6 +90,8 @@ class ClientBase:
         url: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
         encryption_master_key_base64: str | None = None,
     ) -> Self:
@@ -89,6 +104,8 @@ class ClientBase:
             ClientConfig.from_url(
                 url,
                 timeout=timeout,
+                retries=retries,
+                retry_backoff=retry_backoff,
                 max_data_size=max_data_size,
                 encryption_master_key_base64=encryption_master_key_base64,
             )
@@ -101,6 +118,8 @@ class ClientBase:
         *,
         env_file: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
     ) -> Self:
         """Build a client from ``PUSHERPY_URL``/``PUSHER_URL`` or a Laravel app's variables (``PUSHER_APP_ID``… or
@@ -112,7 +131,14 @@ class ClientBase:
             ConfigError: a variable is missing or invalid, or the env file cannot be read; the message names it.
         """
         return cls.from_config(
-            ClientConfig.from_env(environ, env_file=env_file, timeout=timeout, max_data_size=max_data_size)
+            ClientConfig.from_env(
+                environ,
+                env_file=env_file,
+                timeout=timeout,
+                retries=retries,
+                retry_backoff=retry_backoff,
+                max_data_size=max_data_size,
+            )
         )
 
     @property
@@ -134,7 +160,12 @@ class ClientBase:
     # -- offline ------------------------------------------------------------------------------------------------
 
     def authorize_channel(
-        self, socket_id: str, channel: str, user_data: Mapping[str, Any] | None = None
+        self,
+        socket_id: str,
+        channel: str,
+        user_data: Mapping[str, Any] | None = None,
+        *,
+        resume_after: int | None = None,
     ) -> ChannelAuth:
         """Return the body an auth endpoint answers pusher-js with for a private, presence or encrypted channel.
 
@@ -142,8 +173,14 @@ class ClientBase:
         member, ``{"user_id": ..., "user_info": {...}}``), ``{auth, shared_secret}`` for encrypted channels.
         Check that the user may join the channel before calling this.
 
+        ``resume_after``: the last serial the page saw on a history channel; pusherpy then replays the events after
+        it (or sends ``pusherpy:resume_failed``). It is signed into ``channel_data``: ``{"resume_after": N}`` for
+        private and encrypted channels (the official SDKs' custom-data form), one more key of the member object
+        for presence channels.
+
         Raises:
-            InvalidArgument: bad socket id or channel name, or missing/unexpected ``user_data``.
+            InvalidArgument: bad socket id or channel name, missing/unexpected ``user_data``, or a
+                ``resume_after`` that is not a positive integer.
             ConfigError: an encrypted channel without an encryption master key.
         """
         return authorize_channel(
@@ -153,6 +190,7 @@ class ClientBase:
             channel,
             user_data,
             master_key=self.config.encryption_master_key,
+            resume_after=resume_after,
         )
 
     def authenticate_user(self, socket_id: str, user_data: Mapping[str, Any]) -> UserAuth:

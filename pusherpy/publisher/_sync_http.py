@@ -3,7 +3,8 @@
 Thread safety: each request checks a connection out of the pool under a lock and returns it when the response has
 been read, so one ``Pusher`` can be shared by threads; at most ``max_idle`` idle connections are kept. A request
 that fails because the server closed an idle keep-alive connection (the usual race with server idle timeouts) is
-retried once on a fresh connection; any other failure is reported, never retried, so an event is not sent twice.
+retried once on a fresh connection (the server never read it); any other failure is reported: whether to send
+again is the client's decision (``retry``), which knows whether the request is safe to repeat.
 
 An https connection is opened in two steps, TCP then TLS, so a handshake that fails or stalls is reported as such
 (with the caller's ``tls_hint``): the usual cause is a plain http server, which answers a TLS ClientHello with an
@@ -101,8 +102,8 @@ class ConnectionPool:
                 return
         connection.close()
 
-    def request(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        """Send one request and return ``(status, body)``.
+    def request(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        """Send one request and return ``(status, body, Retry-After header or None)``.
 
         Raises:
             Timeout: no answer (or, for https, no TLS handshake) within the timeout.
@@ -122,19 +123,22 @@ class ConnectionPool:
             connection.close()
             if isinstance(failed.error, TimeoutError):
                 message = f"{method} {self._url} did not complete TLS within {self._timeout:g} s: {self._tls_hint}"
-                raise Timeout(message) from None
+                raise Timeout(message, retryable=False) from None
             message = f"{method} {self._url} did not complete TLS ({tls_reason(failed.error)}): {self._tls_hint}"
-            raise ConnectionFailed(message) from failed.error
+            raise ConnectionFailed(message, retryable=False) from failed.error
         except TimeoutError:  # socket.timeout is TimeoutError since Python 3.10
             connection.close()
             raise Timeout(f"{method} {self._url}: no answer within {self._timeout:g} s") from None
+        except ssl.SSLCertVerificationError as exc:  # sending again would meet the same certificate
+            connection.close()
+            raise ConnectionFailed(f"{method} {self._url}: {type(exc).__name__}: {exc}", retryable=False) from exc
         except (OSError, http.client.HTTPException) as exc:
             connection.close()
             raise ConnectionFailed(f"{method} {self._url}: {type(exc).__name__}: {exc}") from exc
 
     def _send(
         self, connection: http.client.HTTPConnection, method: str, target: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, str | None]:
         connection.request(method, target, body=body if method != "GET" else None, headers=headers)
         response = connection.getresponse()
         data = response.read()
@@ -142,7 +146,7 @@ class ConnectionPool:
             connection.close()
         else:
             self._checkin(connection)
-        return response.status, data
+        return response.status, data, response.getheader("Retry-After")
 
     def close(self) -> None:
         """Close the idle connections. The pool stays usable: a later request opens a new connection."""

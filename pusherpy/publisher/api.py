@@ -21,6 +21,8 @@ from . import crypto
 from .authorization import check_channel, check_event, check_socket_id, check_user_id
 from .config import ClientConfig
 from .errors import DataTooLarge, InvalidArgument, UnexpectedStatus, error_for_status
+from .history import history_params
+from .retry import check_idempotency_key, new_idempotency_key
 
 MAX_CHANNELS_PER_TRIGGER: Final = 100
 MAX_EVENTS_PER_BATCH: Final = 10
@@ -51,13 +53,18 @@ class UsersInfo(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class ApiRequest:
-    """One unsigned HTTP API call. ``path`` is what is signed; ``url_path`` is what goes on the wire."""
+    """One unsigned HTTP API call. ``path`` is what is signed; ``url_path`` is what goes on the wire.
+
+    ``retry_safe``: sending it twice cannot do anything twice (a GET, or events that all carry an idempotency key),
+    so a client may retry it.
+    """
 
     method: str
     path: str
     url_path: str
     params: Mapping[str, str]
     body: bytes = b""
+    retry_safe: bool = False
 
     def target(self, config: ClientConfig, timestamp: int) -> str:
         """Return the request target (``config.path``, the path, and the signed query) for ``timestamp`` (Unix
@@ -75,11 +82,12 @@ class ApiRequest:
         return headers
 
 
-def read_response(status: int, body: bytes) -> Any:
-    """Return the parsed JSON of a 2xx answer (``{}`` when empty); raise the matching ``PublishError`` otherwise."""
+def read_response(status: int, body: bytes, retry_after: str | None = None) -> Any:
+    """Return the parsed JSON of a 2xx answer (``{}`` when empty); raise the matching ``PublishError`` otherwise
+    (``retry_after``: the answer's ``Retry-After`` header)."""
     text = body.decode(errors="replace")
     if not 200 <= status <= 299:
-        raise error_for_status(status, text)
+        raise error_for_status(status, text, retry_after)
     if not body.strip():
         return {}
     try:
@@ -155,8 +163,10 @@ class ApiRequests:
         data: Any,
         socket_id: str | None = None,
         info: str | Sequence[str] | None = None,
+        idempotency_key: str | None = None,
     ) -> ApiRequest:
         """``POST /apps/{id}/events``. See ``Pusher.trigger``."""
+        key = self._idempotency_key(idempotency_key)
         names = _names(channels, "channels")
         if not names:
             raise InvalidArgument("trigger needs at least one channel")
@@ -172,7 +182,9 @@ class ApiRequests:
             body["socket_id"] = check_socket_id(socket_id)
         if (joined := _info(info)) is not None:
             body["info"] = joined
-        return self._post("/events", body)
+        if key is not None:
+            body["idempotency_key"] = key
+        return self._post("/events", body, retry_safe=key is not None)
 
     def trigger_batch(self, events: Sequence[Mapping[str, Any]]) -> ApiRequest:
         """``POST /apps/{id}/batch_events``. See ``Pusher.trigger_batch``."""
@@ -181,14 +193,25 @@ class ApiRequests:
         if len(events) > MAX_EVENTS_PER_BATCH:
             raise InvalidArgument(f"{len(events)} events; one batch takes at most {MAX_EVENTS_PER_BATCH}")
         batch = [self._batch_item(index, event) for index, event in enumerate(events)]
-        return self._post("/batch_events", {"batch": batch})
+        keyed = all("idempotency_key" in item for item in batch)
+        return self._post("/batch_events", {"batch": batch}, retry_safe=keyed)
+
+    def _idempotency_key(self, given: object) -> str | None:
+        """Return the caller's key (validated), else a new one when the client retries (a retried publish must
+        carry one), else None."""
+        if given is not None:
+            return check_idempotency_key(given)
+        return new_idempotency_key() if self.config.retries > 0 else None
 
     def _batch_item(self, index: int, event: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(event, Mapping):
             raise InvalidArgument(f"batch[{index}] must be a mapping with channel, name and data")
-        unknown = set(event) - {"channel", "name", "data", "socket_id", "info"}
+        unknown = set(event) - {"channel", "name", "data", "socket_id", "info", "idempotency_key"}
         if unknown or not {"channel", "name", "data"} <= event.keys():
-            raise InvalidArgument(f"batch[{index}] needs channel, name, data (optional socket_id, info)")
+            raise InvalidArgument(
+                f"batch[{index}] needs channel, name, data (optional socket_id, info, idempotency_key)"
+            )
+        key = self._idempotency_key(event.get("idempotency_key"))
         channel = check_channel(event["channel"])
         check_event(event["name"])
         item: dict[str, Any] = {"channel": channel, "name": event["name"]}
@@ -197,6 +220,8 @@ class ApiRequests:
             item["socket_id"] = check_socket_id(event["socket_id"])
         if (joined := _info(event.get("info"))) is not None:
             item["info"] = joined
+        if key is not None:
+            item["idempotency_key"] = key
         return item
 
     def send_to_user(self, user_id: str, event: str, data: Any) -> ApiRequest:
@@ -227,6 +252,11 @@ class ApiRequests:
             raise InvalidArgument(f"users_info needs a presence- channel, not {channel!r}")
         return self._get(f"/channels/{channel}/users", {})
 
+    def channel_history(self, channel: str, after: int | None = None, limit: int = 100) -> ApiRequest:
+        """``GET /apps/{id}/channels/{channel}/events``. See ``Pusher.channel_history``."""
+        check_channel(channel)
+        return self._get(f"/channels/{channel}/events", history_params(after, limit))
+
     def terminate_user_connections(self, user_id: str) -> ApiRequest:
         """``POST /apps/{id}/users/{user_id}/terminate_connections``, the path the Node SDK and the docs use.
 
@@ -234,13 +264,14 @@ class ApiRequests:
         """
         return self._post(f"/users/{check_user_id(user_id)}/terminate_connections", {})
 
-    def _post(self, suffix: str, body: Mapping[str, Any]) -> ApiRequest:
+    def _post(self, suffix: str, body: Mapping[str, Any], *, retry_safe: bool = False) -> ApiRequest:
         path = self._apps + suffix
-        return ApiRequest("POST", path, quote(path, safe="/" + _PATH_SAFE), {}, codec.dumps(body).encode())
+        url_path = quote(path, safe="/" + _PATH_SAFE)
+        return ApiRequest("POST", path, url_path, {}, codec.dumps(body).encode(), retry_safe=retry_safe)
 
     def _get(self, suffix: str, params: Mapping[str, str]) -> ApiRequest:
         path = self._apps + suffix
-        return ApiRequest("GET", path, quote(path, safe="/" + _PATH_SAFE), params)
+        return ApiRequest("GET", path, quote(path, safe="/" + _PATH_SAFE), params, retry_safe=True)
 
 
 def as_channels_info(value: Any) -> ChannelsInfo:

@@ -10,6 +10,7 @@ request to a server that never completes TLS (a plain http server waiting for a 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace, TracebackType
@@ -18,7 +19,7 @@ from typing import Any, Self
 import aiohttp
 from yarl import URL
 
-from pusherpy.protocol.errors import InvalidState
+from pusherpy.protocol.errors import InvalidState, PublishError
 
 from ._base import ClientBase
 from .api import (
@@ -34,6 +35,7 @@ from .api import (
 )
 from .config import ClientConfig
 from .errors import ConnectionFailed, Timeout, not_tls_hint, tls_reason
+from .history import DEFAULT_HISTORY_LIMIT, ChannelHistory, as_channel_history
 from .stream import DEFAULT_INTERVAL, ReplyStream
 
 
@@ -108,6 +110,19 @@ class AsyncPusher(ClientBase):
         await self.close()
 
     async def _call(self, request: ApiRequest) -> Any:
+        retry = 0
+        while True:
+            try:
+                return await self._send(request)
+            except PublishError as error:
+                wait = self._retry_delay(request, error, retry)
+                if wait is None:
+                    raise
+            await asyncio.sleep(wait)
+            retry += 1
+
+    async def _send(self, request: ApiRequest) -> Any:
+        # Signed per attempt: the timestamp is part of the signature.
         url = URL(self.config.base_url + request.target(self.config, self._now()), encoded=True)
         session = self._get_session()
         progress = _Progress()
@@ -117,19 +132,21 @@ class AsyncPusher(ClientBase):
                 request.method, url, data=request.body or None, headers=request.headers, trace_request_ctx=progress
             ) as response:
                 status, body = response.status, await response.read()
+                retry_after = response.headers.get("Retry-After")
         except TimeoutError:  # also aiohttp's ServerTimeoutError, which subclasses it
             if progress.connecting and self.config.scheme == "https":
                 message = f"{where} did not open a TLS connection within {timeout:g} s: {not_tls_hint(self.config)}"
-                raise Timeout(message) from None
+                raise Timeout(message, retryable=False) from None
             raise Timeout(f"{where}: no answer within {timeout:g} s") from None
         except aiohttp.ClientConnectorCertificateError as exc:
-            raise ConnectionFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
+            raise ConnectionFailed(f"{where}: {type(exc).__name__}: {exc}", retryable=False) from exc
         except aiohttp.ClientConnectorSSLError as exc:
             reason = tls_reason(exc.os_error)
-            raise ConnectionFailed(f"{where} did not complete TLS ({reason}): {not_tls_hint(self.config)}") from exc
+            message = f"{where} did not complete TLS ({reason}): {not_tls_hint(self.config)}"
+            raise ConnectionFailed(message, retryable=False) from exc
         except aiohttp.ClientError as exc:
             raise ConnectionFailed(f"{where}: {type(exc).__name__}: {exc}") from exc
-        return read_response(status, body)
+        return read_response(status, body, retry_after)
 
     async def trigger(
         self,
@@ -138,9 +155,12 @@ class AsyncPusher(ClientBase):
         data: Any,
         socket_id: str | None = None,
         info: str | Sequence[str] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Publish one event to one or more channels; see ``Pusher.trigger``."""
-        return as_object(await self._call(self._requests.trigger(channels, event, data, socket_id, info)))
+        request = self._requests.trigger(channels, event, data, socket_id, info, idempotency_key)
+        return as_object(await self._call(request))
 
     async def trigger_batch(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Publish up to 10 events in one request; see ``Pusher.trigger_batch``."""
@@ -161,6 +181,12 @@ class AsyncPusher(ClientBase):
     async def users_info(self, channel: str) -> UsersInfo:
         """List the users of a presence channel; see ``Pusher.users_info``."""
         return as_users_info(await self._call(self._requests.users_info(channel)))
+
+    async def channel_history(
+        self, channel: str, after: int | None = None, limit: int = DEFAULT_HISTORY_LIMIT
+    ) -> ChannelHistory:
+        """Read a history channel's kept events; see ``Pusher.channel_history``."""
+        return as_channel_history(await self._call(self._requests.channel_history(channel, after, limit)))
 
     async def terminate_user_connections(self, user_id: str) -> dict[str, Any]:
         """Close every connection signed in as ``user_id``; see ``Pusher.terminate_user_connections``."""

@@ -10,6 +10,10 @@ and its callback receives ``(user, **params)``. For private and encrypted channe
 presence channels it returns the member's ``user_info`` mapping (or True for none), or False. The member's
 ``user_id`` always comes from the resolved user, never from the rule.
 
+A request may carry ``resume_after`` (the last serial the page saw on a history channel, sent through pusher-js's
+``channelAuthorization.params`` or a custom handler); when the rule allows the channel it is signed into the answer
+(``Signer.authorize_channel(..., resume_after=N)``), and an invalid value is a 400.
+
 Statuses: 400 bad input, 401 no user, 403 no matching rule or the rule refused, 500 a bug in a callback (logged,
 never shown), 200 with exactly the body pusher-js expects. Error bodies are ``{"error": message}``.
 """
@@ -25,7 +29,8 @@ from typing import Any, Final, Generic, NamedTuple, Protocol, TypeAlias, TypeVar
 
 from pusherpy.protocol.channels import ChannelKind, channel_name_problem, classify, is_valid_socket_id
 
-from .authorization import ChannelAuth, UserAuth
+from .authorization import ChannelAuth, UserAuth, parse_resume_after
+from .errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +51,12 @@ class Signer(Protocol):
     """What signs the responses: ``Pusher`` and ``AsyncPusher`` both are one."""
 
     def authorize_channel(
-        self, socket_id: str, channel: str, user_data: Mapping[str, Any] | None = None
+        self,
+        socket_id: str,
+        channel: str,
+        user_data: Mapping[str, Any] | None = None,
+        *,
+        resume_after: int | None = None,
     ) -> ChannelAuth: ...
 
     def authenticate_user(self, socket_id: str, user_data: Mapping[str, Any]) -> UserAuth: ...
@@ -181,6 +191,16 @@ def _text_field(data: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def _resume_after(data: Mapping[str, Any]) -> int | None:
+    value = data.get("resume_after")
+    if isinstance(value, list) and len(value) == 1:  # parse_qs-style mappings
+        value = value[0]
+    try:
+        return parse_resume_after(value)
+    except InvalidArgument as exc:
+        raise _Refused(AuthResponse.error(400, str(exc))) from None
+
+
 class BroadcastAuth(Generic[RequestT]):
     """Answers channel authorization and user authentication requests.
 
@@ -212,8 +232,9 @@ class BroadcastAuth(Generic[RequestT]):
         """Answer a channel authorization request whose body (form or JSON) is ``data``."""
         try:
             socket_id, channel_name = self._channel_input(data)
+            resume_after = _resume_after(data)
             user = await self._user(request)
-            return await self._authorize(user, socket_id, channel_name)
+            return await self._authorize(user, socket_id, channel_name, resume_after)
         except _Refused as refused:
             return refused.response
         except Exception:
@@ -265,7 +286,7 @@ class BroadcastAuth(Generic[RequestT]):
             raise ValueError("the user has no id")
         return str(user_id)
 
-    async def _authorize(self, user: Any, socket_id: str, channel_name: str) -> AuthResponse:
+    async def _authorize(self, user: Any, socket_id: str, channel_name: str, resume_after: int | None) -> AuthResponse:
         resolved = self.rules.resolve(channel_name)
         if resolved is None:
             return AuthResponse.error(403, "no rule allows this channel")
@@ -278,7 +299,10 @@ class BroadcastAuth(Generic[RequestT]):
             member = {"user_id": self._id_of(user)}
             if isinstance(result, Mapping):
                 member["user_info"] = dict(result)
-        return AuthResponse(200, dict(self.signer.authorize_channel(socket_id, channel_name, member)))
+        if resume_after is None:  # a Signer written before resume_after existed still works
+            return AuthResponse(200, dict(self.signer.authorize_channel(socket_id, channel_name, member)))
+        signed = self.signer.authorize_channel(socket_id, channel_name, member, resume_after=resume_after)
+        return AuthResponse(200, dict(signed))
 
 
 def bearer_token(authorization: str | None) -> str | None:

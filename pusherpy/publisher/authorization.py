@@ -5,6 +5,11 @@ inputs and shapes the responses exactly as pusher-js reads them (pusher-js ``src
 ``{auth}`` for private channels, ``{auth, channel_data}`` for presence channels, ``{auth, shared_secret}`` for
 encrypted channels and ``{auth, user_data}`` for sign-in.
 
+A resume position (``resume_after``, the last serial the page saw on a history channel) travels inside the signed
+``channel_data``: for presence channels as one more key of the member object, for private (and encrypted) channels
+as ``channel_data = {"resume_after": N}`` signed over ``socket_id:channel:channel_data``, the custom-data form of the
+official SDKs (pusher-http-python ``authenticate(channel, socket_id, custom_data)``).
+
 ``channel_data`` and ``user_data`` are serialized with ``json.dumps`` and its default separators, as
 pusher-http-python does, so both produce the same strings (and signatures) for the same input. The server verifies
 whatever string it receives, so the separators only matter for that parity.
@@ -32,6 +37,8 @@ from .crypto import shared_secret
 from .errors import InvalidArgument
 
 _USER_ID: Final = re.compile(r"\A[A-Za-z0-9_\-=@,.;]{1,200}\Z")
+MAX_SERIAL: Final = 2**53 - 1
+"""The largest serial a page can hold exactly (a JavaScript number)."""
 
 
 class ChannelAuth(TypedDict):
@@ -82,6 +89,32 @@ def check_user_id(user_id: object) -> str:
     return user_id
 
 
+def check_resume_after(value: object) -> int:
+    """Return ``value`` when it is a serial (an int from 1 to 2**53-1, not a bool); raise ``InvalidArgument``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SERIAL:
+        raise InvalidArgument(f"resume_after={value!r} must be a serial: an integer from 1 to {MAX_SERIAL}")
+    return value
+
+
+_SERIAL_TEXT: Final = re.compile(r"[1-9][0-9]{0,15}")
+
+
+def parse_resume_after(value: object) -> int | None:
+    """Read ``resume_after`` from an auth request body: an int, or its digits (a form body); absent (None) or an
+    empty string is None, for a page that has seen no event yet.
+
+    Raises:
+        InvalidArgument: anything else, or a number outside 1..2**53-1.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and _SERIAL_TEXT.fullmatch(value):
+        value = int(value)
+    if isinstance(value, str):
+        value = value[:40]  # keep the message short
+    return check_resume_after(value)
+
+
 def authorize_channel(
     key: str,
     secret: str,
@@ -90,37 +123,48 @@ def authorize_channel(
     user_data: Mapping[str, Any] | None = None,
     *,
     master_key: bytes | None = None,
+    resume_after: int | None = None,
 ) -> ChannelAuth:
     """Sign a subscription to a private, presence or encrypted channel.
 
     Return the result as the auth endpoint's JSON body. For presence channels, ``user_data`` is the member:
-    ``{"user_id": ..., "user_info": {...}}``.
+    ``{"user_id": ..., "user_info": {...}}``. ``resume_after`` (the last serial the page saw) asks the server to
+    replay what came after it; it is signed into ``channel_data`` (see the module docstring).
 
     Raises:
         InvalidArgument: bad socket id or channel name, a channel that needs no authorization, a presence channel
-            without ``user_data["user_id"]``, or ``user_data`` given for a non-presence channel.
+            without ``user_data["user_id"]``, ``user_data`` given for a non-presence channel, or a
+            ``resume_after`` that is not a positive integer.
         ConfigError: an encrypted channel without an encryption master key.
     """
     check_socket_id(socket_id)
     check_channel(channel_name)
+    if resume_after is not None:
+        check_resume_after(resume_after)
     kind = classify(channel_name).kind
     if kind in (ChannelKind.PUBLIC, ChannelKind.SERVER_TO_USER):
         raise InvalidArgument(f"channel {channel_name!r} is not private, presence or encrypted; it needs no auth")
     if kind is ChannelKind.PRESENCE:
         if not isinstance(user_data, Mapping) or user_data.get("user_id") is None:
             raise InvalidArgument("presence channels need user_data with a 'user_id'")
-        channel_data = json.dumps(user_data)
+        member = dict(user_data) if resume_after is None else {**user_data, "resume_after": resume_after}
+        channel_data = json.dumps(member)
         auth = signing.sign_channel(key, secret, socket_id, channel_name, channel_data)
         return {"auth": auth, "channel_data": channel_data}
     if user_data is not None:
         raise InvalidArgument(f"user_data is only for presence channels, not {channel_name!r}")
-    auth = signing.sign_channel(key, secret, socket_id, channel_name)
+    result: ChannelAuth
+    if resume_after is None:
+        result = {"auth": signing.sign_channel(key, secret, socket_id, channel_name)}
+    else:
+        custom_data = json.dumps({"resume_after": resume_after})
+        auth = signing.sign_channel(key, secret, socket_id, channel_name, custom_data)
+        result = {"auth": auth, "channel_data": custom_data}
     if kind is ChannelKind.ENCRYPTED:
         if master_key is None:
             raise ConfigError(f"{channel_name!r} is encrypted: pass encryption_master_key_base64 to the client")
-        secret_b64 = base64.b64encode(shared_secret(channel_name, master_key)).decode()
-        return {"auth": auth, "shared_secret": secret_b64}
-    return {"auth": auth}
+        result["shared_secret"] = base64.b64encode(shared_secret(channel_name, master_key)).decode()
+    return result
 
 
 def authenticate_user(key: str, secret: str, socket_id: str, user_data: Mapping[str, Any]) -> UserAuth:

@@ -22,6 +22,8 @@ from pusherpy.protocol.errors import ConfigError
 from pusherpy.protocol.redact import redacted_url
 
 DEFAULT_TIMEOUT: Final = 5.0
+DEFAULT_RETRIES: Final = 3
+DEFAULT_RETRY_BACKOFF: Final = 0.1
 DEFAULT_MAX_DATA_SIZE: Final = 10_240
 """Pusher's documented limit for one event's ``data`` (10 KB)."""
 
@@ -43,7 +45,10 @@ class ClientConfig:
         port: the API port.
         path: the path a proxy serves the API under (``/ws``): sent before ``/apps/...`` but not signed, as
             pusher-http-php's ``path`` option does (the server signs and checks ``/apps/...``).
-        timeout: seconds allowed for one request (connect and answer).
+        timeout: seconds allowed for one request (connect and answer); each retry gets its own.
+        retries: how many times a failed request is sent again when that is safe (timeouts, connection errors,
+            5xx, 429; see ``retry``); 0 turns retrying off.
+        retry_backoff: the base of the exponential backoff between retries, in seconds (full jitter, 5 s cap).
         max_data_size: the largest event ``data`` sent, in UTF-8 bytes; ``None`` leaves the check to the server.
         encryption_master_key: the 32-byte master key of ``private-encrypted-`` channels, if any.
         scheme_defaulted: https was chosen because neither ``scheme`` nor ``ssl`` was given; a failed TLS
@@ -58,6 +63,8 @@ class ClientConfig:
     port: int = 443
     path: str = ""
     timeout: float = DEFAULT_TIMEOUT
+    retries: int = DEFAULT_RETRIES
+    retry_backoff: float = DEFAULT_RETRY_BACKOFF
     max_data_size: int | None = DEFAULT_MAX_DATA_SIZE
     encryption_master_key: bytes | None = field(default=None, repr=False)
     scheme_defaulted: bool = False
@@ -77,6 +84,10 @@ class ClientConfig:
             raise ConfigError(f"port={self.port!r} must be between 1 and 65535")
         if self.timeout <= 0:
             raise ConfigError(f"timeout={self.timeout!r} must be positive")
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise ConfigError(f"retries={self.retries!r} must be an integer >= 0")
+        if not self.retry_backoff >= 0:
+            raise ConfigError(f"retry_backoff={self.retry_backoff!r} must be >= 0 seconds")
         if self.max_data_size is not None and self.max_data_size <= 0:
             raise ConfigError(f"max_data_size={self.max_data_size!r} must be positive or None")
         if self.encryption_master_key is not None and len(self.encryption_master_key) != 32:
@@ -100,6 +111,8 @@ class ClientConfig:
         ssl: bool | None = None,
         cluster: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
         encryption_master_key_base64: str | None = None,
     ) -> ClientConfig:
@@ -128,6 +141,8 @@ class ClientConfig:
             port=port,
             path=path,
             timeout=timeout,
+            retries=retries,
+            retry_backoff=retry_backoff,
             max_data_size=max_data_size,
             encryption_master_key=decode_master_key(encryption_master_key_base64),
             scheme_defaulted=scheme_defaulted,
@@ -139,6 +154,8 @@ class ClientConfig:
         url: str,
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
         encryption_master_key_base64: str | None = None,
     ) -> ClientConfig:
@@ -168,6 +185,8 @@ class ClientConfig:
             path=prefix,
             scheme=parts.scheme,
             timeout=timeout,
+            retries=retries,
+            retry_backoff=retry_backoff,
             max_data_size=max_data_size,
             encryption_master_key_base64=encryption_master_key_base64,
         )
@@ -179,6 +198,8 @@ class ClientConfig:
         *,
         env_file: str | Path | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        retry_backoff: float = DEFAULT_RETRY_BACKOFF,
         max_data_size: int | None = DEFAULT_MAX_DATA_SIZE,
     ) -> ClientConfig:
         """Read ``PUSHERPY_URL``, or the variables a Laravel app's ``config/broadcasting.php`` reads, or
@@ -205,7 +226,13 @@ class ClientConfig:
         for url_variable in ("PUSHERPY_URL", "PUSHER_URL" if prefix is None else ""):
             if env.get(url_variable):
                 try:
-                    return cls.from_url(env[url_variable], timeout=timeout, max_data_size=max_data_size)
+                    return cls.from_url(
+                        env[url_variable],
+                        timeout=timeout,
+                        retries=retries,
+                        retry_backoff=retry_backoff,
+                        max_data_size=max_data_size,
+                    )
                 except ConfigError as exc:
                     raise ConfigError(f"{url_variable}: {exc}") from None
         if prefix is None:
@@ -234,6 +261,8 @@ class ClientConfig:
                 scheme=scheme,
                 cluster=(env.get("PUSHER_APP_CLUSTER") or None) if prefix == "PUSHER" else None,
                 timeout=timeout,
+                retries=retries,
+                retry_backoff=retry_backoff,
                 max_data_size=max_data_size,
                 encryption_master_key_base64=env.get(f"{prefix}_ENCRYPTION_MASTER_KEY_BASE64") or None,
             )

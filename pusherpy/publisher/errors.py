@@ -9,7 +9,8 @@ before anything is sent and raise ``ValueError`` subclasses. The tree::
     │   ├── BadRequest                        400 (and 422, Reverb's validation status)
     │   ├── AuthenticationError               401: wrong key or secret, or a clock off by more than 600 s
     │   ├── Forbidden                         403: app disabled or over quota
-    │   ├── NotFound                          404: unknown app or path
+    │   ├── NotFound                          404: unknown app or path (or a channel without history)
+    │   ├── HistoryGone                       410: the history asked for is no longer kept (.position, .oldest)
     │   ├── PayloadTooLarge                   413
     │   ├── TooManyRequests                   429
     │   ├── ServerError                       5xx
@@ -42,6 +43,7 @@ __all__ = [
     "ConnectionFailed",
     "DataTooLarge",
     "Forbidden",
+    "HistoryGone",
     "InvalidArgument",
     "NotFound",
     "PayloadTooLarge",
@@ -68,11 +70,17 @@ class _StatusError(PublishError):
         status: the HTTP status, 0 when no response arrived.
         body: the response body as text.
         message: the server's ``{"error": ...}`` text when it sent one, else the (truncated) body.
+        retry_after: the seconds the server's ``Retry-After`` header asked to wait (429, 503), when it sent them.
+        retryable: the request may succeed if sent again (the clients retry only such failures, and only requests
+            that are safe to send twice).
     """
 
-    def __init__(self, status: int, body: str) -> None:
+    retryable: bool = False
+
+    def __init__(self, status: int, body: str, *, retry_after: float | None = None) -> None:
         super().__init__(status, body)
         self.message = server_message(body)
+        self.retry_after = retry_after
         self.args = (f"HTTP {status}: {self.message}" if status else self.message,)
 
     def __repr__(self) -> str:
@@ -99,12 +107,38 @@ class PayloadTooLarge(_StatusError):
     """413: the server found the request or event data too large."""
 
 
+class HistoryGone(_StatusError):
+    """410: the events after ``after`` are no longer kept (trimmed, expired, or the record was lost).
+
+    Reload from your own store; ``position`` is the channel's current serial and ``oldest`` the oldest serial
+    still kept (None when the server did not say).
+    """
+
+    def __init__(self, status: int, body: str, *, retry_after: float | None = None) -> None:
+        super().__init__(status, body, retry_after=retry_after)
+        try:
+            parsed = codec.loads(body)
+        except (ValueError, TypeError):
+            parsed = None
+        fields = parsed if isinstance(parsed, dict) else {}
+        self.position = _serial(fields.get("position"))
+        self.oldest = _serial(fields.get("oldest"))
+
+
+def _serial(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class TooManyRequests(_StatusError):
-    """429: the server rate-limited the app; retry later."""
+    """429: the server rate-limited the app; retried after ``Retry-After`` (``retry_after``) when it allows."""
+
+    retryable = True
 
 
 class ServerError(_StatusError):
-    """5xx: the server failed; the request may be retried."""
+    """5xx: the server failed; the request may be retried (the clients do, when it is safe)."""
+
+    retryable = True
 
 
 class UnexpectedStatus(_StatusError):
@@ -112,17 +146,26 @@ class UnexpectedStatus(_StatusError):
 
 
 class ConnectionFailed(_StatusError):
-    """The server could not be reached, or dropped the connection before answering (status 0)."""
+    """The server could not be reached, or dropped the connection before answering (status 0).
 
-    def __init__(self, message: str) -> None:
+    ``retryable`` is False when TLS itself failed (a certificate or a plain http server): sending again would not
+    help.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(0, message)
+        self.retryable = retryable
 
 
 class Timeout(_StatusError):
-    """No answer arrived within the client's ``timeout`` (status 0). The event may or may not have been sent."""
+    """No answer arrived within the client's ``timeout`` (status 0). The event may or may not have been sent.
 
-    def __init__(self, message: str) -> None:
+    ``retryable`` is False when the TLS handshake is what timed out (most likely a plain http server).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
         super().__init__(0, message)
+        self.retryable = retryable
 
 
 _BY_STATUS: Final[dict[int, type[_StatusError]]] = {
@@ -130,18 +173,31 @@ _BY_STATUS: Final[dict[int, type[_StatusError]]] = {
     401: AuthenticationError,
     403: Forbidden,
     404: NotFound,
+    410: HistoryGone,
     413: PayloadTooLarge,
     422: BadRequest,
     429: TooManyRequests,
 }
 
 
-def error_for_status(status: int, body: str) -> PublishError:
-    """Return the exception matching an error response; the caller raises it."""
+def error_for_status(status: int, body: str, retry_after: str | None = None) -> PublishError:
+    """Return the exception matching an error response (``retry_after``: its ``Retry-After`` header); the caller
+    raises it."""
     cls = _BY_STATUS.get(status)
     if cls is None:
         cls = ServerError if 500 <= status <= 599 else UnexpectedStatus
-    return cls(status, body)
+    return cls(status, body, retry_after=retry_after_seconds(retry_after))
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Read a ``Retry-After`` header given in seconds (RFC 9110 §10.2.3); an HTTP-date or junk reads as None."""
+    if header is None:
+        return None
+    try:
+        seconds = float(header.strip())
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 def server_message(body: str) -> str:

@@ -13,6 +13,10 @@ the stream failed, an ``"error"`` string. It is sent under ``done_event`` when o
 event name. A receiver rebuilds the exact text by concatenating ``chunk`` in ``sequence`` order up to the final
 event (a gap in ``sequence`` means an event was lost). A chunk too large for one event (``max_data_size``, after
 JSON escaping and encryption) is split across consecutive events.
+
+Every event carries an ``idempotency_key`` (a random per-stream prefix and the event's ``sequence``): the client
+retries a publish that timed out or met a 5xx, and the server drops a copy it already delivered, so a retried
+chunk never appears twice.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pusherpy.protocol.errors import InvalidState, PublishError
 
 from .authorization import check_channel, check_event
 from .errors import DataTooLarge, InvalidArgument
+from .retry import new_idempotency_key
 
 if TYPE_CHECKING:
     from .async_client import AsyncPusher
@@ -90,6 +95,7 @@ class ReplyStream:
         self.message_id = message_id if message_id is not None else uuid.uuid4().hex
         self._buffer: list[str] = []
         self._sequence = 0
+        self._key_prefix = new_idempotency_key()
         self._wakeup = asyncio.Event()
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -181,8 +187,9 @@ class ReplyStream:
                 failure = exc
         # Receivers must still learn that the reply ended, and that text is missing (sequence has no gap: it only
         # counts events that were accepted).
+        # Its own key: the failed publish at this sequence may have been delivered, and this one must be too.
         with contextlib.suppress(PublishError):
-            await self._publish("", final=True, error=error or "publish failed")
+            await self._publish("", final=True, error=error or "publish failed", key_suffix=".failed")
         raise failure
 
     async def _run(self) -> None:
@@ -201,7 +208,7 @@ class ReplyStream:
         except PublishError as exc:
             self._failure = exc
 
-    async def _publish(self, text: str, *, final: bool, error: str | None) -> None:
+    async def _publish(self, text: str, *, final: bool, error: str | None, key_suffix: str = "") -> None:
         """Publish ``text`` as one event, or as several when it is too large; the last one is final if asked."""
         while True:
             payload = self._payload(text, final=final, error=error, sequence=self._sequence)
@@ -211,10 +218,11 @@ class ReplyStream:
             await self._trigger(self._event, self._payload(text[:size], final=False, error=None))
             text = text[size:]
         if text or final:
-            await self._trigger(self._done_event if final else self._event, payload)
+            await self._trigger(self._done_event if final else self._event, payload, key_suffix)
 
-    async def _trigger(self, event: str, payload: dict[str, Any]) -> None:
-        await self._pusher.trigger(self._channel, event, payload)
+    async def _trigger(self, event: str, payload: dict[str, Any], key_suffix: str = "") -> None:
+        key = f"{self._key_prefix}.{self._sequence}{key_suffix}"
+        await self._pusher.trigger(self._channel, event, payload, idempotency_key=key)
         self._sequence += 1
 
     def _payload(self, chunk: str, *, final: bool, error: str | None, sequence: int | None = None) -> dict[str, Any]:

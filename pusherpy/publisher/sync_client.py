@@ -7,9 +7,12 @@ client blocks the calling thread for up to ``timeout`` seconds per call.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
+
+from pusherpy.protocol.errors import PublishError
 
 from ._base import ClientBase
 from ._sync_http import ConnectionPool
@@ -26,6 +29,7 @@ from .api import (
 )
 from .config import ClientConfig
 from .errors import not_tls_hint
+from .history import DEFAULT_HISTORY_LIMIT, ChannelHistory, as_channel_history
 
 
 class Pusher(ClientBase):
@@ -74,10 +78,23 @@ class Pusher(ClientBase):
         self.close()
 
     def _call(self, request: ApiRequest) -> Any:
-        status, body = self._pool.request(
+        retry = 0
+        while True:
+            try:
+                return self._send(request)
+            except PublishError as error:
+                wait = self._retry_delay(request, error, retry)
+                if wait is None:
+                    raise
+            time.sleep(wait)
+            retry += 1
+
+    def _send(self, request: ApiRequest) -> Any:
+        # Signed per attempt: the timestamp is part of the signature.
+        status, body, retry_after = self._pool.request(
             request.method, request.target(self.config, self._now()), request.body, request.headers
         )
-        return read_response(status, body)
+        return read_response(status, body, retry_after)
 
     def trigger(
         self,
@@ -86,8 +103,14 @@ class Pusher(ClientBase):
         data: Any,
         socket_id: str | None = None,
         info: str | Sequence[str] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Publish one event to one or more channels (``POST /apps/{id}/events``).
+
+        A failed publish is retried (``retries``): after a timeout, a connection error, a 5xx or a 429. Every
+        retried publish carries an ``idempotency_key``, so a server that got the first copy (pusherpy) drops the
+        second; one is generated per call when not given.
 
         Args:
             channels: a channel name or up to 100 of them. A ``private-encrypted-`` channel must be alone: its
@@ -96,22 +119,27 @@ class Pusher(ClientBase):
             data: a str is sent as it is; anything else is JSON-encoded.
             socket_id: a connection to leave out (the sender's own, to avoid an echo).
             info: attributes to return per channel, e.g. ``["subscription_count", "user_count"]``.
+            idempotency_key: 1-128 characters of ``A-Z a-z 0-9 _ . : -``; pusherpy delivers an event once per key
+                within its idempotency window (give your own to make your own retries safe too).
 
         Returns:
-            The server's answer: ``{}``, or ``{"channels": {...}}`` when ``info`` was given.
+            The server's answer: ``{}``, or ``{"channels": {...}}`` when ``info`` was given (pusherpy adds
+            ``"serials"`` for channels that keep history).
 
         Raises:
             InvalidArgument: a bad argument (DataTooLarge when the data is over ``max_data_size``).
-            PublishError: a subclass for the server's refusal or the transport failure.
+            PublishError: a subclass for the server's refusal or the transport failure, after the last retry.
         """
-        return as_object(self._call(self._requests.trigger(channels, event, data, socket_id, info)))
+        request = self._requests.trigger(channels, event, data, socket_id, info, idempotency_key)
+        return as_object(self._call(request))
 
     def trigger_batch(self, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Publish up to 10 events in one request (``POST /apps/{id}/batch_events``).
 
         Args:
-            events: mappings with ``channel``, ``name``, ``data`` and optionally ``socket_id`` and ``info``; data
-                is encoded (and encrypted) per event as in ``trigger``.
+            events: mappings with ``channel``, ``name``, ``data`` and optionally ``socket_id``, ``info`` and
+                ``idempotency_key``; data is encoded (and encrypted) per event as in ``trigger``. An event without
+                a key gets its own generated one when the client retries.
 
         Returns:
             ``{}``, or ``{"batch": [{...}, ...]}`` in request order when events asked for ``info``.
@@ -158,6 +186,28 @@ class Pusher(ClientBase):
             PublishError: the server refused the query or could not be reached.
         """
         return as_users_info(self._call(self._requests.users_info(channel)))
+
+    def channel_history(
+        self, channel: str, after: int | None = None, limit: int = DEFAULT_HISTORY_LIMIT
+    ) -> ChannelHistory:
+        """Read a history channel's kept events (``GET /apps/{id}/channels/{channel}/events``; pusherpy only).
+
+        Args:
+            channel: a channel matching one of the server's ``[[apps.history]]`` rules.
+            after: return the events with a serial above this one; None for the last ``limit`` events.
+            limit: at most this many events (1-1000).
+
+        Returns:
+            ``{"events": [{"serial", "event", "data", "published_at"}, ...], "position": int, "oldest": int|None}``,
+            events oldest first.
+
+        Raises:
+            InvalidArgument: a bad channel, ``after`` or ``limit``.
+            HistoryGone: events after ``after`` are no longer kept (410); reload from your own store.
+            NotFound: the channel keeps no history (404).
+            PublishError: another refusal or a transport failure, after the last retry.
+        """
+        return as_channel_history(self._call(self._requests.channel_history(channel, after, limit)))
 
     def terminate_user_connections(self, user_id: str) -> dict[str, Any]:
         """Close every connection signed in as ``user_id`` (``POST /apps/{id}/users/{id}/terminate_connections``).

@@ -13,6 +13,7 @@ from aiohttp import web
 from .http_auth import API_RATES, ApiRates
 from .http_events import trigger_batch, trigger_event
 from .http_health import health, metrics
+from .http_history import channel_events
 from .http_queries import channel_info, channel_users, connection_count, list_channels, terminate_user_connections
 from .upgrade import serve_upgrade
 
@@ -29,6 +30,7 @@ def add_routes(application: web.Application, path_prefix: str = "") -> None:
         router.add_get(f"{base}/apps/{{app_id}}/channels", list_channels)
         router.add_get(f"{base}/apps/{{app_id}}/channels/{{channel_name}}", channel_info)
         router.add_get(f"{base}/apps/{{app_id}}/channels/{{channel_name}}/users", channel_users)
+        router.add_get(f"{base}/apps/{{app_id}}/channels/{{channel_name}}/events", channel_events)
         router.add_get(f"{base}/apps/{{app_id}}/connections", connection_count)
         router.add_post(f"{base}/apps/{{app_id}}/users/{{user_id}}/terminate_connections", terminate_user_connections)
         router.add_post(f"{base}/users/{{user_id}}/terminate_connections", terminate_user_connections)

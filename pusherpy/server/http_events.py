@@ -7,6 +7,7 @@ listener's publish path (``publish_path``), which serves most publishes without 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from ..protocol.channels import ChannelKind, channel_name_problem, classify, eve
 from ..protocol.errors import ApiError
 from ..protocol.events import ChannelEvent
 from .http_auth import API_RATES, ApiRates, app_by_id, check_signed_request, read_body, signed_params
+from .idempotency import idempotency_key, publish_once
 from .state import STATE, ServerState
 
 TRIGGER_INFO_ATTRIBUTES: Final = frozenset({"user_count", "subscription_count"})
@@ -48,7 +50,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 class _Trigger:
     """One validated event to publish on one or more channels."""
 
-    __slots__ = ("name", "data", "channels", "socket_id", "info")
+    __slots__ = ("name", "data", "channels", "socket_id", "info", "idempotency_key")
 
     def __init__(self, app: AppConfig, item: dict[str, Any], *, single_channel: bool) -> None:
         name = item.get("name")
@@ -68,6 +70,7 @@ class _Trigger:
             raise ApiError(400, "socket_id must look like 123.456")
         self.socket_id: str | None = socket_id
         self.info = info_attributes(item.get("info"), TRIGGER_INFO_ATTRIBUTES)
+        self.idempotency_key = idempotency_key(item)
 
     @staticmethod
     def _channels(app: AppConfig, item: dict[str, Any], single_channel: bool) -> list[str]:
@@ -89,15 +92,35 @@ class _Trigger:
             raise ApiError(400, "an event on an encrypted channel must be sent to that channel alone")
         return list(channels)
 
-    async def publish(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
-        """Publish to every channel; return the ``info`` attributes per channel (empty when none asked)."""
+    async def publish(self, state: ServerState, app: AppConfig) -> Published:
+        """Publish to every channel, once per idempotency key; return the serials of kept channels (a repeat: the
+        first publish's) and the ``info`` asked for, per channel."""
+        delivered = await publish_once(state, app, self.idempotency_key, lambda: self._deliver(state, app))
+        serials = delivered.get("serials")
+        serials = serials if isinstance(serials, dict) else {}
+        if not self.info:
+            return Published(serials, {})
+        info = {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+        return Published(serials, info)
+
+    async def _deliver(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
+        """Deliver to every channel; return what this event adds to the reply (a repeat is answered the same)."""
+        serials: dict[str, int] = {}
         for channel in self.channels:
             text = codec.encode(ChannelEvent(event=self.name, channel=channel, data=self.data))
-            await state.broker.publish(app, channel, text, self.socket_id)
+            serial = await state.broker.publish(app, channel, text, self.socket_id)
+            if serial is not None:
+                serials[channel] = serial
         state.metrics.count(app.id, "api_messages", len(self.channels))
-        if not self.info:
-            return {}
-        return {channel: await _trigger_info(state, app, channel, self.info) for channel in self.channels}
+        return {"serials": serials} if serials else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What one published event answers: the serial per kept channel, and the ``info`` attributes per channel."""
+
+    serials: dict[str, int]
+    info: dict[str, dict[str, int]]
 
 
 async def _trigger_info(state: ServerState, app: AppConfig, channel: str, attributes: list[str]) -> dict[str, int]:
@@ -144,8 +167,13 @@ async def handle_events(
     if batch:
         return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)
-    info = await trigger.publish(state, app)
-    return {"channels": info} if trigger.info else {}
+    published = await trigger.publish(state, app)
+    reply: dict[str, Any] = {}
+    if trigger.info:
+        reply["channels"] = published.info
+    if published.serials:
+        reply["serials"] = published.serials
+    return reply
 
 
 async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dict[str, Any]:
@@ -158,9 +186,12 @@ async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dic
         raise ApiError(400, "every batch item must be an object")
     triggers = [_Trigger(app, item, single_channel=True) for item in batch]
     results = [await trigger.publish(state, app) for trigger in triggers]
-    if not any(trigger.info for trigger in triggers):
-        return {}
-    return {"batch": [result.get(t.channels[0], {}) for t, result in zip(triggers, results, strict=True)]}
+    reply: dict[str, Any] = {}
+    if any(trigger.info for trigger in triggers):
+        reply["batch"] = [r.info.get(t.channels[0], {}) for t, r in zip(triggers, results, strict=True)]
+    if any(result.serials for result in results):
+        reply["serials"] = [r.serials.get(t.channels[0]) for t, r in zip(triggers, results, strict=True)]
+    return reply
 
 
 async def trigger_event(request: web.Request) -> web.Response:

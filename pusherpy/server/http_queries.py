@@ -37,7 +37,7 @@ async def list_channels(request: web.Request) -> web.Response:
     return web.json_response({"channels": result})
 
 
-def _channel_from_path(request: web.Request) -> str:
+def channel_from_path(request: web.Request) -> str:
     channel = request.match_info["channel_name"]
     problem = channel_name_problem(channel)
     if problem is not None:
@@ -49,7 +49,7 @@ async def channel_info(request: web.Request) -> web.Response:
     """GET /apps/{app_id}/channels/{channel_name}"""
     state = request.app[STATE]
     app, _ = await signed_request(request)
-    channel = _channel_from_path(request)
+    channel = channel_from_path(request)
     attributes = info_attributes(request.query.get("info"), CHANNEL_INFO_ATTRIBUTES)
     channel_type = classify(channel)
     if "user_count" in attributes and not channel_type.is_presence:
@@ -74,7 +74,7 @@ async def channel_users(request: web.Request) -> web.Response:
     """GET /apps/{app_id}/channels/{channel_name}/users"""
     state = request.app[STATE]
     app, _ = await signed_request(request)
-    channel = _channel_from_path(request)
+    channel = channel_from_path(request)
     if not classify(channel).is_presence:
         raise ApiError(400, "users are only available for presence channels")
     user_ids = await state.broker.presence_user_ids(app, channel)

@@ -18,9 +18,11 @@ from typing import Any, Final
 from ..protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
 from ..protocol.bounds import Bounds, bounds_of
 from ..protocol.errors import ConfigError
+from ..protocol.history import HistoryRule
 from ..protocol.redact import redacted_url
 
 PORT_NUMBER: Final = Bounds(minimum=0, maximum=65535, what="a port number")
+_Table = typing.TypeVar("_Table")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,19 @@ def _parse_webhooks(name: str, value: object) -> tuple[WebhookTarget, ...]:
     return tuple(targets)
 
 
+def _parse_history(name: str, value: object) -> tuple[HistoryRule, ...]:
+    """``[[apps.history]]`` tables, each field parsed by ``HistoryRule``'s declared type and bounds."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{name} must be a list of tables ([[apps.history]])")
+    rules = []
+    for index, entry in enumerate(value):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} must be a table with channels, size and ttl_seconds")
+        rules.append(_parse_table(HistoryRule, where, entry))
+    return tuple(rules)
+
+
 def _parse_apps(name: str, value: object) -> tuple[AppConfig, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(f"{name} must be a non-empty list of [[apps]] tables")
@@ -142,6 +157,7 @@ _PARSERS: Final[Mapping[object, _Parser]] = {
     str: lambda raw, declared: _parse_str(raw.name, raw.value, may_be_empty=declared.default == ""),
     tuple[str, ...]: lambda raw, declared: _parse_strings(raw.name, raw.value, bounds_of(declared)),
     tuple[WebhookTarget, ...]: lambda raw, declared: _parse_webhooks(raw.name, raw.value),
+    tuple[HistoryRule, ...]: lambda raw, declared: _parse_history(raw.name, raw.value),
     tuple[AppConfig, ...]: lambda raw, declared: _parse_apps(raw.name, raw.value),
 }
 """The parser of each field type; the types of ``Settings`` and ``AppConfig`` fields must all be here."""
@@ -197,16 +213,21 @@ def parse_app(where: str, table: object) -> AppConfig:
     """Build one app from a ``[[apps]]`` table; ``where`` names it in errors (``apps[0]``)."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}={table!r} must be a table ([[apps]])")
-    known = declared_fields(AppConfig)
+    return _parse_table(AppConfig, where, table)
+
+
+def _parse_table(cls: type[_Table], where: str, table: Mapping[str, object]) -> _Table:
+    """Build a settings dataclass from a TOML table: each key parsed as its field, unknown and missing keys named."""
+    known = declared_fields(cls)
     values = {}
     for key, value in table.items():
         if key not in known:
             raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-        values[key] = parse_field(AppConfig, key, RawValue(value, f"{where}.{key}"))
-    for required in _required_fields(AppConfig):
+        values[key] = parse_field(cls, key, RawValue(value, f"{where}.{key}"))
+    for required in _required_fields(cls):
         if required not in values:
             raise ConfigError(f"{where}: missing {required!r}")
-    return AppConfig(**values)
+    return cls(**values)
 
 
 def _required_fields(cls: type[Any]) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from ..protocol.errors import (
 )
 from ..protocol.events import CacheMiss, ConnectionEstablished, Pong, SigninSuccess, SubscriptionSucceeded
 from ..protocol.frames import text_frame
+from ..protocol.history import resume_failed_text
 from .client import Client
 from .metrics import Metrics
 from .state import ServerState
@@ -123,7 +124,7 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
                 await broker.leave(client, action.channel)
             case Relay():
                 event = action.event
-                await broker.publish(client.app, event.channel, codec.encode(event), client.socket_id)
+                await broker.publish(client.app, event.channel, codec.encode(event), client.socket_id, keep=False)
                 metrics.count(app_id, "client_events")
                 data = codec.encode_data(event.data)
                 webhook = webhooks.client_event(event.channel, event.event, data, client.socket_id, event.user_id)
@@ -135,12 +136,21 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
 
 async def _join(state: ServerState, client: Client, join: Join) -> None:
     try:
-        result = await state.broker.join(client, join.channel, join.channel_type, join.member)
+        result = await state.broker.join(client, join.channel, join.channel_type, join.member, join.resume_after)
     except ProtocolError as error:  # refused cluster-wide (the presence channel is full)
         client.connection.join_failed(join.channel)
         send_error(state, client, error)
         return
-    client.send_text(codec.encode(SubscriptionSucceeded(channel=join.channel, presence=result.presence)))
+    history = result.history
+    position = history.position if history is not None else None
+    client.send_text(
+        codec.encode(SubscriptionSucceeded(channel=join.channel, presence=result.presence, serial=position))
+    )
+    if history is not None:  # sent before anything awaits, so before any live event (Broker.join)
+        if history.failed is not None:
+            client.send_text(resume_failed_text(join.channel, history.failed))
+        for text in history.replay:
+            client.send_text(text)
     if join.channel_type.cached:
         if result.cache is not None:
             client.send_text(result.cache.text)

@@ -15,10 +15,13 @@ from pusherpy.protocol.errors import PusherpyError
 from pusherpy.publisher import AsyncPusher, Pusher
 
 APP_ID, KEY, SECRET = "4242", "test-key", "test-secret"
+RETRIES = 0  # one attempt: the tests check how a failure is reported, not how often it is retried
 
 
 async def _publish_async(port: int, timeout: float) -> None:
-    async with AsyncPusher(APP_ID, KEY, SECRET, host="127.0.0.1", port=port, timeout=timeout) as pusher:
+    async with AsyncPusher(
+        APP_ID, KEY, SECRET, host="127.0.0.1", port=port, timeout=timeout, retries=RETRIES
+    ) as pusher:
         await pusher.trigger("news", "headline", {"title": "hi"})
 
 
@@ -26,7 +29,7 @@ def main() -> None:
     kind, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     try:
         if kind == "sync":
-            with Pusher(APP_ID, KEY, SECRET, host="127.0.0.1", port=port, timeout=timeout) as pusher:
+            with Pusher(APP_ID, KEY, SECRET, host="127.0.0.1", port=port, timeout=timeout, retries=RETRIES) as pusher:
                 pusher.trigger("news", "headline", {"title": "hi"})
         else:
             asyncio.run(_publish_async(port, timeout))

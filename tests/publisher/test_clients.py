@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -35,6 +36,7 @@ from pusherpy.publisher import (
 from .conftest import APP_ID, KEY, MASTER_KEY_B64, SECRET, EitherClient, RecordingServer
 
 MASTER_KEY = base64.b64decode(MASTER_KEY_B64)
+GENERATED_KEY = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
 class TestTrigger:
@@ -45,7 +47,9 @@ class TestTrigger:
         (request,) = recording_server.requests
         assert (request.method, request.path) == ("POST", f"/apps/{APP_ID}/events")
         assert request.headers["Content-Type"] == "application/json"
-        assert request.json == {"name": "my-event", "channels": ["my-channel"], "data": '{"message":"hi"}'}
+        body = request.json
+        assert GENERATED_KEY.fullmatch(body.pop("idempotency_key"))  # added because the client retries
+        assert body == {"name": "my-event", "channels": ["my-channel"], "data": '{"message":"hi"}'}
 
     async def test_string_data_passes_through_unchanged(
         self, client: EitherClient, recording_server: RecordingServer
@@ -153,6 +157,8 @@ class TestOtherEndpoints:
         (request,) = recording_server.requests
         assert request.path == f"/apps/{APP_ID}/batch_events"
         first, second, third = request.json["batch"]
+        keys = {first.pop("idempotency_key"), second.pop("idempotency_key"), third.pop("idempotency_key")}
+        assert len(keys) == 3 and all(GENERATED_KEY.fullmatch(key) for key in keys)
         assert first == {"channel": "a", "name": "e1", "data": '{"n":1}'}
         assert second == {"channel": "b", "name": "e2", "data": "raw", "socket_id": "1.1", "info": "subscription_count"}
         assert decrypt("private-encrypted-c", third["data"], MASTER_KEY) == "hidden"
@@ -197,7 +203,9 @@ class TestOtherEndpoints:
         self, client: EitherClient, recording_server: RecordingServer
     ) -> None:
         await client.call("send_to_user", "user-1", "notice", {"n": 1})
-        assert recording_server.requests[0].json == {
+        body = recording_server.requests[0].json
+        assert GENERATED_KEY.fullmatch(body.pop("idempotency_key"))
+        assert body == {
             "name": "notice",
             "channels": ["#server-to-user-user-1"],
             "data": '{"n":1}',
@@ -233,9 +241,11 @@ class TestErrors:
     async def test_error_status_raises_typed_error_with_server_message(
         self, client: EitherClient, recording_server: RecordingServer, status: int, error: type[PublishError]
     ) -> None:
-        recording_server.reply(status, {"error": "the server says no"})
+        for _attempt in range(4):  # the first send and the 3 retries a 429 or 5xx gets
+            recording_server.reply(status, {"error": "the server says no"})
         with pytest.raises(error) as caught:
             await client.call("trigger", "c", "e", "d")
+        assert len(recording_server.requests) == (4 if status == 429 or status >= 500 else 1)
         assert caught.value.status == status
         assert caught.value.message == "the server says no"  # type: ignore[attr-defined]
         assert isinstance(caught.value, PublishError)
@@ -244,7 +254,8 @@ class TestErrors:
     async def test_non_json_error_body_is_kept_as_text(
         self, client: EitherClient, recording_server: RecordingServer
     ) -> None:
-        recording_server.reply(502, "<html>Bad gateway</html>")
+        for _attempt in range(4):
+            recording_server.reply(502, "<html>Bad gateway</html>")
         with pytest.raises(ServerError, match="Bad gateway"):
             await client.call("channels_info")
 

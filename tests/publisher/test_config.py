@@ -37,12 +37,27 @@ def test_defaults_follow_the_official_sdks() -> None:
         ({"host": "a/b"}, "host"),
         ({"encryption_master_key_base64": "!!"}, "base64"),
         ({"encryption_master_key_base64": "c2hvcnQ="}, "32"),
+        ({"retries": -1}, "retries"),
+        ({"retries": 1.5}, "retries"),
+        ({"retries": True}, "retries"),
+        ({"retry_backoff": -0.1}, "retry_backoff"),
     ],
 )
 def test_invalid_arguments_are_config_errors_naming_the_argument(kwargs: dict[str, object], match: str) -> None:
     values: dict[str, object] = {"app_id": "1", "key": "k", "secret": "s", **kwargs}
     with pytest.raises(ConfigError, match=match):
         Pusher(**values)  # type: ignore[arg-type]
+
+
+def test_retries_default_to_3_with_a_100_ms_backoff_and_are_set_everywhere_a_client_is_built() -> None:
+    config = Pusher("1", "k", "s").config
+    assert (config.retries, config.retry_backoff) == (3, 0.1)
+    assert AsyncPusher("1", "k", "s", retries=0).config.retries == 0
+    from_url = Pusher.from_url("http://k:s@localhost/apps/1", retries=5, retry_backoff=0.5).config
+    assert (from_url.retries, from_url.retry_backoff) == (5, 0.5)
+    env = {"PUSHER_APP_ID": "1", "PUSHER_APP_KEY": "k", "PUSHER_APP_SECRET": "s"}
+    assert AsyncPusher.from_env(env, retries=1).config.retries == 1
+    assert Pusher.from_env({"PUSHER_URL": "http://k:s@h/apps/1"}, retries=2).config.retries == 2
 
 
 def test_from_url() -> None:

@@ -146,7 +146,7 @@ async def test_encrypted_channel_stream_is_split_to_fit_after_encryption(recordi
 
 async def test_failed_chunk_is_raised_on_exit_after_a_final_error_event(recording_server: RecordingServer) -> None:
     recording_server.reply(500, {"error": "broker down"})
-    async with recording_server.async_pusher() as pusher:
+    async with recording_server.async_pusher(retries=0) as pusher:
         with pytest.raises(ServerError, match="broker down"):
             async with pusher.stream("private-chat", "reply") as stream:
                 await stream.send("lost")
@@ -159,7 +159,7 @@ async def test_failed_chunk_is_raised_on_exit_after_a_final_error_event(recordin
 
 async def test_failed_final_event_is_followed_by_an_error_final(recording_server: RecordingServer) -> None:
     recording_server.reply(500, {"error": "broker down"})
-    async with recording_server.async_pusher() as pusher:
+    async with recording_server.async_pusher(retries=0) as pusher:
         stream = pusher.stream("private-chat", "reply")
         await stream.send("all at once")
         with pytest.raises(ServerError):

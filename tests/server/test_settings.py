@@ -367,7 +367,9 @@ class TestErrors:
 
 DERIVED_SETTINGS = ("apps", "uses_dev_app", "notices")
 SINGLE_VALUED_SETTINGS = [f.name for f in dataclasses.fields(Settings) if f.name not in DERIVED_SETTINGS]
-APP_FIELDS = [f.name for f in dataclasses.fields(AppConfig) if f.name not in ("id", "key", "secret", "webhooks")]
+TABLE_APP_FIELDS = ("id", "key", "secret", "webhooks", "history")
+"""App fields that are not one value (the credentials, and the [[apps.webhooks]] and [[apps.history]] tables)."""
+APP_FIELDS = [f.name for f in dataclasses.fields(AppConfig) if f.name not in TABLE_APP_FIELDS]
 
 SMALLEST: dict[str, float] = {
     "redis_bus_shards": 1,
@@ -385,6 +387,7 @@ SMALLEST: dict[str, float] = {
     "apps.max_channels_per_trigger": 1,
     "apps.max_batch_size": 1,
     "apps.activity_timeout": 1,
+    "apps.max_history_channels": 1,
 }
 """The smallest value of each number that cannot be 0; every other number may be 0 but not negative."""
 

@@ -17,6 +17,8 @@ from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.events import Presence
+from ...protocol.history import HistoryJoin, HistoryPage
+from ...protocol.idempotency import PublishClaim
 from ...protocol.webhooks import WebhookEvent
 from .subscriber import Subscriber
 
@@ -83,6 +85,8 @@ class CacheEntry:
 class JoinResult:
     presence: Presence | None
     cache: CacheEntry | None
+    history: HistoryJoin | None = None
+    """On a channel that keeps history: the subscriber's position and what it is sent before live events."""
 
 
 class Broker(abc.ABC):
@@ -109,9 +113,20 @@ class Broker(abc.ABC):
 
     @abc.abstractmethod
     async def join(
-        self, client: Subscriber, channel: str, channel_type: ChannelType, member: Member | None
+        self,
+        client: Subscriber,
+        channel: str,
+        channel_type: ChannelType,
+        member: Member | None,
+        resume_after: int | None = None,
     ) -> JoinResult:
         """Subscribe a socket; sends member_added to the others on a user's first socket.
+
+        On a channel that keeps history (``app.history_rule``), the result's ``history`` says what the socket is
+        sent first: the events after ``resume_after`` (or the rule's rewind when it is None), or why they cannot
+        be. The socket must become a live subscriber in the same step (no await in between) as that replay is
+        decided, and the caller sends the replay before it awaits anything: then no live event is missed,
+        doubled or sent ahead of the replay.
 
         Raises:
             MemberLimitReached: the presence channel is full (a ``ProtocolError``).
@@ -128,8 +143,33 @@ class Broker(abc.ABC):
             await self.leave(client, channel)
 
     @abc.abstractmethod
-    async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
-        """Deliver an encoded channel event to every subscriber but ``except_socket_id``, once."""
+    async def publish(
+        self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None, *, keep: bool = True
+    ) -> int | None:
+        """Deliver an encoded channel event to every subscriber but ``except_socket_id``, once.
+
+        On a channel that keeps history (and unless ``keep`` is False, as for client events), the event is kept
+        and gets its serial, which is returned and spliced into what subscribers get (``codec.with_serial``);
+        otherwise None.
+        """
+
+    @abc.abstractmethod
+    async def history(self, app: AppConfig, channel: str, after: int | None, limit: int) -> HistoryPage:
+        """The kept events of ``channel`` after position ``after`` (None: the latest), at most ``limit``."""
+
+    @abc.abstractmethod
+    async def claim_publish(self, app: AppConfig, key: str, window: float) -> PublishClaim:
+        """Claim an ``idempotency_key`` of ``app`` for ``window`` seconds, cluster-wide: ``first`` for exactly one
+        of any number of concurrent claims (it delivers, then calls ``settle_publish`` or ``release_publish``); a
+        repeat within the window gets the first's settled reply, or None while that is not known."""
+
+    @abc.abstractmethod
+    async def settle_publish(self, app: AppConfig, key: str, reply: str) -> None:
+        """Store the reply (JSON text) of a key's first publish, for its repeats; the window is not extended."""
+
+    @abc.abstractmethod
+    async def release_publish(self, app: AppConfig, key: str) -> None:
+        """Forget the claim of a key whose first publish failed, so that the publisher's retry is delivered."""
 
     @abc.abstractmethod
     async def sign_in(self, client: Subscriber, user: User) -> None:

@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ...protocol import codec
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.errors import MemberLimitReached
+from ...protocol.history import HistoryJoin, HistoryPage, page, plan_join
+from ...protocol.idempotency import MAX_KEYS_PER_APP, PublishClaim
 from ...protocol.registry import JoinOutcome, LeaveOutcome
 from .announcer import (
     Announcer,
@@ -27,6 +30,8 @@ from .announcer import (
     UserOnlineChanged,
 )
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
+from .idempotency import LocalPublishes
+from .local_history import LocalHistory
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .subscriber import Subscriber
 
@@ -39,6 +44,8 @@ class LocalBroker(Broker):
         webhooks: receives webhook events (channel_occupied, member_added, ...).
         clock: seconds, monotonic; a parameter so tests can move time.
         count_sent: counts each broadcast once (metrics).
+        wall_clock: seconds since the epoch, for history (serials and ages are wall-clock values).
+        idempotency_keys: keys remembered per app (``MAX_KEYS_PER_APP``); the oldest are dropped past it.
     """
 
     def __init__(
@@ -47,8 +54,13 @@ class LocalBroker(Broker):
         webhooks: WebhookSink = no_webhooks,
         clock: Callable[[], float] = time.monotonic,
         count_sent: SentCounter = not_counted,
+        wall_clock: Callable[[], float] = time.time,
+        idempotency_keys: int = MAX_KEYS_PER_APP,
     ) -> None:
         self.node = LocalNode(settings.cache_ttl_seconds, count_sent, clock)
+        self.kept = LocalHistory()
+        self._wall_clock = wall_clock
+        self.publishes = LocalPublishes(clock, idempotency_keys)
         self.announcer = Announcer(self, webhooks, clock)
         self._versions = itertools.count(1)
         """Versions of this node's subscription counts: one node delivers its own counts in order."""
@@ -88,14 +100,21 @@ class LocalBroker(Broker):
     # -- channels ----------------------------------------------------------------------------------------------
 
     async def join(
-        self, client: Subscriber, channel: str, channel_type: ChannelType, member: Member | None
+        self,
+        client: Subscriber,
+        channel: str,
+        channel_type: ChannelType,
+        member: Member | None,
+        resume_after: int | None = None,
     ) -> JoinResult:
         app = client.app
         registry = self.node.registry(app)
         already = client in registry.subscribers(channel)  # subscribing again changes nothing
+        history = None
         if not already:
             if member is not None and registry.would_exceed_members(channel, member, app.max_presence_members):
                 raise MemberLimitReached.for_channel(channel, app.max_presence_members)
+            history = self._history_join(app, channel, resume_after)  # decided as the socket joins: no await
             outcome = registry.join(channel, client, member)
             await self.announcer.announce(app, self._joined(app, channel, outcome, member, client.socket_id))
         presence = self.node.presence(app, channel) if channel_type.is_presence else None
@@ -104,7 +123,14 @@ class LocalBroker(Broker):
             cache = self.node.cache.get(app.id, channel)
             if cache is None and not already:
                 self.announcer.cache_missed(app, channel)
-        return JoinResult(presence, cache)
+        return JoinResult(presence, cache, history)
+
+    def _history_join(self, app: AppConfig, channel: str, resume_after: int | None) -> HistoryJoin | None:
+        rule = app.history_rule(channel)
+        if rule is None:
+            return None
+        now = self._wall_clock()
+        return plan_join(self.kept.record(app, channel, rule, now), rule, resume_after, now)
 
     def _joined(
         self, app: AppConfig, channel: str, outcome: JoinOutcome, member: Member | None, socket_id: str
@@ -136,14 +162,36 @@ class LocalBroker(Broker):
             transitions.append(self._count(app, channel))
         return transitions
 
-    async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
+    async def publish(
+        self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None, *, keep: bool = True
+    ) -> int | None:
+        serial = None
+        rule = app.history_rule(channel) if keep else None
+        if rule is not None:
+            serial = self.kept.append(app, channel, rule, text, self._wall_clock())
+            text = codec.with_serial(text, serial)
         if classify(channel).cached:
             self.node.cache.put(app.id, channel, text)
             self.announcer.cache_written(app.id, channel)
         self.node.deliver(app.id, channel, text, except_socket_id)
+        return serial
+
+    async def history(self, app: AppConfig, channel: str, after: int | None, limit: int) -> HistoryPage:
+        rule = app.history_rule(channel)
+        record = None if rule is None else self.kept.existing(app, channel, rule, self._wall_clock())
+        return page(record, after, limit)
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         return self.node.cache.get(app.id, channel)
+
+    async def claim_publish(self, app: AppConfig, key: str, window: float) -> PublishClaim:
+        return self.publishes.claim(app.id, key, window)
+
+    async def settle_publish(self, app: AppConfig, key: str, reply: str) -> None:
+        self.publishes.settle(app.id, key, reply)
+
+    async def release_publish(self, app: AppConfig, key: str) -> None:
+        self.publishes.release(app.id, key)
 
     # -- users -------------------------------------------------------------------------------------------------
 
@@ -181,4 +229,4 @@ class LocalBroker(Broker):
         return list(self.node.registry(app).members(channel))
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return self.node.stats()
+        return self.publishes.gauges(self.node.stats())

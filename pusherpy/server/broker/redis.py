@@ -28,10 +28,13 @@ from typing import Any, TypeVar
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
-from ...protocol.errors import ConfigError, MemberLimitReached
+from ...protocol.errors import ApiError, ConfigError, MemberLimitReached
 from ...protocol.events import Presence
+from ...protocol.history import HistoryPage
+from ...protocol.idempotency import PublishClaim
 from .announcer import Announcer
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
+from .idempotency import LocalPublishes, RedisPublishes
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_fanout import BusFanout
 from .redis_messages import BusMessage, ChannelEventMessage, TerminateMessage
@@ -78,6 +81,7 @@ class RedisBroker(Broker):
             cluster=settings.redis_cluster,
             shards=settings.redis_bus_shards,
         )
+        self._publishes, self._local_publishes = RedisPublishes(self._store), LocalPublishes()
         self._life = NodeLifecycle(self, self._store, settings)
         self._fanout = BusFanout(self.node, self._life, self.node_id)
         self.announcer = Announcer(self._fanout, webhooks)
@@ -111,6 +115,23 @@ class RedisBroker(Broker):
 
         return await self._query(shared, lambda: None)
 
+    async def claim_publish(self, app: AppConfig, key: str, window: float) -> PublishClaim:
+        """Claimed in Redis for the whole cluster; while Redis is unreachable, in this node's memory alone (a retry
+        that reaches another node then, or this one once Redis is back, is delivered again)."""
+        return await self._query(
+            lambda: self._publishes.claim(app.id, key, window),
+            lambda: self._local_publishes.claim(app.id, key, window),
+        )
+
+    async def settle_publish(self, app: AppConfig, key: str, reply: str) -> None:
+        await self._query(
+            lambda: self._publishes.settle(app.id, key, reply), lambda: self._local_publishes.settle(app.id, key, reply)
+        )
+
+    async def release_publish(self, app: AppConfig, key: str) -> None:
+        self._local_publishes.release(app.id, key)
+        await self._query(lambda: self._publishes.release(app.id, key), lambda: None)
+
     async def receive_bus_message(self, message: BusMessage) -> None:
         await self._fanout.receive(message)
 
@@ -142,7 +163,12 @@ class RedisBroker(Broker):
     # -- channels --------------------------------------------------------------------------------------------------
 
     async def join(
-        self, client: Subscriber, channel: str, channel_type: ChannelType, member: Member | None
+        self,
+        client: Subscriber,
+        channel: str,
+        channel_type: ChannelType,
+        member: Member | None,
+        resume_after: int | None = None,
     ) -> JoinResult:
         app = client.app
         registry = self.node.registry(app)
@@ -187,7 +213,9 @@ class RedisBroker(Broker):
             deltas.insert(0, Delta(Family.MEMBER, field_of(app.id, channel, member.user_id, family=Family.MEMBER), -1))
         await self._change(app, lambda: registry.leave(channel, client), deltas)
 
-    async def publish(self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None) -> None:
+    async def publish(
+        self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None, *, keep: bool = True
+    ) -> int | None:
         cached = classify(channel).cached
         if cached:
             self.announcer.cache_written(app.id, channel)
@@ -195,9 +223,13 @@ class RedisBroker(Broker):
         if not self._life.healthy:
             if cached:
                 self.node.cache.put(app.id, channel, text)
-            return
+            return None
         cache = self._store.cache_write(app.id, channel, text, self._settings.cache_ttl_seconds) if cached else None
         await self._fanout.send(ChannelEventMessage(self.node_id, app.id, channel, except_socket_id, text), cache=cache)
+        return None
+
+    async def history(self, app: AppConfig, channel: str, after: int | None, limit: int) -> HistoryPage:
+        raise ApiError(501, "channel history is not kept on Redis yet")  # being built: issue 15
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         async def shared() -> CacheEntry | None:

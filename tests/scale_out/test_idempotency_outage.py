@@ -1,0 +1,32 @@
+"""Idempotent publishing while Redis is unreachable: the node remembers keys in its own memory, so a retry that
+reaches it again is still answered 200 and not delivered twice (docs/scale-out.md, "What a publish answer means")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pusherpy.server.state import STATE
+from tests.helpers import api_request, connect, make_settings, serve
+from tests.scale_out.cluster import RedisServer, eventually
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_key_is_not_delivered_twice_while_redis_is_down(redis_server: RedisServer) -> None:
+    settings = make_settings(redis_url=redis_server.url, node_heartbeat_seconds=0.5, node_ttl_seconds=3.0)
+    async with serve(settings) as node, connect(node) as subscriber:
+        await subscriber.subscribe("orders")
+        broker = node.application[STATE].broker
+        await redis_server.kill()
+
+        async def degraded() -> bool:
+            return not broker.healthy
+
+        await eventually(degraded, timeout=10.0, what="the node noticing that Redis is gone")
+        path = f"/apps/{node.app.id}/events"
+        for n in (1, 2):
+            body = {"name": "order", "channel": "orders", "data": json.dumps({"n": n}), "idempotency_key": "outage-1"}
+            assert await api_request(node, "POST", path, body=body) == (200, {})
+        assert (await subscriber.expect("order"))["data"] == {"n": 1}
+        await subscriber.expect_nothing()
