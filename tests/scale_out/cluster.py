@@ -37,6 +37,8 @@ MAIN_APP = make_app(enable_subscription_count=True)
 """id 4242: subscription_count on, webhooks to the cluster's receiver."""
 QUOTA_APP = make_app(id="4343", key="quota-key", secret="quota-secret", max_connections=3)
 SMALL_ROOM_APP = make_app(id="4444", key="small-room-key", secret="small-room-secret", max_presence_members=2)
+KEPT_SIZE = 20
+"""Events the main app keeps per ``*kept-*`` channel (its history rule)."""
 BUS_SHARDS = 8
 """Sharded bus channels on a Redis Cluster (fewer than the default 16, to keep the tests' Redis small)."""
 HEARTBEAT_SECONDS = 0.5
@@ -443,6 +445,11 @@ enable_subscription_count = true
 
 [[apps.webhooks]]
 url = "{webhook_url}"
+
+[[apps.history]]
+channels = "*kept-*"
+size = {KEPT_SIZE}
+ttl_seconds = 600
 
 [[apps]]
 id = "{QUOTA_APP.id}"

@@ -56,7 +56,9 @@ async def test_every_node_hands_out_the_same_increasing_serials(cluster: Cluster
         assert serials == list(range(starts[0] + 1, starts[0] + 10))
         for client in clients:
             received = await events_of(client, channel, 9)
-            assert [(event["serial"], event["data"]["n"]) for event in received] == list(zip(serials, range(9)))
+            assert [(event["serial"], event["data"]["n"]) for event in received] == list(
+                zip(serials, range(9), strict=True)
+            )
 
 
 async def test_a_subscriber_resuming_on_another_node_gets_exactly_the_missed_events_once_in_order(
@@ -73,7 +75,9 @@ async def test_a_subscriber_resuming_on_another_node_gets_exactly_the_missed_eve
         reply = await subscribe_after(again, channel, last)
         assert reply["serial"] == missed[-1]
         replayed = await events_of(again, channel, 3)
-        assert [(event["serial"], event["data"]["n"]) for event in replayed] == list(zip(missed, (1, 2, 3)))
+        assert [(event["serial"], event["data"]["n"]) for event in replayed] == list(
+            zip(missed, (1, 2, 3), strict=True)
+        )
         live = await publish(node_a, channel, 4)
         assert (await again.expect("message", channel=channel))["serial"] == live
         assert [m for m in await drain(again) if m.get("channel") == channel] == []
@@ -81,7 +85,7 @@ async def test_a_subscriber_resuming_on_another_node_gets_exactly_the_missed_eve
 
 async def test_a_resume_while_events_keep_coming_misses_none_and_repeats_none(cluster: Cluster) -> None:
     channel = kept_channel("private-")
-    node_a, node_b, node_c = cluster.nodes
+    node_a, _, node_c = cluster.nodes
     async with connect(node_a) as watcher:
         await watcher.subscribe(channel)
         start = await publish(node_a, channel, 0)
@@ -96,7 +100,6 @@ async def test_a_resume_while_events_keep_coming_misses_none_and_repeats_none(cl
             assert [event["serial"] for event in received] == list(range(start + 1, start + 1 + count))
             assert [m for m in await drain(resumer) if m.get("channel") == channel] == []
         await events_of(watcher, channel, count + 1)
-    del node_b
 
 
 async def test_a_position_no_longer_kept_gets_resume_failed_then_live_events(cluster: Cluster) -> None:

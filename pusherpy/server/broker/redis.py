@@ -28,21 +28,23 @@ from typing import Any, TypeVar
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
-from ...protocol.errors import ApiError, ConfigError, MemberLimitReached
+from ...protocol.errors import ConfigError, MemberLimitReached
 from ...protocol.events import Presence
-from ...protocol.history import HistoryPage
+from ...protocol.history import HistoryJoin, HistoryPage, HistoryRule
 from ...protocol.idempotency import PublishClaim
 from .announcer import Announcer
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
 from .idempotency import LocalPublishes, RedisPublishes
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_fanout import BusFanout
-from .redis_messages import BusMessage, ChannelEventMessage, TerminateMessage
+from .redis_kept import KeptChannels, kept_join, kept_page
+from .redis_messages import BusMessage, ChannelEventMessage, KeptEventMessage, TerminateMessage
 from .redis_node import NodeLifecycle
 from .redis_records import Change, Delta, NodeRecords, field_of, local_records, transitions
 from .redis_scripts import Family
 from .redis_store import OUTAGE_ERRORS, RedisStore
 from .subscriber import Subscriber
+from .tasks import TaskSet
 
 T = TypeVar("T")
 
@@ -85,6 +87,8 @@ class RedisBroker(Broker):
         self._life = NodeLifecycle(self, self._store, settings)
         self._fanout = BusFanout(self.node, self._life, self.node_id)
         self.announcer = Announcer(self._fanout, webhooks)
+        self._kept = KeptChannels(self.node, self._store.history, self.node_id, self._fanout, self._life)
+        self._announcing = TaskSet("announcing a subscription to a kept channel")
 
     @property
     def healthy(self) -> bool:
@@ -95,6 +99,8 @@ class RedisBroker(Broker):
 
     async def stop(self) -> None:
         await self._life.stop()
+        self._kept.close()
+        self._announcing.cancel()
         self.announcer.close()
         await self._store.close()
 
@@ -133,7 +139,23 @@ class RedisBroker(Broker):
         await self._query(lambda: self._publishes.release(app.id, key), lambda: None)
 
     async def receive_bus_message(self, message: BusMessage) -> None:
+        if isinstance(message, KeptEventMessage):
+            if message.node_id != self.node_id:
+                self._kept.receive(message)
+            return
         await self._fanout.receive(message)
+
+    async def recovered(self) -> None:
+        subscribed = {}
+        for app in self._settings.apps:
+            for channel in self.node.registry(app).channels:
+                rule = app.history_rule(channel)
+                if rule is not None:
+                    subscribed[app.id, channel] = rule
+        try:
+            await self._kept.catch_up(subscribed)
+        except OUTAGE_ERRORS as error:
+            self._life.outage(error)
 
     # -- connections -----------------------------------------------------------------------------------------------
 
@@ -184,7 +206,9 @@ class RedisBroker(Broker):
             if reply is None and member is not None:  # this node alone decides while Redis is unreachable
                 if registry.would_exceed_members(channel, member, app.max_presence_members):
                     raise MemberLimitReached.for_channel(channel, app.max_presence_members)
-            registry.join(channel, client, member)
+            rule = app.history_rule(channel)
+            history = await self._history_join(app, channel, rule, resume_after) if rule is not None else None
+            registry.join(channel, client, member)  # no await since the replay was decided (Broker.join)
         presence = None
         if channel_type.is_presence:
             members = reply.members if reply is not None else registry.members(channel)
@@ -198,8 +222,24 @@ class RedisBroker(Broker):
             if cache is None:
                 self.announcer.cache_missed(app, channel)
         if reply is not None:
-            await self.announce(reply.changes, except_socket_id=client.socket_id)
-        return JoinResult(presence, cache)
+            if rule is not None:  # the replay is sent before anything awaits: announce after that
+                self._announcing.spawn(self.announce(reply.changes, except_socket_id=client.socket_id))
+            else:
+                await self.announce(reply.changes, except_socket_id=client.socket_id)
+        return JoinResult(presence, cache, history)
+
+    async def _history_join(
+        self, app: AppConfig, channel: str, rule: HistoryRule, resume_after: int | None
+    ) -> HistoryJoin | None:
+        """What a new subscriber of a kept channel is sent first; None while Redis is unreachable (it subscribes
+        without a position, as to a channel that keeps nothing)."""
+        if not self._life.healthy:
+            return None
+        try:
+            return await kept_join(self._kept, (app.id, channel), rule, resume_after)
+        except OUTAGE_ERRORS as error:
+            self._life.outage(error)
+            return None
 
     async def leave(self, client: Subscriber, channel: str) -> None:
         app = client.app
@@ -212,11 +252,20 @@ class RedisBroker(Broker):
         if member is not None:
             deltas.insert(0, Delta(Family.MEMBER, field_of(app.id, channel, member.user_id, family=Family.MEMBER), -1))
         await self._change(app, lambda: registry.leave(channel, client), deltas)
+        if channel not in registry.channels:
+            self._kept.forget((app.id, channel))
 
     async def publish(
         self, app: AppConfig, channel: str, text: str, except_socket_id: str | None = None, *, keep: bool = True
     ) -> int | None:
         cached = classify(channel).cached
+        rule = app.history_rule(channel) if keep else None
+        if rule is not None:
+            cache = self._store.cache_write(app.id, channel, "", self._settings.cache_ttl_seconds) if cached else None
+            serial = await self._kept.publish((app.id, channel), rule, text, except_socket_id, cache=cache)
+            if cached:
+                self.announcer.cache_written(app.id, channel)
+            return serial
         if cached:
             self.announcer.cache_written(app.id, channel)
         self.node.deliver(app.id, channel, text, except_socket_id)
@@ -229,7 +278,11 @@ class RedisBroker(Broker):
         return None
 
     async def history(self, app: AppConfig, channel: str, after: int | None, limit: int) -> HistoryPage:
-        raise ApiError(501, "channel history is not kept on Redis yet")  # being built: issue 15
+        """From the channel's stream in Redis; 503 while Redis is unreachable (no node has another copy)."""
+        rule = app.history_rule(channel)
+        if rule is None:
+            return HistoryPage((), None, None)
+        return await kept_page(self._kept, (app.id, channel), rule, after, limit)
 
     async def cache_entry(self, app: AppConfig, channel: str) -> CacheEntry | None:
         async def shared() -> CacheEntry | None:

@@ -14,17 +14,20 @@ serial it cannot keep.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Final
 
 from redis.exceptions import RedisError
 
 from ...protocol import codec
 from ...protocol.errors import ApiError
+from ...protocol.history import ChannelRecord, HistoryEntry, HistoryJoin, HistoryPage, HistoryRule, page, plan_join
 from .node import LocalNode
+from .redis_fanout import BusFanout
 from .redis_history import RedisHistory, StoredEvent, StoredPage
-from .redis_messages import BusMessage, KeptEventMessage
+from .redis_messages import KeptEventMessage
+from .redis_node import NodeLifecycle
 from .redis_store import OUTAGE_ERRORS
 from .sequencer import Gap, Key, Offered, Sequencer
 from .tasks import TaskSet
@@ -40,14 +43,6 @@ class HistoryUnavailable(ApiError):
 
     def __init__(self) -> None:
         super().__init__(503, "history needs Redis; retry", retry_after=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Kept:
-    """How one channel is kept (from its history rule)."""
-
-    size: int
-    ttl_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,50 +73,52 @@ class KeptChannels:
         node: this node's sockets.
         history: the streams in Redis.
         node_id: stamped on bus messages.
-        send: sends a bus message (never raises: see ``BusFanout.send``).
-        healthy: whether Redis is usable now.
-        outage: reports an outage error.
+        fanout: sends bus messages (and never raises).
+        life: the node's health; told of outages.
     """
 
     def __init__(
-        self,
-        node: LocalNode,
-        history: RedisHistory,
-        node_id: Callable[[], str],
-        send: Callable[[BusMessage], Awaitable[None]],
-        healthy: Callable[[], bool],
-        outage: Callable[[object], None],
+        self, node: LocalNode, history: RedisHistory, node_id: str, fanout: BusFanout, life: NodeLifecycle
     ) -> None:
         self._node = node
-        self._history = history
+        self.history = history
         self._node_id = node_id
-        self._send = send
-        self._healthy = healthy
-        self._outage = outage
+        self._fanout = fanout
+        self._life = life
         self._sequencer: Sequencer[Delivery] = Sequencer()
-        self._kept: dict[Key, Kept] = {}
+        self._kept: dict[Key, HistoryRule] = {}
         self._fetches = TaskSet("fetching a gap of a kept channel")
         self._joining: dict[Key, int] = {}
 
-    async def publish(self, key: Key, kept: Kept, text: str, except_socket_id: str | None) -> int:
-        """Keep and deliver an event (``text``: the envelope without serial); its serial.
+    async def publish(
+        self,
+        key: Key,
+        rule: HistoryRule,
+        text: str,
+        except_socket_id: str | None,
+        *,
+        cache: tuple[str, str, int] | None = None,
+    ) -> int:
+        """Keep and deliver an event (``text``: the envelope without serial); its serial. ``cache``: a cache
+        channel's (key, _, ms), set to the event with its serial beside the bus message.
 
         Raises:
             HistoryUnavailable: Redis cannot be reached (or refused the write): nothing was delivered.
         """
-        if not self._healthy():
+        if not self._life.healthy:
             raise HistoryUnavailable
         try:
-            serial = await self._history.append(*key, text, size=kept.size, ttl_seconds=kept.ttl_seconds)
+            serial = await self.history.append(*key, text, size=rule.size, ttl_seconds=rule.ttl_seconds)
         except OUTAGE_ERRORS as error:
-            self._outage(error)
+            self._life.outage(error)
             raise HistoryUnavailable from None
         except RedisError as error:
             logger.warning("Redis refused to keep an event of %s (%s): answered 503", key[1], error)
             raise HistoryUnavailable from None
         spliced = codec.with_serial(text, serial)
         self._deliver(key, self._sequencer.offer(key, serial, Delivery(serial, spliced, except_socket_id)))
-        await self._send(KeptEventMessage(self._node_id(), key[0], key[1], except_socket_id, serial, spliced))
+        message = KeptEventMessage(self._node_id, key[0], key[1], except_socket_id, serial, spliced)
+        await self._fanout.send(message, cache=(cache[0], spliced, cache[2]) if cache is not None else None)
         return serial
 
     def receive(self, message: KeptEventMessage) -> None:
@@ -131,7 +128,7 @@ class KeptChannels:
         self._deliver(key, self._sequencer.offer(key, message.serial, delivery))
 
     async def join_read(
-        self, key: Key, kept: Kept, *, after: int | None, limit: int, max_age_seconds: float = 0
+        self, key: Key, rule: HistoryRule, *, after: int | None, limit: int, max_age_seconds: float = 0
     ) -> JoinRead:
         """Read what a joining subscriber must be replayed, and catch this node up with it.
 
@@ -141,32 +138,32 @@ class KeptChannels:
         socket) are read too. The caller must register the subscriber before its next ``await``: from then on live
         events reach it.
         """
-        self._kept[key] = kept
+        self._kept[key] = rule
         self._sequencer.follow_pending(key)
         self._joining[key] = self._joining.get(key, 0) + 1
         try:
-            page = await self._history.read(
+            found = await self.history.read(
                 *key,
                 after=after,
                 limit=limit,
-                ttl_seconds=kept.ttl_seconds,
+                ttl_seconds=rule.ttl_seconds,
                 max_age_seconds=max_age_seconds,
                 create=True,
             )
-            read = [self._delivery(event) for event in page.events]
-            offered = self._sequencer.fetched(key, [(d.serial, d) for d in read], upto=page.position)
+            read = [self._delivery(event) for event in found.events]
+            offered = self._sequencer.fetched(key, [(d.serial, d) for d in read], upto=found.position)
             self._deliver(key, offered)
-            covered = page.position
+            covered = found.position
             caught_up = [d for d in offered.deliver if d.serial > covered]
             covered = max([covered, *(d.serial for d in caught_up)])
             for _ in range(CATCH_UP_ROUNDS):
                 last = self._sequencer.last(key)
                 if last is None or last <= covered:
                     break
-                more = await self._history.read(*key, after=covered, limit=last - covered, ttl_seconds=kept.ttl_seconds)
+                more = await self.history.read(*key, after=covered, limit=last - covered, ttl_seconds=rule.ttl_seconds)
                 caught_up.extend(self._delivery(event) for event in more.events if event.serial <= last)
                 covered = last
-            return JoinRead(page, tuple(read), _unique(caught_up), covered)
+            return JoinRead(found, tuple(read), _unique(caught_up), covered)
         finally:
             self._joining[key] -= 1
             if not self._joining[key]:
@@ -182,17 +179,17 @@ class KeptChannels:
         self._sequencer.forget(key)
         self._kept.pop(key, None)
 
-    async def catch_up(self, subscribed: dict[Key, Kept]) -> None:
+    async def catch_up(self, subscribed: dict[Key, HistoryRule]) -> None:
         """After a bus outage: deliver, from the streams, what every followed channel missed; start following the
         kept channels subscribed here meanwhile (``subscribed``: every kept channel with local subscribers)."""
-        for key, kept in subscribed.items():
-            self._kept[key] = kept
+        for key, rule in subscribed.items():
+            self._kept[key] = rule
             last = self._sequencer.last(key)
             if last is None:
-                await self.join_read(key, kept, after=None, limit=0)
+                await self.join_read(key, rule, after=None, limit=0)
             else:
                 # The stream holds at most ``size`` events: what it does not have after ``last`` is gone.
-                await self._fetch(key, kept, Gap(last, last + kept.size + 1), upto_position=True)
+                await self._fetch(key, rule, Gap(last, last + rule.size + 1), upto_position=True)
 
     # -- delivery --------------------------------------------------------------------------------------------------
 
@@ -200,28 +197,28 @@ class KeptChannels:
         for delivery in offered.deliver:
             self._node.deliver(key[0], key[1], delivery.text, delivery.except_socket_id)
         if offered.gap is not None:
-            kept = self._kept.get(key)
-            if kept is None:
+            rule = self._kept.get(key)
+            if rule is None:
                 self._deliver(key, self._sequencer.skip_gap(key))
                 return
-            self._fetches.spawn(self._fetch(key, kept, offered.gap))
+            self._fetches.spawn(self._fetch(key, rule, offered.gap))
 
-    async def _fetch(self, key: Key, kept: Kept, gap: Gap, *, upto_position: bool = False) -> None:
+    async def _fetch(self, key: Key, rule: HistoryRule, gap: Gap, *, upto_position: bool = False) -> None:
         """Read a gap from the stream and deliver it in order (the sequencer may ask for the next one)."""
         try:
-            page = await self._history.read(
-                *key, after=gap.after, limit=min(gap.before - gap.after - 1, kept.size), ttl_seconds=kept.ttl_seconds
+            found = await self.history.read(
+                *key, after=gap.after, limit=min(gap.before - gap.after - 1, rule.size), ttl_seconds=rule.ttl_seconds
             )
         except OUTAGE_ERRORS as error:
-            self._outage(error)
+            self._life.outage(error)
             self._deliver(key, self._sequencer.skip_gap(key))
             return
         except RedisError as error:
             logger.warning("could not read the history of %s (%s): a gap is skipped", key[1], error)
             self._deliver(key, self._sequencer.skip_gap(key))
             return
-        upto = page.position if upto_position else gap.before - 1
-        events = [(event.serial, self._delivery(event)) for event in page.events]
+        upto = found.position if upto_position else gap.before - 1
+        events = [(event.serial, self._delivery(event)) for event in found.events]
         self._deliver(key, self._sequencer.fetched(key, events, upto=upto))
 
     @staticmethod
@@ -232,3 +229,38 @@ class KeptChannels:
 def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
     """The replay in serial order, each serial once."""
     return tuple(sorted({d.serial: d for d in replay}.values(), key=lambda d: d.serial))
+
+
+async def kept_join(kept: KeptChannels, key: Key, rule: HistoryRule, resume_after: int | None) -> HistoryJoin:
+    """What a new subscriber of a kept channel gets first, decided by ``plan_join`` from what the stream holds; the
+    caller registers the subscriber before its next ``await``."""
+    if resume_after is not None:
+        read = await kept.join_read(key, rule, after=resume_after, limit=rule.size)
+    else:
+        limit = rule.rewind or (rule.size if rule.rewind_seconds > 0 else 0)
+        read = await kept.join_read(key, rule, after=None, limit=limit, max_age_seconds=rule.rewind_seconds)
+    plan = plan_join(_record(read.page), rule, resume_after, time.time())
+    return HistoryJoin(read.position, plan.replay + tuple(d.text for d in read.caught_up), plan.failed)
+
+
+async def kept_page(kept: KeptChannels, key: Key, rule: HistoryRule, after: int | None, limit: int) -> HistoryPage:
+    """The history API's answer from the stream, decided by ``page``.
+
+    Raises:
+        HistoryUnavailable: Redis cannot be reached.
+    """
+    try:
+        found = await kept.history.read(*key, after=after, limit=limit, ttl_seconds=rule.ttl_seconds)
+    except (*OUTAGE_ERRORS, RedisError):
+        raise HistoryUnavailable from None
+    if not found.exists:
+        return page(None, after, limit)
+    # The page read holds the events asked for; the stream's oldest is reported as it is.
+    return replace(page(_record(found), after, limit), oldest=found.oldest)
+
+
+def _record(found: StoredPage) -> ChannelRecord:
+    """The record as far as the events read: enough for ``events_after``, whose events start at the stream's
+    oldest when the asked position was trimmed."""
+    entries = tuple(HistoryEntry(event.serial, event.published_at / 1000, event.text) for event in found.events)
+    return ChannelRecord(found.start, found.position, entries)
