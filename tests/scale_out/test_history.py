@@ -32,7 +32,10 @@ async def subscribe_after(client: PusherClient, channel: str, resume_after: int)
     channel_data = json.dumps({"resume_after": resume_after})
     auth = signing.sign_channel(client.app.key, client.app.secret, client.socket_id, channel, channel_data)
     await client.send("pusher:subscribe", {"channel": channel, "auth": auth, "channel_data": channel_data})
-    return await client.expect_reply_for(channel)
+    reply = await client.expect_reply_for(channel)
+    ahead = [message for message in client.backlog if message.get("channel") == channel]
+    assert ahead == [], "nothing of the channel may arrive before subscription_succeeded"
+    return reply
 
 
 async def publish(node: Node, channel: str, n: int) -> int:
@@ -40,6 +43,11 @@ async def publish(node: Node, channel: str, n: int) -> int:
     assert status == 200, body
     serial: int = body["serials"][channel]
     return serial
+
+
+async def leftover(client: PusherClient, channel: str) -> list[dict[str, Any]]:
+    """Channel events (not the server's own ``pusher_internal:`` ones) still arriving on ``channel``."""
+    return [m for m in await drain(client) if m.get("channel") == channel and not m["event"].startswith("pusher")]
 
 
 async def events_of(client: PusherClient, channel: str, count: int) -> list[dict[str, Any]]:
@@ -80,7 +88,7 @@ async def test_a_subscriber_resuming_on_another_node_gets_exactly_the_missed_eve
         )
         live = await publish(node_a, channel, 4)
         assert (await again.expect("message", channel=channel))["serial"] == live
-        assert [m for m in await drain(again) if m.get("channel") == channel] == []
+        assert await leftover(again, channel) == []
 
 
 async def test_a_resume_while_events_keep_coming_misses_none_and_repeats_none(cluster: Cluster) -> None:
@@ -89,17 +97,24 @@ async def test_a_resume_while_events_keep_coming_misses_none_and_repeats_none(cl
     async with connect(node_a) as watcher:
         await watcher.subscribe(channel)
         start = await publish(node_a, channel, 0)
-        publishing = asyncio.create_task(
-            asyncio.gather(*(publish(cluster.nodes[n % 2], channel, n) for n in range(1, KEPT_SIZE // 2)))
-        )
-        async with connect(node_c) as resumer:
-            await subscribe_after(resumer, channel, start)
+        count = KEPT_SIZE // 2
+
+        async def keep_publishing() -> None:
+            for n in range(1, count + 1):
+                await publish(cluster.nodes[n % 2], channel, n)
+
+        publishing = asyncio.create_task(keep_publishing())
+        # One resumes where nobody follows the channel yet, one beside a subscriber its node already follows it for.
+        async with connect(node_c) as elsewhere, connect(node_a) as beside:
+            await asyncio.gather(subscribe_after(elsewhere, channel, start), subscribe_after(beside, channel, start))
             await publishing
-            count = KEPT_SIZE // 2 - 1
-            received = await events_of(resumer, channel, count)
-            assert [event["serial"] for event in received] == list(range(start + 1, start + 1 + count))
-            assert [m for m in await drain(resumer) if m.get("channel") == channel] == []
-        await events_of(watcher, channel, count + 1)
+            for resumer in (elsewhere, beside):
+                received = await events_of(resumer, channel, count)
+                assert [event["serial"] for event in received] == list(range(start + 1, start + 1 + count))
+                assert await leftover(resumer, channel) == []
+        assert [event["serial"] for event in await events_of(watcher, channel, count + 1)] == list(
+            range(start, start + count + 1)
+        )
 
 
 async def test_a_position_no_longer_kept_gets_resume_failed_then_live_events(cluster: Cluster) -> None:
@@ -113,7 +128,7 @@ async def test_a_position_no_longer_kept_gets_resume_failed_then_live_events(clu
         assert failed["data"] == {"after": first, "position": reply["serial"], "reason": "trimmed"}
         live = await publish(cluster.nodes[2], channel, 99)
         assert (await late.expect("message", channel=channel))["serial"] == live
-        assert [m for m in await drain(late) if m.get("channel") == channel] == []
+        assert await leftover(late, channel) == []
 
 
 async def test_history_outlives_the_node_that_published_it(cluster: Cluster) -> None:
@@ -166,7 +181,7 @@ async def test_a_kept_channel_refuses_publishes_while_redis_is_unreachable(fresh
             status, _ = await trigger(node, "plain-outage", "message", {"n": 2})
             assert status == 200, "a channel without history is served alone, as before"
             assert (await client.expect("message", channel="plain-outage"))["data"] == {"n": 2}
-            assert [m for m in await drain(client) if m.get("channel") == "kept-outage"] == []
+            assert await leftover(client, "kept-outage") == []
         finally:
             fresh_cluster.redis.resume()
         await fresh_cluster.wait_all_healthy(timeout=15)
@@ -195,7 +210,7 @@ async def test_events_a_node_missed_while_its_bus_was_down_reach_its_subscribers
         assert len(serials) >= 10
         received = await events_of(client, channel, len(serials))
         assert [event["serial"] for event in received] == serials
-        assert [m for m in await drain(client) if m.get("channel") == channel] == []
+        assert await leftover(client, channel) == []
 
 
 async def cut_bus_connections(cluster: Cluster) -> None:
