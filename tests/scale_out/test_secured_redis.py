@@ -65,7 +65,7 @@ def documented_acl(kind: str) -> list[str]:
 @pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
 async def test_the_documented_acl_user_may_do_all_pusherpy_does(tmp_path: Path, kind: str) -> None:
     """Nodes logged in as the documented ACL user (default prefix) serve presence, cache channels, queries, sign-in,
-    replay records and a clean stop, and Redis denies them nothing: its ACL LOG stays empty."""
+    replay records, kept channels (history) and a clean stop, and Redis denies them nothing: its ACL LOG stays empty."""
     user = documented_acl(kind)
     redis = AclRedisClusterServer(tmp_path, user) if kind == "redis-cluster" else AclRedisServer(tmp_path, user)
     async with running_cluster(tmp_path, nodes=0, redis=redis) as cluster:
@@ -92,7 +92,10 @@ async def test_the_documented_acl_user_may_do_all_pusherpy_does(tmp_path: Path, 
             late = await stack.enter_async_context(connect(node0))
             await late.subscribe("cache-acl")
             assert (await late.expect("last"))["data"] == {"n": 1}
-            for path in ("/channels", "/channels/presence-acl", "/channels/presence-acl/users", "/connections"):
+            kept = await trigger(node1, "kept-acl", "kept", {"n": 2})
+            assert kept[0] == 200, kept
+            paths = ("/channels", "/channels/presence-acl", "/channels/presence-acl/users", "/connections")
+            for path in (*paths, "/channels/kept-acl/events"):
                 status, _ = await api_request(node0, "GET", f"/apps/{MAIN_APP.id}{path}")
                 assert status == 200, path
             await node1.stop()
