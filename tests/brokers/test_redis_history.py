@@ -130,6 +130,17 @@ async def test_reading_with_a_max_age_returns_only_the_events_published_that_rec
     assert state.events == () and state.position == recent.position and state.oldest == recent.position - 1
 
 
+async def test_the_socket_a_publisher_excluded_is_kept_with_its_event(history: RedisHistory) -> None:
+    """A node that fetches the event later (a gap) must still not send it to that socket."""
+    await history.append("1", "chat", "mine", size=10, ttl_seconds=TTL, except_socket_id="123.456")
+    await history.append("1", "chat", "everyone's", size=10, ttl_seconds=TTL)
+    page = await history.read("1", "chat", after=None, limit=10, ttl_seconds=TTL)
+    assert [(event.text, event.except_socket_id) for event in page.events] == [
+        ("mine", "123.456"),
+        ("everyone's", None),
+    ]
+
+
 async def test_memory_per_thousand_kept_events(history: RedisHistory, redis: Redis | RedisCluster) -> None:
     """Measured, not asserted tightly: printed for docs/scale-out.md (run with -s)."""
     text = '{"event":"message","channel":"private-conversation.42","data":"' + "x" * 130 + '"}'

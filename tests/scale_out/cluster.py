@@ -38,7 +38,9 @@ MAIN_APP = make_app(enable_subscription_count=True)
 QUOTA_APP = make_app(id="4343", key="quota-key", secret="quota-secret", max_connections=3)
 SMALL_ROOM_APP = make_app(id="4444", key="small-room-key", secret="small-room-secret", max_presence_members=2)
 KEPT_SIZE = 20
-"""Events the main app keeps per ``*kept-*`` channel (its history rule)."""
+"""Events the main app keeps per ``*kept-*`` and ``rewound-*`` channel (its history rules)."""
+REWIND = 3
+"""The latest events a new subscriber of a ``rewound-*`` channel gets first."""
 BUS_SHARDS = 8
 """Sharded bus channels on a Redis Cluster (fewer than the default 16, to keep the tests' Redis small)."""
 HEARTBEAT_SECONDS = 0.5
@@ -450,6 +452,12 @@ url = "{webhook_url}"
 channels = "*kept-*"
 size = {KEPT_SIZE}
 ttl_seconds = 600
+
+[[apps.history]]
+channels = "rewound-*"
+size = {KEPT_SIZE}
+ttl_seconds = 600
+rewind = {REWIND}
 
 [[apps]]
 id = "{QUOTA_APP.id}"

@@ -18,7 +18,7 @@ import pytest
 
 from pusherpy.protocol import signing
 from tests.helpers import PusherClient, api_request, connect, trigger
-from tests.scale_out.cluster import KEPT_SIZE, MAIN_APP, Cluster, Node, RedisClusterServer, drain, eventually
+from tests.scale_out.cluster import KEPT_SIZE, MAIN_APP, REWIND, Cluster, Node, RedisClusterServer, drain, eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -115,6 +115,21 @@ async def test_a_resume_while_events_keep_coming_misses_none_and_repeats_none(cl
         assert [event["serial"] for event in await events_of(watcher, channel, count + 1)] == list(
             range(start, start + count + 1)
         )
+
+
+async def test_a_new_subscriber_on_any_node_gets_the_latest_events_first_then_live_ones(cluster: Cluster) -> None:
+    channel = f"rewound-{secrets.token_hex(4)}"
+    serials = [await publish(cluster.nodes[n % 3], channel, n) for n in range(REWIND + 2)]
+    async with connect(cluster.nodes[1]) as late:
+        reply = await late.subscribe(channel)
+        assert late.backlog == [] and reply["serial"] == serials[-1]
+        rewound = await events_of(late, channel, REWIND)
+        assert [(event["serial"], event["data"]["n"]) for event in rewound] == list(
+            zip(serials[-REWIND:], range(2, REWIND + 2), strict=True)
+        )
+        live = await publish(cluster.nodes[2], channel, 99)
+        assert (await late.expect("message", channel=channel))["serial"] == live
+        assert await leftover(late, channel) == []
 
 
 async def test_a_position_no_longer_kept_gets_resume_failed_then_live_events(cluster: Cluster) -> None:

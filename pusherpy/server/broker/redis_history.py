@@ -30,6 +30,8 @@ class StoredEvent:
     published_at: int
     """Redis time, ms."""
     text: str
+    except_socket_id: str | None = None
+    """The socket its publisher excluded (``socket_id`` of the HTTP API): it must not get the event late either."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +68,19 @@ class RedisHistory:
         base = self._base(app_id)
         return [f"{base}:history-meta:{channel}", f"{base}:history:{channel}"]
 
-    async def append(self, app_id: str, channel: str, text: str, *, size: int, ttl_seconds: float) -> int:
+    async def append(
+        self,
+        app_id: str,
+        channel: str,
+        text: str,
+        *,
+        size: int,
+        ttl_seconds: float,
+        except_socket_id: str | None = None,
+    ) -> int:
         """Keep ``text`` as the channel's next event (at most ``size`` kept, none older than the ttl); its serial."""
-        reply = await self._append(keys=self.keys(app_id, channel), args=[text, size, _ms(ttl_seconds)])
+        args: list[str | int] = [text, size, _ms(ttl_seconds), except_socket_id or ""]
+        reply = await self._append(keys=self.keys(app_id, channel), args=args)
         return int(reply)
 
     async def read(
@@ -96,7 +108,10 @@ class RedisHistory:
                 "1" if create else "0",
             ],
         )
-        events = tuple(StoredEvent(int(flat[i]), int(flat[i + 1]), str(flat[i + 2])) for i in range(0, len(flat), 3))
+        events = tuple(
+            StoredEvent(int(flat[i]), int(flat[i + 1]), str(flat[i + 2]), str(flat[i + 3]) or None)
+            for i in range(0, len(flat), 4)
+        )
         return StoredPage(int(start), int(position), int(oldest) or None, events)
 
 

@@ -5,7 +5,8 @@ app's other keys, see ``redis_scripts``)::
 
     {prefix:app}:history-meta:{channel}   hash: start (epoch start S0), position (last serial), at (last published_at)
     {prefix:app}:history:{channel}        stream: one entry per kept event, ID "<serial>-0", fields p (published_at,
-                                          Redis time in ms) and t (the envelope, without serial)
+                                          Redis time in ms), t (the envelope, without serial) and, when the
+                                          publisher excluded a socket, x (its socket_id)
 
 The entry ID is the serial, so "the events after P" is one ``XRANGE`` from ``P+1``. Serials of a record are
 contiguous (every serial handed out is stored), so the oldest entry's serial says how far back the record reaches.
@@ -64,8 +65,8 @@ end
 APPEND: Final = (
     _PRELUDE
     + r"""
--- KEYS: meta, stream. ARGV: text, size, ttl ms. Returns the event's serial.
-local text, size, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- KEYS: meta, stream. ARGV: text, size, ttl ms, excluded socket_id or ''. Returns the event's serial.
+local text, size, ttl, except = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local now = now_ms()
 ensure(now, ttl)
 local serial = redis.call('HINCRBY', meta, 'position', 1)
@@ -74,7 +75,11 @@ if now > at then
   at = now
   redis.call('HSET', meta, 'at', fmt(at))
 end
-redis.call('XADD', stream, 'MAXLEN', size, fmt(serial) .. '-0', 'p', fmt(at), 't', text)
+if except == '' then
+  redis.call('XADD', stream, 'MAXLEN', size, fmt(serial) .. '-0', 'p', fmt(at), 't', text)
+else
+  redis.call('XADD', stream, 'MAXLEN', size, fmt(serial) .. '-0', 'p', fmt(at), 't', text, 'x', except)
+end
 trim_old(now - ttl)
 redis.call('PEXPIRE', meta, ttl)
 redis.call('PEXPIRE', stream, ttl)
@@ -87,7 +92,8 @@ READ: Final = (
     + r"""
 -- KEYS: meta, stream. ARGV: after (a serial, or '' for the newest events), limit, max age ms (0: any), ttl ms,
 -- '1' to make the record when absent (a subscribe). Returns {start, position, oldest serial (0: none),
--- {serial, published_at, text, ...} oldest first}; {0, 0, 0, {}} when there is no record (and none was made).
+-- {serial, published_at, text, excluded socket_id or '', ...} oldest first}; {0, 0, 0, {}} when there is no
+-- record (and none was made).
 local after, limit, max_age, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local since = 0
@@ -111,6 +117,7 @@ for _, entry in ipairs(entries) do
     table.insert(flat, fmt(serial_of(entry[1])))
     table.insert(flat, entry[2][2])
     table.insert(flat, entry[2][4])
+    table.insert(flat, entry[2][6] or '')
   end
 end
 local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)

@@ -108,7 +108,9 @@ class KeptChannels:
         if not self._life.healthy:
             raise HistoryUnavailable
         try:
-            serial = await self.history.append(*key, text, size=rule.size, ttl_seconds=rule.ttl_seconds)
+            serial = await self.history.append(
+                *key, text, size=rule.size, ttl_seconds=rule.ttl_seconds, except_socket_id=except_socket_id
+            )
         except OUTAGE_ERRORS as error:
             self._life.outage(error)
             raise HistoryUnavailable from None
@@ -223,7 +225,7 @@ class KeptChannels:
 
     @staticmethod
     def _delivery(event: StoredEvent) -> Delivery:
-        return Delivery(event.serial, codec.with_serial(event.text, event.serial))
+        return Delivery(event.serial, codec.with_serial(event.text, event.serial), event.except_socket_id)
 
 
 def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
