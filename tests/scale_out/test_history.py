@@ -69,6 +69,21 @@ async def test_every_node_hands_out_the_same_increasing_serials(cluster: Cluster
             )
 
 
+async def test_events_published_at_once_through_every_node_arrive_everywhere_in_serial_order(cluster: Cluster) -> None:
+    """Publishes through different nodes cross on the bus: each node delivers in serial order, fetching what an
+    overtaking event skipped, and nothing twice."""
+    channel = kept_channel()
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connect(node)) for node in cluster.nodes]
+        start = [(await client.subscribe(channel))["serial"] for client in clients][0]
+        serials = await asyncio.gather(*(publish(cluster.nodes[n % 3], channel, n) for n in range(KEPT_SIZE)))
+        assert sorted(serials) == list(range(start + 1, start + 1 + KEPT_SIZE))
+        for client in clients:
+            received = await events_of(client, channel, KEPT_SIZE)
+            assert [event["serial"] for event in received] == sorted(serials)
+            assert await leftover(client, channel) == []
+
+
 async def test_a_subscriber_resuming_on_another_node_gets_exactly_the_missed_events_once_in_order(
     cluster: Cluster,
 ) -> None:
