@@ -187,15 +187,30 @@ class PusherClient:
         await self.ws.send_str(json.dumps(message))
 
     async def subscribe(
-        self, channel: str, *, user_id: str | None = None, user_info: Any = None, auth: str | None = None
+        self,
+        channel: str,
+        *,
+        user_id: str | None = None,
+        user_info: Any = None,
+        auth: str | None = None,
+        resume_after: int | None = None,
     ) -> dict[str, Any]:
-        """Subscribe, signing private/presence/encrypted channels with the app's secret; returns the reply."""
+        """Subscribe, signing private/presence/encrypted channels with the app's secret; returns the reply.
+
+        ``resume_after`` is signed into ``channel_data`` as a backend does for a subscriber resuming a history.
+        """
         data: dict[str, Any] = {"channel": channel}
+        resume = {} if resume_after is None else {"resume_after": resume_after}
         if channel.startswith("presence-"):
-            channel_data = json.dumps({"user_id": user_id or "u1", "user_info": user_info})
+            channel_data = json.dumps({"user_id": user_id or "u1", "user_info": user_info, **resume})
             data["channel_data"] = channel_data
             data["auth"] = auth or signing.sign_channel(
                 self.app.key, self.app.secret, self.socket_id, channel, channel_data
+            )
+        elif channel.startswith("private-") and resume:
+            data["channel_data"] = json.dumps(resume)
+            data["auth"] = auth or signing.sign_channel(
+                self.app.key, self.app.secret, self.socket_id, channel, data["channel_data"]
             )
         elif channel.startswith("private-"):
             data["auth"] = auth or signing.sign_channel(self.app.key, self.app.secret, self.socket_id, channel)

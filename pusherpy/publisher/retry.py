@@ -13,12 +13,12 @@ random source is a parameter so a test can pin it.
 from __future__ import annotations
 
 import random
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Final
 
 from pusherpy.protocol.errors import PublishError
+from pusherpy.protocol.idempotency import idempotency_key_problem
 
 from .config import DEFAULT_RETRIES, DEFAULT_RETRY_BACKOFF
 from .errors import InvalidArgument
@@ -27,16 +27,15 @@ MAX_RETRY_DELAY: Final = 5.0
 """The longest wait before one retry, in seconds; a ``Retry-After`` above it is not waited for (the error is
 raised at once, with ``retry_after``, for the caller to schedule)."""
 
-MAX_IDEMPOTENCY_KEY_LENGTH: Final = 128
-_IDEMPOTENCY_KEY: Final = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
 def check_idempotency_key(key: object) -> str:
-    """Return ``key`` when it is 1-128 characters of ``A-Z a-z 0-9 _ . : -``; raise ``InvalidArgument`` otherwise."""
-    if not isinstance(key, str) or _IDEMPOTENCY_KEY.fullmatch(key) is None:
-        raise InvalidArgument(
-            f"idempotency_key {key!r} must be 1-{MAX_IDEMPOTENCY_KEY_LENGTH} characters of A-Z a-z 0-9 _ . : -"
-        )
+    """Return ``key`` when the server would take it (``idempotency_key_problem``, the one rule); raise
+    ``InvalidArgument`` otherwise, before anything is sent."""
+    problem = idempotency_key_problem(key)
+    if problem is not None:
+        raise InvalidArgument(f"{problem}, not {key!r}"[:300])
+    assert isinstance(key, str)
     return key
 
 

@@ -229,4 +229,4 @@ class LocalBroker(Broker):
         return list(self.node.registry(app).members(channel))
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        return self.publishes.gauges(self.node.stats())
+        return self.kept.gauges(self.publishes.gauges(self.node.stats()))

@@ -10,6 +10,7 @@ without bound.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from typing import Any
 
 from ...protocol.apps import AppConfig
 from ...protocol.history import ChannelRecord, HistoryEntry, HistoryRule, epoch_start, prune
@@ -60,8 +61,13 @@ class LocalHistory:
             return None
         return record.snapshot(rule, now)
 
-    def channel_count(self, app: AppConfig) -> int:
-        return len(self._apps.get(app.id, ()))
+    def gauges(self, stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """``stats`` (per-app gauges for /metrics) with each app's kept channels and events."""
+        for app_id, records in self._apps.items():
+            gauges = stats.setdefault(app_id, {})
+            gauges["history_channels"] = len(records)
+            gauges["history_events"] = sum(len(record.entries) for record in records.values())
+        return stats
 
     def _record(self, app: AppConfig, channel: str, rule: HistoryRule, now: float) -> _Record:
         records = self._apps.setdefault(app.id, OrderedDict())
