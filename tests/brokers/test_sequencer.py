@@ -109,3 +109,12 @@ def test_a_read_that_finds_no_events_starts_the_channel_at_the_position_read() -
     sequencer.offer(KEY, 101, "a")
     assert sequencer.fetched(KEY, [], upto=100) == Offered(("a",))
     assert sequencer.last(KEY) == 101
+
+
+def test_events_held_past_the_bound_while_the_position_is_read_are_fetched_afterwards() -> None:
+    sequencer: Sequencer[str] = Sequencer(max_held=2)
+    sequencer.follow_pending(KEY)
+    for serial, item in ((101, "a"), (102, "b"), (103, "c")):
+        sequencer.offer(KEY, serial, item)
+    assert sequencer.fetched(KEY, [], upto=100) == Offered(("a", "b"))
+    assert sequencer.offer(KEY, 104, "d") == Offered(gap=Gap(102, 104)), "103 was let go: it is fetched"

@@ -99,6 +99,8 @@ class Sequencer(Generic[T]):
             return Offered(self._drain(state, (item,)))
         state.held[serial] = item
         if state.pending:
+            if len(state.held) > self._max_held:
+                del state.held[max(state.held)]  # fetched as a gap once the read under way answers
             return Offered()
         if len(state.held) > self._max_held:
             return Offered(self._skip(state))
