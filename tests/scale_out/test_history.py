@@ -147,6 +147,22 @@ async def test_a_new_subscriber_on_any_node_gets_the_latest_events_first_then_li
         assert await leftover(late, channel) == []
 
 
+async def test_a_kept_presence_channel_announces_members_and_hands_out_positions_on_every_node(
+    cluster: Cluster,
+) -> None:
+    channel = kept_channel("presence-")
+    async with connect(cluster.nodes[0]) as ann, connect(cluster.nodes[1]) as bob:
+        first = await ann.subscribe(channel, user_id="ann")
+        serial = await publish(cluster.nodes[2], channel, 0)
+        second = await bob.subscribe(channel, user_id="bob")
+        assert (first["serial"], second["serial"]) == (serial - 1, serial)
+        assert sorted(second["data"]["presence"]["ids"]) == ["ann", "bob"]
+        assert (await ann.expect("pusher_internal:member_added", channel=channel))["data"]["user_id"] == "bob"
+        live = await publish(cluster.nodes[2], channel, 1)
+        assert [event["serial"] for event in await events_of(ann, channel, 2)] == [serial, live]
+        assert [event["serial"] for event in await events_of(bob, channel, 1)] == [live]
+
+
 async def test_a_position_no_longer_kept_gets_resume_failed_then_live_events(cluster: Cluster) -> None:
     channel = kept_channel("private-")
     first = await publish(cluster.nodes[0], channel, 0)
