@@ -171,6 +171,10 @@ class KeptChannels:
             if not self._joining[key]:
                 del self._joining[key]
 
+    @property
+    def healthy(self) -> bool:
+        return self._life.healthy
+
     def close(self) -> None:
         self._fetches.cancel()
 
@@ -233,14 +237,25 @@ def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
     return tuple(sorted({d.serial: d for d in replay}.values(), key=lambda d: d.serial))
 
 
-async def kept_join(kept: KeptChannels, key: Key, rule: HistoryRule, resume_after: int | None) -> HistoryJoin:
+async def kept_join(kept: KeptChannels, key: Key, rule: HistoryRule, resume_after: int | None) -> HistoryJoin | None:
     """What a new subscriber of a kept channel gets first, decided by ``plan_join`` from what the stream holds; the
-    caller registers the subscriber before its next ``await``."""
-    if resume_after is not None:
-        read = await kept.join_read(key, rule, after=resume_after, limit=rule.size)
-    else:
-        limit = rule.rewind or (rule.size if rule.rewind_seconds > 0 else 0)
-        read = await kept.join_read(key, rule, after=None, limit=limit, max_age_seconds=rule.rewind_seconds)
+    caller registers the subscriber before its next ``await``. None when Redis refused the read (the subscriber
+    gets no position, as during an outage).
+
+    Raises:
+        an outage error (``OUTAGE_ERRORS``): Redis is unreachable.
+    """
+    try:
+        if resume_after is not None:
+            read = await kept.join_read(key, rule, after=resume_after, limit=rule.size)
+        else:
+            limit = rule.rewind or (rule.size if rule.rewind_seconds > 0 else 0)
+            read = await kept.join_read(key, rule, after=None, limit=limit, max_age_seconds=rule.rewind_seconds)
+    except OUTAGE_ERRORS:
+        raise
+    except RedisError as error:
+        logger.warning("could not read the history of %s (%s): subscribed without a position", key[1], error)
+        return None
     plan = plan_join(_record(read.page), rule, resume_after, time.time())
     return HistoryJoin(read.position, plan.replay + tuple(d.text for d in read.caught_up), plan.failed)
 
@@ -251,6 +266,8 @@ async def kept_page(kept: KeptChannels, key: Key, rule: HistoryRule, after: int 
     Raises:
         HistoryUnavailable: Redis cannot be reached.
     """
+    if not kept.healthy:
+        raise HistoryUnavailable
     try:
         found = await kept.history.read(*key, after=after, limit=limit, ttl_seconds=rule.ttl_seconds)
     except (*OUTAGE_ERRORS, RedisError):
