@@ -17,6 +17,7 @@ from ..protocol.apps import AppConfig
 from ..protocol.channels import ChannelKind, channel_name_problem, classify, event_name_problem, is_valid_socket_id
 from ..protocol.errors import ApiError
 from ..protocol.events import ChannelEvent
+from .broker.base import HistoryUnavailable
 from .http_auth import API_RATES, ApiRates, app_by_id, check_signed_request, read_body, signed_params
 from .idempotency import idempotency_key, publish_once
 from .state import STATE, ServerState
@@ -106,7 +107,8 @@ class _Trigger:
     async def _deliver(self, state: ServerState, app: AppConfig) -> dict[str, Any]:
         """Deliver to every channel; return what this event adds to the reply (a repeat is answered the same)."""
         serials: dict[str, int] = {}
-        for channel in self.channels:
+        # Kept channels first: should one be refused (its store unreachable), nothing was delivered yet.
+        for channel in sorted(self.channels, key=lambda name: app.history_rule(name) is None):
             text = codec.encode(ChannelEvent(event=self.name, channel=channel, data=self.data))
             serial = await state.broker.publish(app, channel, text, self.socket_id)
             if serial is not None:
@@ -167,6 +169,7 @@ async def handle_events(
     if batch:
         return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)
+    _refuse_unkeepable(state, app, trigger.channels)
     published = await trigger.publish(state, app)
     reply: dict[str, Any] = {}
     if trigger.info:
@@ -174,6 +177,17 @@ async def handle_events(
     if published.serials:
         reply["serials"] = published.serials
     return reply
+
+
+def _refuse_unkeepable(state: ServerState, app: AppConfig, channels: list[str]) -> None:
+    """Refuse a publish that includes a kept channel while the broker cannot keep its events, before anything is
+    delivered: an error answer means the event reached nobody (docs/scale-out.md, "What a publish answer means").
+
+    Raises:
+        HistoryUnavailable: 503.
+    """
+    if not state.broker.healthy and any(app.history_rule(channel) is not None for channel in channels):
+        raise HistoryUnavailable
 
 
 async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dict[str, Any]:
@@ -185,6 +199,7 @@ async def _publish_batch(state: ServerState, app: AppConfig, body: bytes) -> dic
     if not all(isinstance(item, dict) for item in batch):
         raise ApiError(400, "every batch item must be an object")
     triggers = [_Trigger(app, item, single_channel=True) for item in batch]
+    _refuse_unkeepable(state, app, [channel for trigger in triggers for channel in trigger.channels])
     results = [await trigger.publish(state, app) for trigger in triggers]
     reply: dict[str, Any] = {}
     if any(trigger.info for trigger in triggers):

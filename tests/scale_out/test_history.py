@@ -224,6 +224,8 @@ async def test_a_kept_channel_refuses_publishes_while_redis_is_unreachable(fresh
             await eventually(degraded, timeout=10, what="the node noticing Redis is gone")
             status, body = await trigger(node, "kept-outage", "message", {"n": 1})
             assert (status, body) == (503, {"error": "history needs Redis; retry"})
+            status, body = await trigger(node, ["plain-outage", "kept-outage"], "message", {"n": 0})
+            assert (status, body) == (503, {"error": "history needs Redis; retry"}), "delivered to nobody, then"
             status, body = await api_request(node, "GET", f"/apps/{MAIN_APP.id}/channels/kept-outage/events")
             assert (status, body) == (503, {"error": "history needs Redis; retry"})
             status, _ = await trigger(node, "plain-outage", "message", {"n": 2})

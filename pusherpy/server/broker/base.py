@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeAlias
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
+from ...protocol.errors import ApiError
 from ...protocol.events import Presence
 from ...protocol.history import HistoryJoin, HistoryPage
 from ...protocol.idempotency import PublishClaim
@@ -71,6 +72,14 @@ class ChannelInfo:
 def listed(channel: str) -> bool:
     """Whether ``GET /channels`` lists a channel: the server's own ``#server-to-user-`` channels stay hidden."""
     return not channel.startswith("#")
+
+
+class HistoryUnavailable(ApiError):
+    """503: the channel keeps history and the broker cannot reach the shared store that hands out its serials (Redis),
+    so its event is refused rather than delivered without a serial nobody can resume from."""
+
+    def __init__(self) -> None:
+        super().__init__(503, "history needs Redis; retry", retry_after=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from typing import Final
 from redis.exceptions import RedisError
 
 from ...protocol import codec
-from ...protocol.errors import ApiError
 from ...protocol.history import ChannelRecord, HistoryEntry, HistoryJoin, HistoryPage, HistoryRule, page, plan_join
+from .base import HistoryUnavailable
 from .node import LocalNode
 from .redis_fanout import BusFanout
 from .redis_history import RedisHistory, StoredEvent, StoredPage
@@ -36,13 +36,6 @@ logger = logging.getLogger(__name__)
 
 CATCH_UP_ROUNDS: Final = 8
 """Reads a join makes at most to catch up with live events that overtook the previous read."""
-
-
-class HistoryUnavailable(ApiError):
-    """503: the channel keeps history and Redis cannot be reached, so no serial can be handed out."""
-
-    def __init__(self) -> None:
-        super().__init__(503, "history needs Redis; retry", retry_after=1)
 
 
 @dataclass(frozen=True, slots=True)
