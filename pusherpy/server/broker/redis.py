@@ -30,7 +30,7 @@ from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
 from ...protocol.errors import ConfigError, MemberLimitReached
 from ...protocol.events import Presence
-from ...protocol.history import HistoryJoin, HistoryPage, HistoryRule
+from ...protocol.history import HistoryPage
 from ...protocol.idempotency import PublishClaim
 from .announcer import Announcer
 from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
@@ -146,16 +146,7 @@ class RedisBroker(Broker):
         await self._fanout.receive(message)
 
     async def recovered(self) -> None:
-        subscribed = {}
-        for app in self._settings.apps:
-            for channel in self.node.registry(app).channels:
-                rule = app.history_rule(channel)
-                if rule is not None:
-                    subscribed[app.id, channel] = rule
-        try:
-            await self._kept.catch_up(subscribed)
-        except OUTAGE_ERRORS as error:
-            self._life.outage(error)
+        await self._kept.catch_up(self._settings.apps)
 
     # -- connections -----------------------------------------------------------------------------------------------
 
@@ -207,7 +198,7 @@ class RedisBroker(Broker):
                 if registry.would_exceed_members(channel, member, app.max_presence_members):
                     raise MemberLimitReached.for_channel(channel, app.max_presence_members)
             rule = app.history_rule(channel)
-            history = await self._history_join(app, channel, rule, resume_after) if rule is not None else None
+            history = await kept_join(self._kept, (app.id, channel), rule, resume_after) if rule is not None else None
             registry.join(channel, client, member)  # no await since the replay was decided (Broker.join)
         presence = None
         if channel_type.is_presence:
@@ -227,19 +218,6 @@ class RedisBroker(Broker):
             else:
                 await self.announce(reply.changes, except_socket_id=client.socket_id)
         return JoinResult(presence, cache, history)
-
-    async def _history_join(
-        self, app: AppConfig, channel: str, rule: HistoryRule, resume_after: int | None
-    ) -> HistoryJoin | None:
-        """What a new subscriber of a kept channel is sent first; None while Redis is unreachable (it subscribes
-        without a position, as to a channel that keeps nothing)."""
-        if not self._life.healthy:
-            return None
-        try:
-            return await kept_join(self._kept, (app.id, channel), rule, resume_after)
-        except OUTAGE_ERRORS as error:
-            self._life.outage(error)
-            return None
 
     async def leave(self, client: Subscriber, channel: str) -> None:
         app = client.app

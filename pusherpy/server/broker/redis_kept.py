@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Final
 
 from redis.exceptions import RedisError
 
 from ...protocol import codec
+from ...protocol.apps import AppConfig
 from ...protocol.history import ChannelRecord, HistoryEntry, HistoryJoin, HistoryPage, HistoryRule, page, plan_join
 from .base import HistoryUnavailable
 from .node import LocalNode
@@ -168,6 +170,9 @@ class KeptChannels:
     def healthy(self) -> bool:
         return self._life.healthy
 
+    def outage(self, error: Exception) -> None:
+        self._life.outage(error)
+
     def close(self) -> None:
         self._fetches.cancel()
 
@@ -178,17 +183,26 @@ class KeptChannels:
         self._sequencer.forget(key)
         self._kept.pop(key, None)
 
-    async def catch_up(self, subscribed: dict[Key, HistoryRule]) -> None:
-        """After a bus outage: deliver, from the streams, what every followed channel missed; start following the
-        kept channels subscribed here meanwhile (``subscribed``: every kept channel with local subscribers)."""
-        for key, rule in subscribed.items():
-            self._kept[key] = rule
-            last = self._sequencer.last(key)
-            if last is None:
-                await self.join_read(key, rule, after=None, limit=0)
-            else:
-                # The stream holds at most ``size`` events: what it does not have after ``last`` is gone.
-                await self._fetch(key, rule, Gap(last, last + rule.size + 1), upto_position=True)
+    async def catch_up(self, apps: Iterable[AppConfig]) -> None:
+        """Redis is usable again: deliver, from the streams, what every followed channel missed meanwhile, and start
+        following the kept channels subscribed here while it was not (they got no position)."""
+        try:
+            for app in apps:
+                for channel in list(self._node.registry(app).channels):
+                    rule = app.history_rule(channel)
+                    if rule is not None:
+                        await self._catch_up((app.id, channel), rule)
+        except OUTAGE_ERRORS as error:
+            self._life.outage(error)
+
+    async def _catch_up(self, key: Key, rule: HistoryRule) -> None:
+        self._kept[key] = rule
+        last = self._sequencer.last(key)
+        if last is None:
+            await self.join_read(key, rule, after=None, limit=0)
+        else:
+            # The stream holds at most ``size`` events: what it does not have after ``last`` is gone.
+            await self._fetch(key, rule, Gap(last, last + rule.size + 1), upto_position=True)
 
     # -- delivery --------------------------------------------------------------------------------------------------
 
@@ -232,20 +246,19 @@ def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
 
 async def kept_join(kept: KeptChannels, key: Key, rule: HistoryRule, resume_after: int | None) -> HistoryJoin | None:
     """What a new subscriber of a kept channel gets first, decided by ``plan_join`` from what the stream holds; the
-    caller registers the subscriber before its next ``await``. None when Redis refused the read (the subscriber
-    gets no position, as during an outage).
-
-    Raises:
-        an outage error (``OUTAGE_ERRORS``): Redis is unreachable.
-    """
+    caller registers the subscriber before its next ``await``. None while Redis is unreachable or refuses the read:
+    the subscriber then gets no position, as on a channel that keeps nothing."""
+    if not kept.healthy:
+        return None
     try:
         if resume_after is not None:
             read = await kept.join_read(key, rule, after=resume_after, limit=rule.size)
         else:
             limit = rule.rewind or (rule.size if rule.rewind_seconds > 0 else 0)
             read = await kept.join_read(key, rule, after=None, limit=limit, max_age_seconds=rule.rewind_seconds)
-    except OUTAGE_ERRORS:
-        raise
+    except OUTAGE_ERRORS as error:
+        kept.outage(error)
+        return None
     except RedisError as error:
         logger.warning("could not read the history of %s (%s): subscribed without a position", key[1], error)
         return None
