@@ -52,10 +52,11 @@ def history_server(node_modules: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def rules() -> ChannelRules:
-    """Ada may listen to every channel these tests use."""
+    """Ada may listen to every channel these tests use, except ``forbidden.*``."""
     rules = ChannelRules()
     for pattern in ("conversation.{id}", "rewind.{id}", "small.{id}"):
         rules.rule(pattern)(lambda user, **params: True)
+    rules.rule("forbidden.{id}")(lambda user, **params: False)
     return rules
 
 
@@ -215,6 +216,18 @@ async def test_plain_pusher_js_without_the_helper_ignores_the_serials(
 
     assert received(running, "plain") == [payload, {"n": 2}]
     assert not [m for m in running.messages if m["type"] == "subscription_error"]
+
+
+@pytest.mark.parametrize("kind", ["pusher", "echo"])
+async def test_a_refusal_through_the_helper_reaches_the_app_with_its_status_as_without_it(
+    history_server: CompatServer, backend: Backend, relay: Relay, kind: str
+) -> None:
+    client = {"label": "ada", "kind": kind, "resume": True, "channel": channel("forbidden")}
+    with session(history_server, "history_resume.mjs", spec(backend, relay, client)) as running:
+        refused = await expect(running, lambda m: m["type"] == "subscription_error", "the refusal")
+
+    assert refused["error"]["type"] == "AuthError"
+    assert refused["error"]["status"] == 403
 
 
 def test_the_docs_show_the_helper_the_tests_and_the_example_use() -> None:

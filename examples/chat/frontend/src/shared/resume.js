@@ -8,7 +8,9 @@ export class ResumePositions {
   }
 
   // Read serials from `pusher`'s frames (for Echo: echo.connector.pusher), on this and every later connection.
+  // Call it right after creating the client: its authorizations go through `pusher`.
   track(pusher) {
+    this.pusher = pusher;
     let transport = null;
     const read = (message) => {
       let frame;
@@ -40,30 +42,18 @@ export class ResumePositions {
     this.resuming.delete(channel);
   }
 
-  // POST socket_id, channel_name and resume_after (when known) to `endpoint`, as pusher-js's own authorizer does.
-  async authorize(endpoint, headers, socketId, channel, callback) {
-    const body = new URLSearchParams({ socket_id: socketId, channel_name: channel });
+  // POST socket_id, channel_name and resume_after (when known) to `endpoint` with pusher-js's own request, so a
+  // refusal reaches pusher:subscription_error (Echo's .error()) with its status, as without the helper.
+  authorize(endpoint, headers, socketId, channel, callback) {
+    let query = `socket_id=${encodeURIComponent(socketId)}&channel_name=${encodeURIComponent(channel)}`;
     const after = this.serials.get(channel);
     if (after === undefined) this.resuming.delete(channel);
     else {
-      body.set("resume_after", String(after));
+      query += `&resume_after=${after}`;
       this.resuming.add(channel);
     }
-    let answer;
-    try {
-      const response = await fetch(endpoint, {
-        method: "POST",
-        headers: { ...headers, "Content-Type": "application/x-www-form-urlencoded" },
-        body,
-      });
-      const text = await response.text();
-      if (!response.ok) throw Object.assign(new Error(`${endpoint} answered ${response.status}: ${text}`), { status: response.status });
-      answer = JSON.parse(text);
-    } catch (error) {
-      callback(error, null);
-      return;
-    }
-    callback(null, answer);
+    const Runtime = this.pusher.constructor.Runtime; // Pusher.Runtime: pusher-js's platform layer
+    Runtime.getAuthorizers().ajax(Runtime, query, { endpoint, headers }, "ChannelAuthorization", callback);
   }
 
   // pusher-js: new Pusher(key, {channelAuthorization: {customHandler: positions.customHandler(endpoint, headers)}})
