@@ -191,9 +191,7 @@ async def test_a_position_older_than_the_history_gets_resume_failed_trimmed_then
             await expect(running, lambda m: m["type"] == "state" and m["current"] != "connected", "the drop")
             await publish(publisher, name, range(2, 8))
         await expect(running, subscribed("ada", 2), "pusher-js's own resubscription")
-        failed = await expect(
-            running, lambda m: m.get("event") == "pusherpy:resume_failed", "pusherpy:resume_failed"
-        )
+        failed = await expect(running, lambda m: m.get("event") == "pusherpy:resume_failed", "pusherpy:resume_failed")
         await publish(publisher, name, range(8, 9))
         await count_reached(running, "ada", 3)
 
