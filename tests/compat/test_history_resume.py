@@ -122,11 +122,22 @@ async def count_reached(running: NodeSession, label: str, count: int) -> None:
     )
 
 
-async def publish(publisher: AsyncPusher, channel: str, numbers: range, every: float = 0.0) -> list[float]:
-    """Publish ``{"n": n}`` as event ``message`` for each number, in order; return when each was accepted."""
+LARAVEL_EVENT = "App\\Events\\MessageCreated"
+"""What Laravel's ``broadcast(new MessageCreated)`` publishes; Echo's ``listen('MessageCreated')`` binds it."""
+
+
+def event_name(number: int, *, laravel: bool) -> str:
+    return LARAVEL_EVENT if laravel and number % 2 == 0 else "message"
+
+
+async def publish(
+    publisher: AsyncPusher, channel: str, numbers: range, every: float = 0.0, *, laravel: bool = False
+) -> list[float]:
+    """Publish ``{"n": n}`` for each number, in order (even ones as Laravel's event when ``laravel``); return when
+    each was accepted."""
     accepted = []
     for number in numbers:
-        await publisher.trigger(channel, "message", {"n": number})
+        await publisher.trigger(channel, event_name(number, laravel=laravel), {"n": number})
         accepted.append(time.monotonic())
         if every:
             await asyncio.sleep(every)
@@ -142,12 +153,12 @@ async def test_a_cut_connection_resumes_with_every_event_exactly_once_in_order(
     history_server: CompatServer, backend: Backend, relay: Relay, publisher: AsyncPusher, kind: str
 ) -> None:
     name = channel("conversation")
-    client = {"label": "ada", "kind": kind, "resume": True, "channel": name}
+    client = {"label": "ada", "kind": kind, "resume": True, "channel": name, "listen": [".message", "MessageCreated"]}
     with session(history_server, "history_resume.mjs", spec(backend, relay, client)) as running:
         first = await expect(running, subscribed("ada"), "the first subscription")
         assert first["resuming"] is False
         # The publisher keeps publishing, 25 ms apart, through the cut and the reconnection.
-        flowing = asyncio.create_task(publish(publisher, name, range(1, 61), every=0.025))
+        flowing = asyncio.create_task(publish(publisher, name, range(1, 61), every=0.025, laravel=True))
         await count_reached(running, "ada", 5)
         async with relay.held():
             cut_at = time.monotonic()
@@ -161,6 +172,12 @@ async def test_a_cut_connection_resumes_with_every_event_exactly_once_in_order(
     assert second["resuming"] is True, "the second authorization did not carry resume_after"
     assert any(cut_at < at < released_at for at in accepted), "nothing was published while the client was away"
     assert numbers(received(running, "ada")) == list(range(1, 61))
+    # Replayed events come under their original names: Echo's listen('MessageCreated') got the even ones.
+    names = [m["event"] for m in running.messages if m["type"] == "event"]
+    if kind == "echo":
+        assert names == [".message" if n % 2 else "MessageCreated" for n in range(1, 61)]
+    else:
+        assert names == [event_name(n, laravel=True) for n in range(1, 61)]
 
 
 async def test_rewind_delivers_exactly_the_last_n_events_before_live_ones(

@@ -8,7 +8,8 @@
 // When stdin closes, it disconnects everyone and exits 0.
 //
 // argv[2]: {"endpoints": {channelEndpoint, userEndpoint}, "token", "port": the relay's port,
-//           "clients": [{"label", "kind": "pusher" | "echo", "resume": bool, "channel": "private-..."}]}
+//           "clients": [{"label", "kind": "pusher" | "echo", "resume": bool, "channel": "private-...",
+//                        "listen": Echo listen() names, default [".message"]}]}
 
 import { Echo, Pusher, config, pusherOptionsWith, runHeld } from '../lib/harness.mjs';
 import { ResumePositions } from '../../../examples/chat/frontend/src/shared/resume.js';
@@ -44,8 +45,9 @@ function echoClient(spec, client, positions) {
   const echo = new Echo(options);
   const name = client.channel.replace(/^private-/, '');
   const channel = echo.private(name);
-  for (const event of client.listen || ['message']) {
-    channel.listen(`.${event}`, (data) => print({ type: 'event', client: client.label, channel: client.channel, event, data }));
+  // '.message' is the raw name; 'MessageCreated' is Echo's namespaced App\\Events\\MessageCreated
+  for (const event of client.listen || ['.message']) {
+    channel.listen(event, (data) => print({ type: 'event', client: client.label, channel: client.channel, event, data }));
   }
   channel.listen('.pusherpy:resume_failed', (data) =>
     print({ type: 'event', client: client.label, channel: client.channel, event: 'pusherpy:resume_failed', data }),
