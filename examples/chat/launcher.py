@@ -25,6 +25,7 @@ from typing import Final
 from aiohttp import web
 
 from pusherpy.protocol.apps import AppConfig
+from pusherpy.protocol.history import HistoryRule
 from pusherpy.publisher import ClientConfig
 from pusherpy.server.app import create_app
 from pusherpy.server.listener import PusherSite
@@ -42,6 +43,9 @@ DEFAULT_PORT: Final = 8000
 DEFAULT_PUSHER_PORT: Final = 8080
 DEFAULT_OPENAI_URL: Final = "https://api.openai.com/v1"
 DEFAULT_OPENAI_MODEL: Final = "gpt-4o-mini"
+HISTORY_SIZE: Final = 1000
+"""Events pusherpy keeps per conversation channel, for pages that reconnect (a reply is one event per chunk)."""
+HISTORY_TTL_SECONDS: Final = 600.0
 
 
 class LaunchError(Exception):
@@ -76,6 +80,8 @@ class LaunchOptions:
     openai_base_url: str | None = None
     openai_model: str | None = None
     model: ModelBehaviour = ModelBehaviour()
+    history_size: int | None = HISTORY_SIZE
+    """Events pusherpy keeps per ``private-conversation.*`` channel; None keeps none (pages then always reload)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **values: object) -> LaunchOptions:
@@ -145,6 +151,14 @@ async def _start(
     return int(runner.addresses[0][1])
 
 
+def _history(size: int | None) -> tuple[HistoryRule, ...]:
+    """The conversation channels keep their recent events: a page that reconnects gets exactly what it missed
+    (``frontend/src/shared/resume.js``) instead of reloading the conversation from the backend."""
+    if size is None:
+        return ()
+    return (HistoryRule(channels="private-conversation.*", size=size, ttl_seconds=HISTORY_TTL_SECONDS),)
+
+
 def _url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     return f"http://{shown}:{port}"
@@ -163,7 +177,16 @@ async def run_stack(options: LaunchOptions) -> AsyncIterator[ChatStack]:
     settings = Settings(
         host=options.host,
         port=options.pusher_port,
-        apps=(AppConfig(id=APP_ID, key=APP_KEY, secret=secret, name="chat", enable_client_events=True),),
+        apps=(
+            AppConfig(
+                id=APP_ID,
+                key=APP_KEY,
+                secret=secret,
+                name="chat",
+                enable_client_events=True,
+                history=_history(options.history_size),
+            ),
+        ),
         uses_dev_app=False,
         shutdown_timeout=2.0,
     )

@@ -19,6 +19,7 @@ from playwright.async_api import Browser, Page
 
 from examples.chat.backend.model import reply_for
 from examples.chat.launcher import ChatStack
+from pusherpy.server.state import STATE
 from tests.example.conftest import StartChat
 from tests.example.support import logged_in, stored_message
 
@@ -99,6 +100,11 @@ async def open_as(browser: Browser, stack: ChatStack, path: str, user: str, read
     return opened
 
 
+def message_loads(viewer: ChatPage) -> int:
+    """How many times the page loaded a conversation's messages from the backend (its catch-up)."""
+    return sum(1 for url, _ in viewer.responses if urlsplit(url).path.endswith("/messages"))
+
+
 def assert_exact_growth(frames: list[dict[str, Any]], final: str) -> list[str]:
     """Every version shown is a prefix of the final text (no gap, no repeat); return the streaming versions."""
     for frame in frames:
@@ -163,10 +169,58 @@ async def test_two_users_chat_and_watch_the_reply_stream_while_a_third_joins_mid
 
 
 @pytest.mark.parametrize("path", PAGES)
-async def test_a_page_that_loses_its_connection_mid_stream_catches_up_without_gaps_or_repeats(
+async def test_a_page_whose_socket_the_server_cuts_mid_stream_resumes_through_pusherpy_history(
     start_chat: StartChat, frontend_dist: Path, browser: Browser, path: str
 ) -> None:
     stack = await start_chat(word_delay=WORD_DELAY, frontend_dist=frontend_dist)
+    alice = await open_as(browser, stack, path, "alice")
+    bob = await open_as(browser, stack, path, "bob")
+    reconnections: list[str] = []
+    bob.page.on("websocket", lambda socket: reconnections.append(socket.url))
+    authorizations: list[str] = []
+    bob.page.on(
+        "request",
+        lambda request: authorizations.append(request.post_data or "") if "/broadcasting/auth" in request.url else None,
+    )
+    await bob.page.wait_for_selector('.presence [data-user-id="alice"]')
+    await alice.page.fill("#composer", "tell me a story")
+    await alice.page.press("#composer", "Enter")
+    await bob.page.wait_for_function("window.__frames.filter((f) => f.status === 'streaming' && f.text).length >= 2")
+
+    # pusherpy drops Bob's TCP connection (no close frame): pusher-js notices and reconnects by itself, after ~1 s.
+    socket_id = await bob.page.evaluate("window.Echo.socketId()")
+    [client] = [c for c in stack.pusher[STATE].clients if c.socket_id == socket_id]
+    message_id = (await bob.frames())[-1]["id"]
+    chunks_at_cut = len(stored_message(stack.config.database, message_id)["chunks"])
+    client.transport.abort()
+    await bob.page.wait_for_function(
+        "(old) => window.Echo.socketId() && window.Echo.socketId() !== old && "
+        "window.Echo.connector.pusher.connection.state === 'connected'",
+        arg=socket_id,
+    )
+    assert len(stored_message(stack.config.database, message_id)["chunks"]) > chunks_at_cut, "nothing was missed"
+
+    for viewer in (alice, bob):
+        await viewer.page.wait_for_selector(f'.message[data-message-id="{message_id}"][data-status="complete"]')
+    stored = stored_message(stack.config.database, message_id)
+    assert stored["content"] == reply_for([{"role": "user", "content": "tell me a story"}])
+    frames = [f for f in await bob.frames() if f["id"] == message_id]
+    assert_exact_growth(frames, stored["content"])
+    assert await bob.reply_text(message_id) == stored["content"]
+    # What Bob missed came from pusherpy's history: the page resumed, and never asked the backend again.
+    resumed = [body for body in authorizations if "private-conversation.1" in body and "resume_after=" in body]
+    assert len(resumed) == 1, authorizations
+    assert message_loads(bob) == 1, "the page reloaded from the backend instead of resuming"
+    assert len(reconnections) == 1, "pusher-js did not reconnect by itself"
+    assert bob.errors == [] and alice.errors == []
+
+
+@pytest.mark.parametrize("path", PAGES)
+async def test_a_page_away_longer_than_pusherpy_keeps_catches_up_from_the_backend_without_gaps_or_repeats(
+    start_chat: StartChat, frontend_dist: Path, browser: Browser, path: str
+) -> None:
+    # pusherpy keeps 2 events per conversation: Bob misses more, so his resume fails and the page reloads.
+    stack = await start_chat(word_delay=WORD_DELAY, frontend_dist=frontend_dist, history_size=2)
     alice = await open_as(browser, stack, path, "alice")
     bob = await open_as(browser, stack, path, "bob")
     await bob.page.wait_for_selector('.presence [data-user-id="alice"]')
@@ -195,6 +249,7 @@ async def test_a_page_that_loses_its_connection_mid_stream_catches_up_without_ga
     caught_up = frames[len(offline)]["text"]
     assert len(caught_up.split()) - len(offline[-1]["text"].split()) >= 4
     assert bob.errors == [] and alice.errors == []
+    assert message_loads(bob) == 2, "the page did not reload after pusherpy:resume_failed"
 
 
 @pytest.mark.parametrize("path", PAGES)

@@ -4,7 +4,7 @@ import Echo from "laravel-echo";
 import Pusher from "pusher-js";
 import "../shared/chat.css";
 import * as api from "../shared/api.js";
-import { conversationChannel, echoOptions, presenceChannel } from "../shared/echo.js";
+import { conversationChannel, echoOptions, needsReload, positions, presenceChannel } from "../shared/echo.js";
 import { Timeline } from "../shared/timeline.js";
 import { TypingTracker, typingWhisperer } from "../shared/typing.js";
 
@@ -32,6 +32,7 @@ async function showLogin() {
 
 async function showChat({ token, user: me }) {
   window.Echo = new Echo(echoOptions(await api.pusherConfig(), token));
+  positions.track(window.Echo.connector.pusher);
   const list = await api.conversations(token);
   const opened = await api.openConversation(token, list);
   const conversation = opened.conversation;
@@ -71,14 +72,20 @@ async function showChat({ token, user: me }) {
     renderMessages(timeline);
   };
 
-  // Messages: subscribe first, then load the history each time the subscription succeeds (also after a
-  // reconnect); the timeline holds live events until the history is in.
-  window.Echo.private(conversationChannel(conversation.id))
-    .subscribed(async () => {
-      const generation = timeline.beginLoad();
-      const data = await api.messages(token, conversation.id);
-      if (timeline.finishLoad(generation, data.messages)) renderMessages(timeline);
+  // Messages: subscribe first, then load the history; the timeline holds live events until it is in. After a
+  // reconnect pusherpy replays what the page missed (the subscription resumed after its last serial), so the page
+  // reloads only when it could not: a fresh subscription, or pusherpy:resume_failed.
+  const channel = conversationChannel(conversation.id);
+  const reload = async () => {
+    const generation = timeline.beginLoad();
+    const data = await api.messages(token, conversation.id);
+    if (timeline.finishLoad(generation, data.messages)) renderMessages(timeline);
+  };
+  window.Echo.private(channel)
+    .subscribed(() => {
+      if (needsReload(channel)) reload();
     })
+    .listen(".pusherpy:resume_failed", reload)
     .listen("MessageCreated", changed("created"))
     .listen("StreamingChunk", changed("chunk"))
     .listen("MessageCompleted", changed("completed"))

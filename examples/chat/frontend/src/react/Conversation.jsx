@@ -1,7 +1,7 @@
 import { useEcho, useEchoPresence } from "@laravel/echo-react";
 import { useCallback, useEffect, useMemo, useReducer, useRef, useState } from "react";
 import { messages as loadMessages, sendMessage } from "../shared/api.js";
-import { conversationChannel, presenceChannel } from "../shared/echo.js";
+import { conversationChannel, needsReload, presenceChannel } from "../shared/echo.js";
 import { Timeline } from "../shared/timeline.js";
 import { TypingTracker, typingWhisperer } from "../shared/typing.js";
 import { ConversationLinks } from "./Links.jsx";
@@ -15,14 +15,17 @@ export function Conversation({ conversation, all, session, onLogout }) {
   useEffect(() => () => typing.dispose(), [typing]);
 
   // Messages. Echo prefixes "App.Events", so "MessageCreated" binds App\Events\MessageCreated. The history is
-  // (re)loaded each time the subscription succeeds (first join and every reconnect); events meanwhile wait.
+  // loaded when the subscription succeeds (events meanwhile wait). After a reconnect pusherpy replays what the page
+  // missed, so it reloads only when that was not possible: a fresh subscription, or pusherpy:resume_failed.
   const channel = conversationChannel(conversation.id);
   const reload = useCallback(async () => {
     const generation = timeline.beginLoad();
     const data = await loadMessages(token, conversation.id);
     if (timeline.finishLoad(generation, data.messages)) rerender();
   }, [timeline, token, conversation.id]);
-  useEcho(channel, ".pusher:subscription_succeeded", reload, [reload]);
+  const subscribed = useCallback(() => needsReload(channel) && reload(), [channel, reload]);
+  useEcho(channel, ".pusher:subscription_succeeded", subscribed, [subscribed]);
+  useEcho(channel, ".pusherpy:resume_failed", reload, [reload]);
   const live = (kind) => (payload) => {
     timeline.receive(kind, payload);
     if (kind === "created" && payload.user) typing.stopped(payload.user.id);

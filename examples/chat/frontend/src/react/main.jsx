@@ -3,7 +3,7 @@ import { configureEcho, echo } from "@laravel/echo-react";
 import { createRoot } from "react-dom/client";
 import "../shared/chat.css";
 import { pusherConfig, session } from "../shared/api.js";
-import { echoOptions } from "../shared/echo.js";
+import { echoOptions, positions } from "../shared/echo.js";
 import { Chat } from "./Chat.jsx";
 import { Login } from "./Login.jsx";
 
@@ -13,6 +13,7 @@ if (current) {
   pusherConfig().then((pusher) => {
     configureEcho(echoOptions(pusher, current.token));
     window.Echo = echo(); // the instance the hooks use, for the devtools console (and the browser tests)
+    positions.track(window.Echo.connector.pusher);
     root.render(<Chat session={current} />);
   });
 } else {
