@@ -53,10 +53,9 @@ class Delivery:
 class JoinRead:
     """What a join read of the stream found: the page read (to decide resume or rewind, and to replay), the events
     after it that this node delivered meanwhile (replayed to the subscriber in any case), and the position the
-    subscriber is at after both."""
+    subscriber is at after both (this node's position too)."""
 
     page: StoredPage
-    read: tuple[Delivery, ...]
     caught_up: tuple[Delivery, ...]
     position: int
 
@@ -136,35 +135,66 @@ class KeptChannels:
         events reach it.
         """
         self._kept[key] = rule
-        self._sequencer.follow_pending(key)
+        read_after: int | None = after
+        node_last = self._sequencer.last(key) if self._sequencer.following(key) else None
+        if node_last is not None:
+            # Read from where this node is too, so the read moves it forward without skipping anything; a rewind
+            # reads the whole stream (``plan_join`` picks the rewind from it).
+            read_after = None if after is None else min(after, node_last)
+            limit, max_age_seconds = rule.size, 0
+        else:
+            self._sequencer.follow_pending(key)
         self._joining[key] = self._joining.get(key, 0) + 1
         try:
             found = await self.history.read(
                 *key,
-                after=after,
+                after=read_after,
                 limit=limit,
                 ttl_seconds=rule.ttl_seconds,
                 max_age_seconds=max_age_seconds,
                 create=True,
             )
-            read = [self._delivery(event) for event in found.events]
-            offered = self._sequencer.fetched(key, [(d.serial, d) for d in read], upto=found.position)
-            self._deliver(key, offered)
+            start = 0 if node_last is not None and read_after is None else read_after
+            caught_up: list[Delivery] = []
             covered = found.position
-            caught_up = [d for d in offered.deliver if d.serial > covered]
-            covered = max([covered, *(d.serial for d in caught_up)])
+            covered = self._feed(key, found.events, start, found.position, covered, caught_up)
             for _ in range(CATCH_UP_ROUNDS):
                 last = self._sequencer.last(key)
-                if last is None or last <= covered:
+                if last is None or last == covered:
                     break
-                more = await self.history.read(*key, after=covered, limit=last - covered, ttl_seconds=rule.ttl_seconds)
-                caught_up.extend(self._delivery(event) for event in more.events if event.serial <= last)
-                covered = last
-            return JoinRead(found, tuple(read), _unique(caught_up), covered)
+                if last > covered:  # live events overtook the read: the joining socket needs them too
+                    more = await self.history.read(
+                        *key, after=covered, limit=last - covered, ttl_seconds=rule.ttl_seconds
+                    )
+                    caught_up.extend(self._delivery(event) for event in more.events if event.serial <= last)
+                    covered = last
+                else:  # this node is behind the read (a gap on its way): close it before the socket joins
+                    more = await self.history.read(*key, after=last, limit=covered - last, ttl_seconds=rule.ttl_seconds)
+                    covered = self._feed(key, more.events, last, covered, covered, caught_up)
+            return JoinRead(found, _unique(caught_up), covered)
         finally:
             self._joining[key] -= 1
             if not self._joining[key]:
                 del self._joining[key]
+
+    def _feed(
+        self,
+        key: Key,
+        events: tuple[StoredEvent, ...],
+        after: int | None,
+        upto: int,
+        covered: int,
+        into: list[Delivery],
+    ) -> int:
+        """Feed a read's events to the sequencer and deliver what it says; what it delivers beyond ``covered`` goes
+        ``into`` the joining socket's replay too. Returns how far the replay then reaches."""
+        offered = self._sequencer.fetched(
+            key, [(event.serial, self._delivery(event)) for event in events], after=after, upto=upto
+        )
+        self._deliver(key, offered)
+        beyond = [delivery for delivery in offered.deliver if delivery.serial > covered]
+        into.extend(beyond)
+        return max([covered, *(delivery.serial for delivery in beyond)])
 
     @property
     def healthy(self) -> bool:
@@ -232,7 +262,7 @@ class KeptChannels:
             return
         upto = found.position if upto_position else gap.before - 1
         events = [(event.serial, self._delivery(event)) for event in found.events]
-        self._deliver(key, self._sequencer.fetched(key, events, upto=upto))
+        self._deliver(key, self._sequencer.fetched(key, events, after=gap.after, upto=upto))
 
     @staticmethod
     def _delivery(event: StoredEvent) -> Delivery:

@@ -109,19 +109,23 @@ class Sequencer(Generic[T]):
         state.fetching = True
         return Offered(gap=Gap(state.last, min(state.held)))
 
-    def fetched(self, key: Key, events: list[tuple[int, T]], *, upto: int) -> Offered[T]:
-        """The events a fetch found (any order) for serials up to ``upto``: every serial up to ``upto`` that is
-        neither among them nor held is gone from Redis (trimmed) and is skipped. Returns what to deliver, and the
-        next gap when events above ``upto`` are held behind one."""
+    def fetched(self, key: Key, events: list[tuple[int, T]], *, after: int | None, upto: int) -> Offered[T]:
+        """The events a read of Redis found (any order): all it holds with serials in (``after``, ``upto``]
+        (``after`` None: from where the read started is not known). Every serial of that range that is neither among
+        them nor held is gone (trimmed) and is skipped, once the channel's last serial reached ``after`` (a read
+        that starts above it says nothing of what lies between: that is fetched as a gap). A channel whose position
+        was being read (``follow_pending``) starts where the read did. Returns what to deliver, and the gap to fetch
+        when events are held behind one."""
         state = self._channels.get(key)
         if state is None:
             return Offered()
+        covered = state.pending or (after is not None and after <= state.last)
         state.fetching = state.pending = False
         for serial, item in events:
             if serial > state.last:
                 state.held.setdefault(serial, item)
         delivered = list(self._drain(state, ()))
-        while state.last < upto:
+        while covered and state.last < upto:
             following = min(state.held, default=upto + 1)
             state.last = min(following, upto + 1) - 1  # what lies between is gone
             delivered.extend(self._drain(state, ()))
@@ -129,6 +133,11 @@ class Sequencer(Generic[T]):
             state.fetching = True
             return Offered(tuple(delivered), Gap(state.last, min(state.held)))
         return Offered(tuple(delivered))
+
+    def following(self, key: Key) -> bool:
+        """Whether the channel is followed at a known position (not pending)."""
+        state = self._channels.get(key)
+        return state is not None and not state.pending
 
     def skip_gap(self, key: Key) -> Offered[T]:
         """Give up the current gap (the fetch failed for good): deliver what is held, in order."""
