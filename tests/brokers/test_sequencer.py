@@ -41,7 +41,9 @@ def test_the_gap_closes_when_the_missing_events_arrive_live_before_the_fetch_ans
     sequencer = following()
     sequencer.offer(KEY, 102, "b")
     assert sequencer.offer(KEY, 101, "a") == Offered(("a", "b"))
-    assert sequencer.fetched(KEY, [(101, "a")], after=100, upto=101) == Offered(), "the late fetch delivers nothing twice"
+    assert sequencer.fetched(KEY, [(101, "a")], after=100, upto=101) == Offered(), (
+        "the late fetch delivers nothing twice"
+    )
     assert sequencer.offer(KEY, 103, "c") == Offered(("c",))
 
 
@@ -73,7 +75,9 @@ def test_too_many_held_events_give_the_gap_up() -> None:
     sequencer.offer(KEY, 102, "b")
     sequencer.offer(KEY, 103, "c")
     assert sequencer.offer(KEY, 104, "d") == Offered(("b", "c", "d"))
-    assert sequencer.fetched(KEY, [(101, "a")], after=100, upto=101) == Offered(), "the answer of the given-up fetch is late"
+    assert sequencer.fetched(KEY, [(101, "a")], after=100, upto=101) == Offered(), (
+        "the answer of the given-up fetch is late"
+    )
 
 
 def test_a_failed_fetch_gives_the_gap_up_and_the_next_gap_is_fetched_again() -> None:
