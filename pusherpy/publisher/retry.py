@@ -28,7 +28,6 @@ MAX_RETRY_DELAY: Final = 5.0
 raised at once, with ``retry_after``, for the caller to schedule)."""
 
 
-
 def check_idempotency_key(key: object) -> str:
     """Return ``key`` when the server would take it (``idempotency_key_problem``, the one rule); raise
     ``InvalidArgument`` otherwise, before anything is sent."""
