@@ -325,3 +325,17 @@ async def trigger(
     if info is not None:
         body["info"] = info
     return await api_request(server, "POST", f"/apps/{app.id}/events", body=body, app=app)
+
+
+@asynccontextmanager
+async def running_web_app(app: web.Application) -> AsyncIterator[str]:
+    """Serve an aiohttp application (a test's backend) on 127.0.0.1, a free port; yield its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()

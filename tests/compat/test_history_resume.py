@@ -24,6 +24,7 @@ from pusherpy.publisher import ChannelRules, bearer_token, broadcasting_routes
 from tests.compat.conftest import DEADLINE, MAIN_APP, CompatServer, NodeSession, running_server
 from tests.compat.relay import Relay, relay_to
 from tests.compat.test_publisher_with_real_clients import Backend, expect, publisher_for, session
+from tests.helpers import running_web_app
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPER = ROOT / "examples/chat/frontend/src/shared/resume.js"
@@ -71,15 +72,8 @@ async def backend(history_server: CompatServer) -> AsyncIterator[Backend]:
             lambda request: users.get(bearer_token(request.headers.get("Authorization")) or ""),
         )
     )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield Backend(f"http://{host}:{port}")
-    finally:
-        await runner.cleanup()
+    async with running_web_app(app) as url:
+        yield Backend(url)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from pusherpy import AsyncPusher, Pusher
 from pusherpy.publisher import ChannelRules, bearer_token, broadcasting_routes
 from pusherpy.publisher.stream import DEFAULT_INTERVAL
 from tests.compat.conftest import DEADLINE, MAIN_APP, CompatApp, CompatServer, NodeSession, running_server
+from tests.helpers import running_web_app
 
 ADA: dict[str, Any] = {"id": "1", "name": "Ada", "token": "ada-token"}
 BOB: dict[str, Any] = {"id": "2", "name": "Bob", "token": "bob-token"}
@@ -107,15 +108,8 @@ async def backend(compat_server: CompatServer) -> AsyncIterator[Backend]:
             user_data=lambda user: {"id": user["id"], "user_info": {"name": user["name"]}},
         )
     )
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield Backend(f"http://{host}:{port}")
-    finally:
-        await runner.cleanup()
+    async with running_web_app(app) as url:
+        yield Backend(url)
 
 
 @contextmanager

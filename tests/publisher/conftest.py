@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
@@ -109,18 +110,33 @@ async def _handle(request: web.Request) -> web.Response:
 RECORDER = web.AppKey("recorder", RecordingServer)
 
 
-@pytest.fixture
-async def recording_server() -> AsyncIterator[RecordingServer]:
+_T = TypeVar("_T")
+
+
+@asynccontextmanager
+async def answering_every_path(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    key: web.AppKey[_T],
+    make: Callable[[TestServer], _T],
+) -> AsyncIterator[_T]:
+    """Serve ``handler`` for every method and path on 127.0.0.1 (a free port), with ``make(server)`` as its
+    state under ``key``; yield that state."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", _handle)
+    app.router.add_route("*", "/{tail:.*}", handler)
     server = TestServer(app, host="127.0.0.1", port=0)
-    recorder = RecordingServer(server)
-    app[RECORDER] = recorder
+    state = make(server)
+    app[key] = state
     await server.start_server()
     try:
-        yield recorder
+        yield state
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def recording_server() -> AsyncIterator[RecordingServer]:
+    async with answering_every_path(_handle, RECORDER, RecordingServer) as recorder:
+        yield recorder
 
 
 Call = Callable[..., Awaitable[Any]]

@@ -38,7 +38,7 @@ from pusherpy.publisher import (
 from pusherpy.publisher.retry import MAX_RETRY_DELAY, RetryPolicy
 from tests.helpers import DEADLINE
 
-from .conftest import APP_ID, KEY, SECRET, EitherClient
+from .conftest import APP_ID, KEY, SECRET, EitherClient, answering_every_path
 
 CLIENT_TIMEOUT = 0.5
 HANG = 10.0
@@ -99,16 +99,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
 
 @pytest.fixture
 async def faults() -> AsyncIterator[FaultServer]:
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", _handle)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    fault_server = FaultServer(server)
-    app[FAULTS] = fault_server
-    await server.start_server()
-    try:
+    async with answering_every_path(_handle, FAULTS, FaultServer) as fault_server:
         yield fault_server
-    finally:
-        await server.close()
 
 
 @pytest.fixture(params=["sync", "async"])
