@@ -37,7 +37,8 @@ from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, W
 from .idempotency import LocalPublishes, RedisPublishes
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_fanout import BusFanout
-from .redis_kept import KeptChannels, kept_join, kept_page
+from .redis_kept import KeptChannels
+from .redis_kept_reads import kept_join, kept_page
 from .redis_messages import BusMessage, ChannelEventMessage, KeptEventMessage, TerminateMessage
 from .redis_node import NodeLifecycle
 from .redis_records import Change, Delta, NodeRecords, field_of, local_records, transitions

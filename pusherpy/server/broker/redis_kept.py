@@ -20,23 +20,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from redis.exceptions import RedisError
 
 from ...protocol import codec
 from ...protocol.apps import AppConfig
-from ...protocol.history import (
-    ChannelRecord,
-    HistoryEntry,
-    HistoryJoin,
-    HistoryPage,
-    HistoryRule,
-    page,
-    plan_join,
-    resume_failed_text,
-)
+from ...protocol.history import HistoryJoin, HistoryRule, plan_join, resume_failed_text
 from .base import HistoryUnavailable
 from .node import LocalNode
 from .redis_fanout import BusFanout
@@ -256,7 +247,7 @@ class KeptChannels:
             raise
         finally:
             muted = self._muted.pop(key)
-        record, now = _record(read.page), time.time()
+        record, now = read.page.record(), time.time()
         for client in muted & self._subscribers(key):
             after = stranded.get(client)
             plan = HistoryJoin(read.position) if after is None else plan_join(record, rule, after, now)
@@ -309,50 +300,3 @@ class KeptChannels:
 def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
     """The replay in serial order, each serial once."""
     return tuple(sorted({d.serial: d for d in replay}.values(), key=lambda d: d.serial))
-
-
-async def kept_join(kept: KeptChannels, key: Key, rule: HistoryRule, resume_after: int | None) -> HistoryJoin | None:
-    """What a new subscriber of a kept channel gets first, decided by ``plan_join`` from what the stream holds; the
-    caller registers the subscriber before its next ``await``. None while Redis is unreachable or refuses the read:
-    the subscriber then gets no position, as on a channel that keeps nothing."""
-    if not kept.healthy:
-        return None
-    try:
-        if resume_after is not None:
-            read = await kept.join_read(key, rule, after=resume_after, limit=rule.size)
-        else:
-            limit = rule.rewind or (rule.size if rule.rewind_seconds > 0 else 0)
-            read = await kept.join_read(key, rule, after=None, limit=limit, max_age_seconds=rule.rewind_seconds)
-    except OUTAGE_ERRORS as error:
-        kept.outage(error)
-        return None
-    except RedisError as error:
-        logger.warning("could not read the history of %s (%s): subscribed without a position", key[1], error)
-        return None
-    plan = plan_join(_record(read.page), rule, resume_after, time.time())
-    return HistoryJoin(read.position, plan.replay + tuple(d.text for d in read.caught_up), plan.failed)
-
-
-async def kept_page(kept: KeptChannels, key: Key, rule: HistoryRule, after: int | None, limit: int) -> HistoryPage:
-    """The history API's answer from the stream, decided by ``page``.
-
-    Raises:
-        HistoryUnavailable: Redis cannot be reached.
-    """
-    if not kept.healthy:
-        raise HistoryUnavailable
-    try:
-        found = await kept.history.read(*key, after=after, limit=limit, ttl_seconds=rule.ttl_seconds)
-    except (*OUTAGE_ERRORS, RedisError):
-        raise HistoryUnavailable from None
-    if not found.exists:
-        return page(None, after, limit)
-    # The page read holds the events asked for; the stream's oldest is reported as it is.
-    return replace(page(_record(found), after, limit), oldest=found.oldest)
-
-
-def _record(found: StoredPage) -> ChannelRecord:
-    """The record as far as the events read: enough for ``events_after``, whose events start at the stream's
-    oldest when the asked position was trimmed."""
-    entries = tuple(HistoryEntry(event.serial, event.published_at / 1000, event.text) for event in found.events)
-    return ChannelRecord(found.start, found.position, entries)
