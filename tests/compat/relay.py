@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Relay:
-    """Forwards 127.0.0.1:``port`` to ``target_host``:``target_port``; count of connections relayed so far."""
+    """Forwards 127.0.0.1:``port`` to ``target_host``:``target_port`` (a test may change the target: connections made
+    afterwards go to the new one); count of connections relayed so far."""
 
     target_host: str
     target_port: int
@@ -33,10 +34,12 @@ class Relay:
         self._open.clear()
 
     @asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        """Cut, and keep new connections waiting until the block exits."""
+    async def held(self, *, cut: bool = True) -> AsyncIterator[None]:
+        """Cut (unless ``cut=False``: the test breaks the connection some other way, e.g. by killing the server),
+        and keep new connections waiting until the block exits."""
         self._released.clear()
-        self.cut()
+        if cut:
+            self.cut()
         try:
             yield
         finally:

@@ -427,7 +427,10 @@ async def webhook_receiver() -> AsyncIterator[WebhookReceiver]:
         yield receiver
 
 
-def cluster_config(redis_url: str, prefix: str, webhook_url: str, *, redis_cluster: bool = False) -> str:
+def cluster_config(
+    redis_url: str, prefix: str, webhook_url: str, *, redis_cluster: bool = False, history: str = ""
+) -> str:
+    """The nodes' TOML; ``history``: more ``[[apps.history]]`` rules for the main app, ahead of the usual ones."""
     sharding = f"redis_cluster = true\nredis_bus_shards = {BUS_SHARDS}" if redis_cluster else ""
     return f"""
 {sharding}
@@ -447,6 +450,7 @@ enable_subscription_count = true
 
 [[apps.webhooks]]
 url = "{webhook_url}"
+{history}
 
 [[apps.history]]
 channels = "*kept-*"
@@ -545,9 +549,10 @@ async def running_cluster(
     redis_cluster: bool = False,
     replicas: int = 0,
     redis: RedisServer | RedisClusterServer | None = None,
+    history: str = "",
 ) -> AsyncIterator[Cluster]:
     """A fresh Redis (``redis_cluster``: a 3-shard Redis Cluster, with ``replicas`` per primary; or ``redis``, not
-    started yet) and ``nodes`` pusherpy processes on it, started in parallel."""
+    started yet) and ``nodes`` pusherpy processes on it, started in parallel (``history``: see ``cluster_config``)."""
     async with AsyncExitStack() as stack:
         if redis is None:
             redis = RedisClusterServer(workdir, replicas=replicas) if redis_cluster else RedisServer(workdir)
@@ -563,7 +568,7 @@ async def running_cluster(
         receiver = await stack.enter_async_context(webhook_receiver())
         config = workdir / "cluster.toml"
         prefix = f"test-{secrets.token_hex(4)}"
-        config.write_text(cluster_config(redis.url, prefix, receiver.url, redis_cluster=redis_cluster))
+        config.write_text(cluster_config(redis.url, prefix, receiver.url, redis_cluster=redis_cluster, history=history))
         cluster = Cluster(redis, receiver, prefix, config, workdir)
         await stack.enter_async_context(cluster.stack)
         await asyncio.gather(*(cluster.start_node() for _ in range(nodes)))

@@ -56,8 +56,13 @@ class RedisPublishes:
     Redis does the expiry, so the keys need no cap here (Redis's own ``maxmemory`` bounds them).
     """
 
-    def __init__(self, store: RedisStore) -> None:
+    def __init__(self, store: RedisStore, cap: int = MAX_KEYS_PER_APP) -> None:
         self._store = store
+        self._cap = cap
+        self._unreleased: dict[tuple[str, str], None] = {}
+        """Keys whose release could not reach Redis (it was unreachable): the claim Redis still holds would swallow
+        the publisher's retry (answered 200, delivered to nobody), so they are released once Redis is back, before
+        the node claims anything there again. At most ``cap``, the oldest dropped."""
 
     def _key(self, app_id: str, key: str) -> str:
         return f"{self._store.base(app_id)}:idem:{key}"
@@ -74,3 +79,15 @@ class RedisPublishes:
 
     async def release(self, app_id: str, key: str) -> None:
         await self._store.redis.delete(self._key(app_id, key))
+
+    def release_later(self, app_id: str, key: str) -> None:
+        """Redis could not be told: release the key in ``release_unreleased`` (when Redis is back)."""
+        self._unreleased[(app_id, key)] = None
+        if len(self._unreleased) > self._cap:
+            del self._unreleased[next(iter(self._unreleased))]
+
+    async def release_unreleased(self) -> None:
+        """Release in Redis every key whose release it missed (an outage error leaves the rest for next time)."""
+        for app_id, key in list(self._unreleased):
+            await self.release(app_id, key)
+            del self._unreleased[(app_id, key)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,8 +147,16 @@ class LocalNode:
 
     # -- delivery ----------------------------------------------------------------------------------------------
 
-    def deliver(self, app_id: str, channel: str, text: str, except_socket_id: str | None = None) -> int:
-        """Write one event to this node's subscribers of a channel: encoded once, same bytes to each, no awaits.
+    def deliver(
+        self,
+        app_id: str,
+        channel: str,
+        text: str,
+        except_socket_id: str | None = None,
+        skip: Collection[Subscriber] = (),
+    ) -> int:
+        """Write one event to this node's subscribers of a channel (but ``skip``: sockets whose events are sent to
+        them alone for now): encoded once, same bytes to each, no awaits.
 
         Returns:
             how many sockets it was written to.
@@ -162,7 +170,7 @@ class LocalNode:
         frame = text_frame(text.encode())
         delivered = 0
         for client in state.subscribers:
-            if client.connection.socket_id != except_socket_id and client.write_frame(frame):
+            if client.connection.socket_id != except_socket_id and client not in skip and client.write_frame(frame):
                 delivered += 1
         if delivered:  # counted once per broadcast, not once per socket
             self._count_sent(app_id, delivered, delivered * len(frame))

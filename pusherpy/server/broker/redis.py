@@ -37,7 +37,8 @@ from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, W
 from .idempotency import LocalPublishes, RedisPublishes
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
 from .redis_fanout import BusFanout
-from .redis_kept import KeptChannels, kept_join, kept_page
+from .redis_kept import KeptChannels
+from .redis_kept_reads import kept_join, kept_page
 from .redis_messages import BusMessage, ChannelEventMessage, KeptEventMessage, TerminateMessage
 from .redis_node import NodeLifecycle
 from .redis_records import Change, Delta, NodeRecords, field_of, local_records, transitions
@@ -136,7 +137,10 @@ class RedisBroker(Broker):
 
     async def release_publish(self, app: AppConfig, key: str) -> None:
         self._local_publishes.release(app.id, key)
-        await self._query(lambda: self._publishes.release(app.id, key), lambda: None)
+        # While Redis is unreachable its claim stays: released when it is back (else it swallows the retry).
+        await self._query(
+            lambda: self._publishes.release(app.id, key), lambda: self._publishes.release_later(app.id, key)
+        )
 
     async def receive_bus_message(self, message: BusMessage) -> None:
         if isinstance(message, KeptEventMessage):
@@ -144,6 +148,9 @@ class RedisBroker(Broker):
                 self._kept.receive(message)
             return
         await self._fanout.receive(message)
+
+    async def reconnected(self) -> None:
+        await self._publishes.release_unreleased()
 
     async def recovered(self) -> None:
         await self._kept.catch_up(self._settings.apps)
@@ -199,6 +206,8 @@ class RedisBroker(Broker):
                     raise MemberLimitReached.for_channel(channel, app.max_presence_members)
             rule = app.history_rule(channel)
             history = await kept_join(self._kept, (app.id, channel), rule, resume_after) if rule is not None else None
+            if rule is not None and history is None and resume_after is not None:
+                self._kept.strand((app.id, channel), client, resume_after)  # replayed when Redis is back
             registry.join(channel, client, member)  # no await since the replay was decided (Broker.join)
         presence = None
         if channel_type.is_presence:
@@ -230,6 +239,7 @@ class RedisBroker(Broker):
         if member is not None:
             deltas.insert(0, Delta(Family.MEMBER, field_of(app.id, channel, member.user_id, family=Family.MEMBER), -1))
         await self._change(app, lambda: registry.leave(channel, client), deltas)
+        self._kept.unstrand((app.id, channel), client)
         if channel not in registry.channels:
             self._kept.forget((app.id, channel))
 

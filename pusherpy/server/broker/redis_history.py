@@ -16,6 +16,7 @@ from typing import Final
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from ...protocol.history import ChannelRecord, HistoryEntry
 from . import redis_history_scripts
 
 NO_RECORD: Final = 0
@@ -47,6 +48,12 @@ class StoredPage:
     @property
     def exists(self) -> bool:
         return self.start != NO_RECORD
+
+    def record(self) -> ChannelRecord:
+        """The record as far as the events read: enough for ``events_after``, whose events start at the stream's
+        oldest when the asked position was trimmed."""
+        entries = tuple(HistoryEntry(event.serial, event.published_at / 1000, event.text) for event in self.events)
+        return ChannelRecord(self.start, self.position, entries)
 
 
 class RedisHistory:

@@ -7,6 +7,10 @@ delivers what the bus brings through its own sequencer: a duplicate is dropped, 
 sequencer too, so the subscriber's replay and the live events that follow it meet without a gap or a duplicate.
 After a bus outage every channel followed here is caught up from the stream.
 
+A subscriber that asked to resume while Redis was unreachable got no replay (and no position): it is "stranded"
+until Redis is back, then its replay is read like a join's and sent to it alone, while the channel's catch-up is
+kept from it, so it too gets every event after its position once, in order.
+
 While Redis is unreachable a kept channel refuses publishes (``HistoryUnavailable``, 503): it never hands out a
 serial it cannot keep.
 """
@@ -16,14 +20,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from redis.exceptions import RedisError
 
 from ...protocol import codec
 from ...protocol.apps import AppConfig
-from ...protocol.history import ChannelRecord, HistoryEntry, HistoryJoin, HistoryPage, HistoryRule, page, plan_join
+from ...protocol.history import HistoryJoin, HistoryRule, plan_join, resume_failed_text
 from .base import HistoryUnavailable
 from .node import LocalNode
 from .redis_fanout import BusFanout
@@ -32,6 +36,7 @@ from .redis_messages import KeptEventMessage
 from .redis_node import NodeLifecycle
 from .redis_store import OUTAGE_ERRORS
 from .sequencer import Gap, Key, Offered, Sequencer
+from .subscriber import Subscriber
 from .tasks import TaskSet
 
 logger = logging.getLogger(__name__)
@@ -83,6 +88,11 @@ class KeptChannels:
         self._kept: dict[Key, HistoryRule] = {}
         self._fetches = TaskSet("fetching a gap of a kept channel")
         self._joining: dict[Key, int] = {}
+        self._stranded: dict[Key, dict[Subscriber, int]] = {}
+        """Local subscribers that asked to resume (after serial N) while Redis was unreachable; one entry per local
+        subscription at most, dropped when it leaves."""
+        self._muted: dict[Key, set[Subscriber]] = {}
+        """Sockets that the channel-wide delivery skips while their own replay is read."""
 
     async def publish(
         self,
@@ -206,8 +216,21 @@ class KeptChannels:
     def close(self) -> None:
         self._fetches.cancel()
 
+    def strand(self, key: Key, client: Subscriber, after: int) -> None:
+        """``client`` joined asking to resume after ``after`` while Redis could not be read: replay it at catch-up."""
+        self._stranded.setdefault(key, {})[client] = after
+
+    def unstrand(self, key: Key, client: Subscriber) -> None:
+        """``client`` left the channel."""
+        stranded = self._stranded.get(key)
+        if stranded is not None:
+            stranded.pop(client, None)
+            if not stranded:
+                del self._stranded[key]
+
     def forget(self, key: Key) -> None:
         """The channel's last local subscriber left (a join under way keeps it followed)."""
+        self._stranded.pop(key, None)
         if key in self._joining:
             return
         self._sequencer.forget(key)
@@ -227,6 +250,9 @@ class KeptChannels:
 
     async def _catch_up(self, key: Key, rule: HistoryRule) -> None:
         self._kept[key] = rule
+        if key in self._stranded:
+            await self._resume_stranded(key, rule)
+            return
         last = self._sequencer.last(key)
         if last is None:
             await self.join_read(key, rule, after=None, limit=0)
@@ -234,11 +260,43 @@ class KeptChannels:
             # The stream holds at most ``size`` events: what it does not have after ``last`` is gone.
             await self._fetch(key, rule, Gap(last, last + rule.size + 1), upto_position=True)
 
+    async def _resume_stranded(self, key: Key, rule: HistoryRule) -> None:
+        """Catch the channel up as a join after the lowest stranded position would, keeping the channel-wide
+        delivery from the stranded sockets (and, when nobody here followed the channel, from every local subscriber:
+        all joined during the outage), then send each its own replay; no await between the read and the sends."""
+        subscribers = self._subscribers(key)
+        stranded = {client: after for client, after in self._stranded.pop(key).items() if client in subscribers}
+        if not stranded:
+            await self._catch_up(key, rule)
+            return
+        self._muted[key] = subscribers if self._sequencer.last(key) is None else set(stranded)
+        try:
+            read = await self.join_read(key, rule, after=min(stranded.values()), limit=rule.size)
+        except OUTAGE_ERRORS:
+            self._stranded.setdefault(key, {}).update(stranded)  # replayed at the next catch-up
+            raise
+        finally:
+            muted = self._muted.pop(key)
+        record, now = read.page.record(), time.time()
+        for client in muted & self._subscribers(key):
+            after = stranded.get(client)
+            plan = HistoryJoin(read.position) if after is None else plan_join(record, rule, after, now)
+            if plan.failed is not None:
+                client.send_text(resume_failed_text(key[1], plan.failed))
+            for text in plan.replay + tuple(d.text for d in read.caught_up):
+                client.send_text(text)
+
+    def _subscribers(self, key: Key) -> set[Subscriber]:
+        registry = self._node.registries.get(key[0])
+        state = registry.channels.get(key[1]) if registry is not None else None
+        return set(state.subscribers) if state is not None else set()
+
     # -- delivery --------------------------------------------------------------------------------------------------
 
     def _deliver(self, key: Key, offered: Offered[Delivery]) -> None:
+        muted = self._muted.get(key, ())
         for delivery in offered.deliver:
-            self._node.deliver(key[0], key[1], delivery.text, delivery.except_socket_id)
+            self._node.deliver(key[0], key[1], delivery.text, delivery.except_socket_id, muted)
         if offered.gap is not None:
             rule = self._kept.get(key)
             if rule is None:
@@ -272,50 +330,3 @@ class KeptChannels:
 def _unique(replay: list[Delivery]) -> tuple[Delivery, ...]:
     """The replay in serial order, each serial once."""
     return tuple(sorted({d.serial: d for d in replay}.values(), key=lambda d: d.serial))
-
-
-async def kept_join(kept: KeptChannels, key: Key, rule: HistoryRule, resume_after: int | None) -> HistoryJoin | None:
-    """What a new subscriber of a kept channel gets first, decided by ``plan_join`` from what the stream holds; the
-    caller registers the subscriber before its next ``await``. None while Redis is unreachable or refuses the read:
-    the subscriber then gets no position, as on a channel that keeps nothing."""
-    if not kept.healthy:
-        return None
-    try:
-        if resume_after is not None:
-            read = await kept.join_read(key, rule, after=resume_after, limit=rule.size)
-        else:
-            limit = rule.rewind or (rule.size if rule.rewind_seconds > 0 else 0)
-            read = await kept.join_read(key, rule, after=None, limit=limit, max_age_seconds=rule.rewind_seconds)
-    except OUTAGE_ERRORS as error:
-        kept.outage(error)
-        return None
-    except RedisError as error:
-        logger.warning("could not read the history of %s (%s): subscribed without a position", key[1], error)
-        return None
-    plan = plan_join(_record(read.page), rule, resume_after, time.time())
-    return HistoryJoin(read.position, plan.replay + tuple(d.text for d in read.caught_up), plan.failed)
-
-
-async def kept_page(kept: KeptChannels, key: Key, rule: HistoryRule, after: int | None, limit: int) -> HistoryPage:
-    """The history API's answer from the stream, decided by ``page``.
-
-    Raises:
-        HistoryUnavailable: Redis cannot be reached.
-    """
-    if not kept.healthy:
-        raise HistoryUnavailable
-    try:
-        found = await kept.history.read(*key, after=after, limit=limit, ttl_seconds=rule.ttl_seconds)
-    except (*OUTAGE_ERRORS, RedisError):
-        raise HistoryUnavailable from None
-    if not found.exists:
-        return page(None, after, limit)
-    # The page read holds the events asked for; the stream's oldest is reported as it is.
-    return replace(page(_record(found), after, limit), oldest=found.oldest)
-
-
-def _record(found: StoredPage) -> ChannelRecord:
-    """The record as far as the events read: enough for ``events_after``, whose events start at the stream's
-    oldest when the asked position was trimmed."""
-    entries = tuple(HistoryEntry(event.serial, event.published_at / 1000, event.text) for event in found.events)
-    return ChannelRecord(found.start, found.position, entries)

@@ -52,6 +52,10 @@ class ClusterMember(Protocol):
 
     async def announce(self, changes: Iterable[Change], *, except_socket_id: str | None = None) -> None: ...
 
+    async def reconnected(self) -> None:
+        """Redis is reachable again and the node re-registered, but does not use it yet: settle what the outage left
+        undone (an outage error here retries the whole recovery)."""
+
     async def recovered(self) -> None:
         """Redis is usable again (or for the first time): catch up what the bus could not bring meanwhile."""
 
@@ -215,6 +219,7 @@ class NodeLifecycle:
             changes.extend(await self._resync())
             if generation == self._generation:
                 break
+        await self._broker.reconnected()
         self._recovery = None
         self.healthy = True
         self._healthy_since = asyncio.get_running_loop().time()
