@@ -5,6 +5,7 @@ its backend signed, on whichever node it lands; a position that cannot be resume
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -207,3 +208,23 @@ class TestHistoryApi:
         for params in ({"after": "-1"}, {"after": "x"}, {"limit": "0"}, {"limit": "1001"}, {"limit": "99999999999"}):
             status, reply = await api_request(deployment.a, "GET", path, params=params)
             assert status == 400, params
+
+
+async def test_a_burst_of_publishes_beyond_the_redis_connection_pool_is_served_whole(
+    deployment_factory: Factory,
+) -> None:
+    """Each publish to a kept channel waits on Redis; hundreds at once must queue for connections, not read as an
+    outage (which would refuse them 503 and take the node off Redis)."""
+    deployment = await deployment_factory(history=kept(size=1000))
+
+    async def publish_one(n: int) -> int:
+        body = {"name": "message", "channel": f"private-conversation.{n % 20}", "data": json.dumps({"n": n})}
+        status, _ = await api_request(deployment.a, "POST", f"/apps/{deployment.app.id}/events", body=body)
+        return status
+
+    statuses = await asyncio.gather(*(publish_one(n) for n in range(400)))
+    assert statuses.count(200) == 400, sorted(set(statuses))
+    status, page = await api_request(
+        deployment.b, "GET", f"/apps/{deployment.app.id}/channels/private-conversation.0/events"
+    )
+    assert status == 200 and len(page["events"]) == 20

@@ -141,7 +141,7 @@ class NodeLifecycle:
         if self._stopping:
             return
         if self.healthy:
-            logger.warning("Redis unavailable (%s): serving this node's sockets only until it is back", reason)
+            logger.warning("Redis unavailable (%r): serving this node's sockets only until it is back", reason)
         self.healthy = False
         if self._recovery is None:
             self._recovery = asyncio.get_running_loop().create_task(self._recover(), name="pusherpy-redis-recovery")

@@ -28,6 +28,7 @@ from ...protocol.redact import redacted_url
 from . import redis_scripts
 from .redis_bus import DEFAULT_SHARDS, Bus, ShardedBus, SingleBus
 from .redis_bus_mac import BusMac
+from .redis_clients import redis_client
 from .redis_history import RedisHistory
 from .redis_messages import OnMessage
 from .redis_records import Change, Delta, JoinReply, parse_changes
@@ -85,9 +86,8 @@ class RedisStore:
             "socket_timeout": timeout,
             "socket_connect_timeout": timeout,
         }
-        self.redis: Redis | RedisCluster = (
-            RedisCluster.from_url(url, **options) if cluster else Redis.from_url(url, **options)
-        )
+        self.redis: Redis | RedisCluster
+        self.redis = redis_client(url, cluster=cluster, timeout=timeout, options=options)
         self.url = url
         self.cluster = cluster
         self.shards = shards
