@@ -30,6 +30,8 @@ class AnswerLosingProxy:
 
     upstream: int
     lose: int
+    hold: float = 0.0
+    """Seconds a lost answer is held before the connection is dropped (past the publisher's timeout: a timeout)."""
     port: int = 0
     forwarded: int = 0
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -42,6 +44,7 @@ class AnswerLosingProxy:
         try:
             if losing:
                 await up_reader.read(1)  # pusherpy answered: the event was accepted
+                await asyncio.sleep(self.hold)
                 writer.transport.abort()  # ... and the publisher never hears it
             else:
                 await self._pipe(up_reader, writer)
@@ -59,8 +62,8 @@ class AnswerLosingProxy:
 
 
 @contextlib.asynccontextmanager
-async def losing_proxy(server: RunningServer, lose: int) -> AsyncIterator[AnswerLosingProxy]:
-    proxy = AnswerLosingProxy(server.port, lose)
+async def losing_proxy(server: RunningServer, lose: int, hold: float = 0.0) -> AsyncIterator[AnswerLosingProxy]:
+    proxy = AnswerLosingProxy(server.port, lose, hold)
     listening = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
     proxy.port = listening.sockets[0].getsockname()[1]
     async with listening:
@@ -68,9 +71,15 @@ async def losing_proxy(server: RunningServer, lose: int) -> AsyncIterator[Answer
 
 
 @contextlib.asynccontextmanager
-async def subscribed_behind_a_losing_proxy(lose: int) -> AsyncIterator[tuple[AnswerLosingProxy, PusherClient]]:
+async def subscribed_behind_a_losing_proxy(
+    lose: int, hold: float = 0.0
+) -> AsyncIterator[tuple[AnswerLosingProxy, PusherClient]]:
     app = make_app(history=(RULE,))
-    async with serve(make_settings(app)) as server, losing_proxy(server, lose) as proxy, connect(server) as client:
+    async with (
+        serve(make_settings(app)) as server,
+        losing_proxy(server, lose, hold) as proxy,
+        connect(server) as client,
+    ):
         await client.subscribe(CHANNEL)
         yield proxy, client
 
@@ -103,6 +112,16 @@ async def test_the_async_client_retries_a_lost_answer_and_the_event_is_delivered
         async with AsyncPusher("4242", "test-key", "test-secret", **publisher_options(proxy, retries=3)) as pusher:
             reply = await pusher.trigger(CHANNEL, "order", {"n": 1})
         assert proxy.forwarded == 2
+        (order,) = await delivered(client, "order")
+        assert reply["serials"][CHANNEL] == order["serial"]
+
+
+async def test_a_publish_that_timed_out_after_pusherpy_accepted_it_is_retried_and_delivered_once() -> None:
+    async with subscribed_behind_a_losing_proxy(lose=1, hold=2.0) as (proxy, client):
+        options = {**publisher_options(proxy, retries=3), "timeout": 0.5}
+        async with AsyncPusher("4242", "test-key", "test-secret", **options) as pusher:
+            reply = await pusher.trigger(CHANNEL, "order", {"n": 1})
+        assert proxy.forwarded == 2, "the first attempt timed out, the second was answered"
         (order,) = await delivered(client, "order")
         assert reply["serials"][CHANNEL] == order["serial"]
 
