@@ -28,9 +28,19 @@ class _Record:
         self.used_at = now
 
     def snapshot(self, rule: HistoryRule, now: float) -> ChannelRecord:
+        self._prune(rule, now)
+        return ChannelRecord(self.start, self.position, tuple(self.entries))
+
+    def forgotten(self, rule: HistoryRule, now: float) -> bool:
+        """Silent for longer than the rule's ttl, with every event expired: the record is to be forgotten."""
+        if self.used_at >= now - rule.ttl_seconds:
+            return False
+        self._prune(rule, now)
+        return not self.entries
+
+    def _prune(self, rule: HistoryRule, now: float) -> None:
         for _ in range(prune(self.entries, rule, now)):
             self.entries.popleft()
-        return ChannelRecord(self.start, self.position, tuple(self.entries))
 
 
 class LocalHistory:
@@ -56,7 +66,7 @@ class LocalHistory:
         if records is None or channel not in records:
             return None
         record = records[channel]
-        if record.used_at < now - rule.ttl_seconds and not record.snapshot(rule, now).entries:
+        if record.forgotten(rule, now):
             del records[channel]
             return None
         return record.snapshot(rule, now)
@@ -72,8 +82,8 @@ class LocalHistory:
     def _record(self, app: AppConfig, channel: str, rule: HistoryRule, now: float) -> _Record:
         records = self._apps.setdefault(app.id, OrderedDict())
         record = records.get(channel)
-        if record is not None and record.used_at < now - rule.ttl_seconds and not record.snapshot(rule, now).entries:
-            del records[channel]  # forgotten: silent for longer than its ttl
+        if record is not None and record.forgotten(rule, now):
+            del records[channel]
             record = None
         if record is None:
             self._make_room(app, records, now, rule)
