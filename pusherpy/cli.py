@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import __version__
+from .commands import add_commands
 from .protocol.errors import ConfigError
 from .server.exposure import is_loopback, metrics_refusal
 from .server.fdlimit import raise_file_limit
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the settings, the port, Redis and TLS files, print what would run, and exit (1: problems found)",
     )
     serve.set_defaults(command_parser=serve)
+    add_commands(commands)
     return parser
 
 
@@ -240,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # a command of pusherpy/commands/: it parses strictly and says its own errors
+        strict = parser.parse_args(argv)  # unknown options: the command's own usage and exit status 2
+        return int(strict.handler(strict))
     if unknown:  # said by the command's own parser, so its usage shows the options it does take
         args.command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.app_id is not None and not args.app_id.isdigit():

@@ -102,6 +102,17 @@ class Settings:
     workers: int = bounded(1, minimum=1)
     """Worker processes sharing ``port`` (``SO_REUSEPORT``), started and restarted by a parent (supervisor.py);
     ``auto``: one per CPU. More than one needs ``redis_url``: the workers share state through it, as nodes do."""
+    console: bool = False
+    """Serve the live debug console at ``/console`` (docs/console.md). On a host other machines can reach it needs
+    ``console_password``; start-up is refused without one."""
+    console_password: str = field(default="", repr=False)
+    """The console's login password (compared in constant time, never shown); empty: no login on loopback only."""
+    apps_source: str | None = None
+    """Where apps are read from instead of ``apps``: ``postgresql://…``, ``mysql://…`` or ``sqlite:///path``
+    (docs/apps-database.md); None: the ``[[apps]]`` of the config file (or the dev app)."""
+    apps_refresh_seconds: float = bounded(5.0, minimum=0.1)
+    """How often apps are read again from ``apps_source``: a new, changed, disabled or deleted app takes effect
+    within this time, without a restart."""
     uses_dev_app: bool = field(default=True, metadata={_DERIVED: True})
     """No app was configured, so ``DEV_APP`` is served. Set by ``load_settings``, not a setting of its own."""
     notices: tuple[str, ...] = field(default=(), metadata={_DERIVED: True})
@@ -109,7 +120,7 @@ class Settings:
     command line logs them. Set by ``load_settings``."""
 
     def __repr__(self) -> str:
-        return redacted_repr(self, urls=("redis_url",))
+        return redacted_repr(self, urls=("redis_url", "apps_source"))
 
     def app_by_key(self) -> dict[str, AppConfig]:
         return {app.key: app for app in self.apps}

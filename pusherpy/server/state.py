@@ -15,6 +15,7 @@ from ..protocol.apps import AppConfig
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.tasks import TaskSet
 from .client import Client, SocketHandler
+from .console.hub import ConsoleHub
 from .forwarded import TrustedProxies
 from .metrics import Metrics
 from .replay import ReplayGuard
@@ -37,6 +38,8 @@ class ServerState:
     """This server's open sockets (for pings and shutdown); the broker knows them as subscribers only."""
     proxies: TrustedProxies = field(default_factory=lambda: TrustedProxies(()))
     """Whose forwarding headers are believed (``Settings.trusted_proxies``)."""
+    console: ConsoleHub = field(default_factory=ConsoleHub)
+    """The debug console's log of watched apps (nothing is recorded for an app no console watches)."""
     socket_handler: SocketHandler = field(init=False)
     """The Pusher side of every socket (``ws.PusherHandler``), set by ``create_app``."""
 

@@ -16,6 +16,7 @@ from ..protocol import codec, webhooks
 from ..protocol.actions import AnswerPing, Join, Leave, Relay, Reply, SignIn
 from ..protocol.apps import AppConfig
 from ..protocol.connection import error_text, subscription_error_text
+from ..protocol.console import LogEntry, LogKind
 from ..protocol.errors import (
     AppDisabled,
     ErrorCode,
@@ -80,6 +81,11 @@ async def open_client(state: ServerState, client: Client) -> bool:
         client.connection_lost(None)
         return False
     state.metrics.count(app.id, "connections_opened")
+    if state.console.watching(app.id):
+        entry = LogEntry(
+            kind=LogKind.CONNECTED, app_id=app.id, at_ms=int(time.time() * 1000), socket_id=client.socket_id
+        )
+        state.console.record(entry)
     client.send_text(
         codec.encode(ConnectionEstablished(socket_id=client.socket_id, activity_timeout=app.activity_timeout))
     )
