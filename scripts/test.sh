@@ -31,7 +31,7 @@ log "python environment"
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 pip install --upgrade pip
 pip install -e '.[dev]'
-.venv/bin/python -c "import pusherpy, aiohttp, pusher, nacl, redis, hypothesis, jwt, openai, playwright"
+.venv/bin/python -c "import pusherpy, aiohttp, pusher, nacl, redis, asyncpg, aiomysql, hypothesis, jwt, openai, playwright"
 
 log "npm packages for the real-client tests"
 for dir in tests/compat examples/chat/frontend; do

@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from aiohttp import web
 
 from ..protocol import codec
+from ..protocol.apps import AppConfig
 from ..protocol.errors import ErrorCode
 from ..protocol.events import Ping
 from ..protocol.frames import CloseCode
 from . import http_api
+from .app_directory import AppDirectory
+from .apps_refresh import AppsRefresher
+from .apps_store import open_store
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .forwarded import TrustedProxies
@@ -64,8 +68,7 @@ def create_app(
         metrics=metrics,
         broker=broker or _broker_for(settings, sink, metrics),
         webhooks=sink,
-        apps_by_key=settings.app_by_key(),
-        apps_by_id=settings.app_by_id(),
+        apps=AppDirectory(settings.apps),
         proxies=TrustedProxies(settings.trusted_proxies),
     )
     if settings.reject_replayed_signatures:
@@ -73,6 +76,8 @@ def create_app(
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
     http_api.add_routes(application, settings.path_prefix)
+    if settings.apps_source:  # read before the broker starts: it must know the apps it serves
+        application.cleanup_ctx.append(AppsRefresher(state, open_store(settings.apps_source)).run)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
     if settings.metrics_port is not None:
@@ -104,8 +109,8 @@ def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics) -> 
 
 
 def _webhook_sender(settings: Settings, application: web.Application, metrics: Metrics) -> WebhookSink:
-    if not any(app.webhooks for app in settings.apps):
-        return no_webhooks
+    if not settings.apps_source and not any(app.webhooks for app in settings.apps):
+        return no_webhooks  # with apps_source, an app may gain webhooks at any refresh
     sender = WebhookSender(settings, metrics)
     application.cleanup_ctx.append(sender.run)
     return sender.emit
@@ -118,11 +123,11 @@ async def _run_broker(application: web.Application) -> AsyncIterator[None]:
     await broker.stop()
 
 
-def sweep_interval(settings: Settings) -> float:
-    """Often enough to honour the shortest activity/pong timeout, at most once a second."""
-    shortest = min(
-        [settings.pong_timeout, *(a.server_ping_after for a in settings.apps), *(a.auth_timeout for a in settings.apps)]
-    )
+def sweep_interval(settings: Settings, apps: Iterable[AppConfig] | None = None) -> float:
+    """Often enough to honour the shortest activity/pong timeout of ``apps`` (the settings' apps when None), at
+    most once a second."""
+    apps = tuple(settings.apps if apps is None else apps)
+    shortest = min([settings.pong_timeout, *(a.server_ping_after for a in apps), *(a.auth_timeout for a in apps)])
     return max(0.05, min(1.0, shortest / 4))
 
 
@@ -155,12 +160,11 @@ def sweep(state: ServerState, now: float) -> None:
 
 async def _run_activity_sweeper(application: web.Application) -> AsyncIterator[None]:
     state = application[STATE]
-    interval = sweep_interval(state.settings)
     loop = asyncio.get_running_loop()
 
     async def run() -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(sweep_interval(state.settings, state.apps.apps))  # apps may change (apps_source)
             try:
                 sweep(state, loop.time())
             except Exception:  # pragma: no cover - the sweeper must survive a bug

@@ -47,7 +47,7 @@ def _metrics(request: web.Request, *, own_listener: bool) -> web.Response:
     if refusal is not None:
         return refusal_response(refusal)
     empty = {"connections": 0, "channels": 0, "subscriptions": 0}
-    gauges: dict[str, dict[str, Any]] = {app.id: dict(empty) for app in state.settings.apps}
+    gauges: dict[str, dict[str, Any]] = {app.id: dict(empty) for app in state.apps.apps}
     gauges.update(state.broker.stats())
     text = state.metrics.render(
         gauges, healthy=state.broker.healthy, process=process_gauges(), node_counters=state.broker.counters()

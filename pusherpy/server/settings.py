@@ -20,6 +20,7 @@ from ..protocol.apps import AppConfig
 from ..protocol.bounds import bounded, within
 from ..protocol.errors import ConfigError
 from ..protocol.redact import redacted_repr, redacted_url
+from .apps_store.store import open_store
 from .exposure import check_exposure
 from .forwarded import check_trusted_proxies
 from .path_prefix import check_path_prefix
@@ -175,6 +176,8 @@ def load_settings(
     if app is not None:
         others = tuple(a for a in values.get("apps", ()) if a.id != app.id and a.key != app.key)
         values["apps"] = (app, *others)
+    if values.get("apps_source"):
+        _check_apps_source(values)
     values["uses_dev_app"] = "apps" not in values
     values["notices"] = (*_env_file_notice(env_file, from_env_file, from_environ), *from_environ.notices)
     if app is None and from_environ.app_options:
@@ -232,6 +235,24 @@ def _check_redis_url(url: str) -> None:
         urlsplit(url).port  # noqa: B018 - raises when a password's unescaped "/", "?" or "#" ends the host early
     except ValueError:
         raise ConfigError(f"redis_url={shown!r} is not a valid URL (percent-encode / ? # in a password)") from None
+
+
+def _check_apps_source(values: dict[str, Any]) -> None:
+    """Apps come from the database alone: none may be configured besides, and nodes sharing Redis need a
+    ``cluster_secret`` (bus keys derived from app secrets would split the cluster while a rotation spreads)."""
+    source = values["apps_source"]
+    open_store(source)  # a bad URL, or its driver (an optional extra) missing, is refused now, not at start
+    if "apps" in values:
+        raise ConfigError(
+            f"apps_source={redacted_url(source)!r} and apps (or --app-id, PUSHERPY_APP_ID, REVERB_APP_ID): "
+            "apps come from one place; remove the others or apps_source"
+        )
+    if values.get("redis_url") and not values.get("cluster_secret"):
+        raise ConfigError(
+            "apps_source with redis_url needs cluster_secret (the same on every node): it signs what "
+            "nodes say to each other, as app secrets can no longer do once they rotate"
+        )
+    values["apps"] = ()
 
 
 def _auto_workers(found: dict[str, RawValue]) -> dict[str, RawValue]:

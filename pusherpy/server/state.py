@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ..protocol.apps import AppConfig
+from .app_directory import AppDirectory
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.tasks import TaskSet
 from .client import Client, SocketHandler
@@ -28,8 +29,8 @@ class ServerState:
     broker: Broker
     metrics: Metrics = field(default_factory=Metrics)
     webhooks: WebhookSink = no_webhooks
-    apps_by_key: dict[str, AppConfig] = field(default_factory=dict)
-    apps_by_id: dict[str, AppConfig] = field(default_factory=dict)
+    apps: AppDirectory = field(default_factory=AppDirectory)
+    """The apps served, by key and by id: filled once from the settings, or kept current from ``apps_source``."""
     tasks: TaskSet = field(default_factory=lambda: TaskSet("background task"))
     shutting_down: bool = False
     replays: ReplayGuard | None = None
@@ -42,6 +43,16 @@ class ServerState:
     """The debug console's log of watched apps (nothing is recorded for an app no console watches)."""
     socket_handler: SocketHandler = field(init=False)
     """The Pusher side of every socket (``ws.PusherHandler``), set by ``create_app``."""
+
+    @property
+    def apps_by_key(self) -> dict[str, AppConfig]:
+        """The served apps by key, as of now (look up again for each request: the dict is replaced on a refresh)."""
+        return self.apps.by_key
+
+    @property
+    def apps_by_id(self) -> dict[str, AppConfig]:
+        """The served apps by id, as of now."""
+        return self.apps.by_id
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine as a task the server owns (kept referenced, errors logged, awaited at shutdown)."""

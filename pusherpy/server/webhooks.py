@@ -122,6 +122,7 @@ class WebhookSender:
             endpoint = self._endpoints[key] = _Endpoint(app, target, self._settings.webhook_queue_limit, self._metrics)
             if self._session is not None:
                 self._workers.append(asyncio.create_task(self._work(endpoint)))
+        endpoint.app = app  # the newest settings sign its webhooks (a secret rotated in apps_source)
         return endpoint
 
     @staticmethod

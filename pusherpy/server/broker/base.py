@@ -112,6 +112,10 @@ class Broker(abc.ABC):
     async def stop(self) -> None:
         """Stop background tasks and disconnect; called after every socket is closed."""
 
+    async def serve_apps(self, apps: tuple[AppConfig, ...]) -> None:
+        """The apps served from now on (``apps_source`` read again); the settings' apps until then. Called before
+        ``start`` with the first reading, then after each one."""
+
     @abc.abstractmethod
     async def add_client(self, client: Subscriber) -> bool:
         """Count a new connection; False when the app is over its connection quota (nothing was counted)."""

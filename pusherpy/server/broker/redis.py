@@ -98,6 +98,15 @@ class RedisBroker(Broker):
     async def start(self) -> None:
         await self._life.start()
 
+    async def serve_apps(self, apps: tuple[AppConfig, ...]) -> None:
+        """Serve the apps read anew from ``apps_source``: their bus keys (from ``cluster_secret``, which
+        ``apps_source`` requires, so a rotated secret does not split the cluster) and the apps a dead node's
+        records are removed for."""
+        self._apps.clear()
+        self._apps.update((app.id, app) for app in apps)
+        self._store.app_ids = list(self._apps)
+        self._life.mac.serve(apps)
+
     async def stop(self) -> None:
         await self._life.stop()
         self._kept.close()
@@ -153,7 +162,7 @@ class RedisBroker(Broker):
         await self._publishes.release_unreleased()
 
     async def recovered(self) -> None:
-        await self._kept.catch_up(self._settings.apps)
+        await self._kept.catch_up(list(self._apps.values()))
 
     # -- connections -----------------------------------------------------------------------------------------------
 
@@ -360,4 +369,4 @@ class RedisBroker(Broker):
                 await self.announcer.announce(app, transitions(change, user_info, except_socket_id))
 
     def local_records(self) -> NodeRecords:
-        return local_records(self.node, self._settings.apps)
+        return local_records(self.node, self._apps.values())

@@ -54,10 +54,15 @@ class BusMac:
         cluster_secret: the deployment's secret, if configured.
     """
 
-    __slots__ = ("_keys",)
+    __slots__ = ("_keys", "_cluster_secret")
 
     def __init__(self, apps: Iterable[AppConfig], cluster_secret: str | None) -> None:
+        self._cluster_secret = cluster_secret
         self._keys = {app.id: bus_key(app, cluster_secret) for app in apps}
+
+    def serve(self, apps: Iterable[AppConfig]) -> None:
+        """Sign and check the messages of ``apps`` from now on (apps read anew from ``apps_source``)."""
+        self._keys = {app.id: bus_key(app, self._cluster_secret) for app in apps}
 
     def __repr__(self) -> str:
         return f"BusMac(apps={sorted(self._keys)})"

@@ -96,7 +96,7 @@ class NodeLifecycle:
         self._epochs: dict[str, str] | None = None
         self._recovery: asyncio.Task[None] | None = None
         self._heartbeats: asyncio.Task[None] | None = None
-        mac = BusMac(settings.apps, settings.cluster_secret)
+        self.mac = mac = BusMac(settings.apps, settings.cluster_secret)
         self._bus: Bus = store.bus(mac, broker.receive_bus_message, self.outage)
         self._registered = False
         self._stopping = False
