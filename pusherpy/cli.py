@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from .commands import add_commands
 from .protocol.errors import ConfigError
+from .server.apps_store.store import AppsSourceError
 from .server.exposure import is_loopback, metrics_refusal
 from .server.fdlimit import raise_file_limit
 from .server.settings import Settings, load_settings, service_manager_environ
@@ -106,6 +107,8 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
     Secrets are shown for the built-in dev app only (they are public anyway); a configured app's secret is the one
     its owner configured, and start-up output ends up in logs, so it is named, never printed.
     """
+    if settings.apps_source:
+        return _apps_source_help(settings, port, metrics_port)
     app = settings.apps[0]
     host = _reachable(settings.host)
     dev = settings.uses_dev_app
@@ -154,6 +157,24 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         *pusher_js,
     ]
     return "\n".join(lines)
+
+
+def _apps_source_help(settings: Settings, port: int, metrics_port: int | None) -> str:
+    """The start-up lines with apps in a database: where they are read from, not any app's credentials."""
+    from .protocol.redact import redacted_url
+
+    http, ws = ("https", "wss") if settings.tls_cert is not None else ("http", "ws")
+    source = redacted_url(settings.apps_source or "")
+    return "\n".join(
+        [
+            f"pusherpy listening on {http}://{settings.host}:{port}",
+            f"WebSocket: {ws}://{_reachable(settings.host)}:{port}/app/<key>?protocol=7",
+            _metrics_help(settings, port, metrics_port),
+            "",
+            f"apps: read from {source} every {settings.apps_refresh_seconds:g} s",
+            f"  pusherpy apps list --store '{source}'    pusherpy apps new --name NAME --store ...",
+        ]
+    )
 
 
 def _reachable(host: str) -> str:
@@ -296,5 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(settings)
     except OSError as error:
         print(f"pusherpy: cannot serve on {settings.host}:{settings.port}: {error}", file=sys.stderr)
+        return 1
+    except AppsSourceError as error:
+        print(f"pusherpy: cannot read apps: {error}", file=sys.stderr)
         return 1
     return 0

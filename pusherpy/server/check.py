@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Final
 
+from ..protocol.errors import ConfigError
 from ..protocol.redact import redacted_url
 from .accept import listen
 from .fdlimit import LOW, connections_allowed, file_limits
@@ -38,8 +39,11 @@ def check(settings: Settings) -> Report:
     """Try what ``pusherpy serve`` would need at start, without serving. Never raises for a problem found."""
     report = Report()
     report.summary.append(f"would serve http://{settings.host}:{settings.port} (WebSocket and HTTP API)")
-    report.summary.append("apps:")
-    report.summary.extend(f"  id={app.id} key={app.key}" for app in settings.apps)
+    if settings.apps_source:
+        _check_apps_source(report, settings.apps_source)
+    else:
+        report.summary.append("apps:")
+        report.summary.extend(f"  id={app.id} key={app.key}" for app in settings.apps)
     if settings.uses_dev_app:
         report.notes.append("no app configured: the built-in dev app (its secret is public) would be served")
     _check_port(report, "port", settings.host, settings.port)
@@ -85,6 +89,32 @@ def _check_redis(report: Report, url: str, *, cluster: bool) -> None:
         report.problems.append(f"redis: {shown} does not answer PING: {error}")
     finally:
         client.close()
+
+
+def _check_apps_source(report: Report, url: str) -> None:
+    """Read the apps as the server would at start: reachable, the table there, every row parsed."""
+    from .apps_store import AppsSourceError, app_from_row, open_store
+
+    store = open_store(url)  # load_settings already refused a bad URL or a missing driver
+    report.summary.append(f"apps: read from {store.shown}")
+
+    async def read() -> None:
+        try:
+            rows = await store.load()
+        finally:
+            await store.close()
+        for row in rows:
+            try:
+                app = app_from_row(row)
+            except ConfigError as error:
+                report.problems.append(f"apps_source: {error}")
+            else:
+                report.summary.append(f"  id={app.id} key={app.key}" + ("" if app.enabled else " (disabled)"))
+
+    try:
+        asyncio.run(read())
+    except AppsSourceError as error:
+        report.problems.append(f"apps_source: {error}")
 
 
 def _tls_summary(report: Report, settings: Settings) -> None:

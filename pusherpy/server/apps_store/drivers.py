@@ -109,7 +109,7 @@ class SqliteDriver:
         try:
             connection = sqlite3.connect(f"{self._path.absolute().as_uri()}?mode={mode}", timeout=5.0, uri=True)
         except sqlite3.Error as error:
-            raise ConnectionError(f"{self._path}: {error}") from None
+            raise ConnectionError(f"{self._path}: {error}; pusherpy apps migrate creates it") from None
         with closing(connection), connection:
             cursor = connection.execute(sql, tuple(args))
             return cursor.fetchall() if fetch else cursor.rowcount
