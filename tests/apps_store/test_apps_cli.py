@@ -120,4 +120,3 @@ class TestNewWithoutADatabase:
         assert "not valid TOML" in ran.err and "left unchanged" in ran.err
         assert config.read_text() == before
         tomllib.loads(before)
-
