@@ -102,10 +102,10 @@ class RedisBroker(Broker):
         """Serve the apps read anew from ``apps_source``: their bus keys (from ``cluster_secret``, which
         ``apps_source`` requires, so a rotated secret does not split the cluster) and the apps a dead node's
         records are removed for."""
+        self._life.mac.serve(apps)
+        await self._life.serve_apps([app.id for app in apps])
         self._apps.clear()
         self._apps.update((app.id, app) for app in apps)
-        self._store.app_ids = list(self._apps)
-        self._life.mac.serve(apps)
 
     async def stop(self) -> None:
         await self._life.stop()

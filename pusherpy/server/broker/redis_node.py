@@ -136,6 +136,25 @@ class NodeLifecycle:
     def bus(self) -> Bus:
         return self._bus
 
+    def _lost(self, current: dict[str, str | None]) -> bool:
+        """Whether an app's data set is not the one this node joined (apps added or removed meanwhile: not a loss)."""
+        epochs = self._epochs or {}
+        return any(epochs[app_id] != epoch for app_id, epoch in current.items() if app_id in epochs)
+
+    async def serve_apps(self, app_ids: list[str]) -> None:
+        """Serve these apps from now on (``apps_source`` read anew): a new app's epoch is joined before the app is
+        watched, so it does not read as data Redis lost."""
+        added = [app_id for app_id in app_ids if app_id not in self._store.app_ids]
+        if added and self._epochs is not None:
+            try:
+                joined = await self._store.epochs(added)
+            except OUTAGE_ERRORS as error:
+                self.outage(error)  # recovery reads every app's epoch again
+            else:
+                if self._epochs is not None:
+                    self._epochs.update(joined)
+        self._store.app_ids = list(app_ids)
+
     def outage(self, reason: object) -> None:
         """Stop using Redis until recovery has re-registered this node."""
         if self._stopping:
@@ -282,7 +301,7 @@ class NodeLifecycle:
                 if not registered:
                     self.outage("this node was missing from Redis (reaped, or Redis lost its data)")
                     continue
-                if self._epochs is not None and await self._store.current_epochs() != self._epochs:
+                if self._epochs is not None and self._lost(await self._store.current_epochs()):
                     # On a Redis Cluster one shard can restart empty while the registry's shard keeps its data.
                     self.outage("Redis lost the data of some apps (a shard restarted?)")
                     continue

@@ -149,16 +149,18 @@ class RedisStore:
 
     # -- node lifecycle --------------------------------------------------------------------------------------------
 
-    async def epochs(self) -> dict[str, str]:
-        """The id of each app's current data set: made by the first node to see it, lost when Redis loses the app's
-        keys (a restart without persistence; on a cluster, of the shard that holds the app)."""
+    async def epochs(self, app_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """The id of each app's current data set (of ``app_ids``, else of every app served): made by the first node
+        to see it, lost when Redis loses the app's keys (a restart without persistence; on a cluster, of the shard
+        that holds the app)."""
         token = secrets.token_hex(8)
+        app_ids = self.app_ids if app_ids is None else app_ids
         async with self.redis.pipeline(transaction=False) as pipe:
-            for app_id in self.app_ids:
+            for app_id in app_ids:
                 pipe.set(self._app_key(app_id, "epoch"), token, nx=True)
                 pipe.get(self._app_key(app_id, "epoch"))
             results = await pipe.execute()
-        return {app_id: str(results[2 * index + 1]) for index, app_id in enumerate(self.app_ids)}
+        return {app_id: str(results[2 * index + 1]) for index, app_id in enumerate(app_ids)}
 
     async def current_epochs(self) -> dict[str, str | None]:
         """Each app's epoch as Redis has it now (None: its data is gone), without making new ones."""
