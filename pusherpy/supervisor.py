@@ -231,6 +231,7 @@ def run_worker(settings: Settings, role: WorkerRole) -> None:
     for name in SERVICE_MANAGER_VARIABLES:  # systemd hears from the parent, the main process it started
         os.environ.pop(name, None)
     from .cli import run
+    from .server.apps_store.store import AppsSourceError
 
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
@@ -244,4 +245,7 @@ def run_worker(settings: Settings, role: WorkerRole) -> None:
         print(
             f"pusherpy: worker {role.index} cannot serve on {settings.host}:{settings.port}: {error}", file=sys.stderr
         )
+        sys.exit(1)
+    except AppsSourceError as error:  # restarted by the parent, as any worker that exits
+        print(f"pusherpy: worker {role.index} cannot read apps: {error}", file=sys.stderr)
         sys.exit(1)

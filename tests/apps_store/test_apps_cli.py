@@ -120,3 +120,22 @@ class TestNewWithoutADatabase:
         assert "not valid TOML" in ran.err and "left unchanged" in ran.err
         assert config.read_text() == before
         tomllib.loads(before)
+
+
+async def test_serve_check_reads_the_apps_and_names_a_bad_row(store_url: str) -> None:
+    from pusherpy.server.apps_store import StoredApp, open_store
+
+    await ok("apps", "migrate", "--store", store_url)
+    app = await new_app(store_url)
+    env = {"PUSHERPY_APPS_SOURCE": store_url}
+    ran = await pusherpy("serve", "--check", "--port", "0", env=env)
+    assert ran.status == 0, ran
+    assert f"id={app.id} key={app.key}" in ran.out and app.secret not in ran.out
+    store = open_store(store_url)
+    try:
+        await store.insert(StoredApp(id="9", key="bad", secret="s", settings='{"max_batch_size": 0}'))
+    finally:
+        await store.close()
+    ran = await pusherpy("serve", "--check", "--port", "0", env=env)
+    assert ran.status == 1, ran
+    assert "pusherpy_apps id='9'" in ran.err and "max_batch_size" in ran.err
