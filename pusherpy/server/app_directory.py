@@ -25,12 +25,13 @@ class Withdrawn:
 class AppChanges:
     """What one ``replace`` changed."""
 
+    added: tuple[AppConfig, ...] = ()
     changed: tuple[AppConfig, ...] = ()
     """Apps still served whose settings differ (a rotated secret, new limits): their sockets take the new ones."""
     withdrawn: tuple[Withdrawn, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.changed or self.withdrawn)
+        return bool(self.added or self.changed or self.withdrawn)
 
 
 class AppDirectory:
@@ -59,5 +60,6 @@ class AppDirectory:
                 withdrawn.append(Withdrawn(now, "this app is disabled"))
             elif now != old:
                 changed.append(now)
+        added = tuple(app for app in new.apps if app.id not in self.by_id)
         self.apps, self.by_key, self.by_id = new.apps, new.by_key, new.by_id
-        return AppChanges(tuple(changed), tuple(withdrawn))
+        return AppChanges(added, tuple(changed), tuple(withdrawn))

@@ -76,7 +76,7 @@ class AppsRefresher:
         changes = self._state.apps.replace(apps)
         if changes:
             apply_changes(self._state, changes)
-        await self._state.broker.serve_apps(self._state.apps.apps)
+            await self._state.broker.serve_apps(self._state.apps.apps)
         return changes
 
     def _parsed(self, rows: Iterable[StoredApp]) -> list[AppConfig]:

@@ -73,6 +73,12 @@ async def open_client(state: ServerState, client: Client) -> bool:
     if state.shutting_down:
         send_error(state, client, ProtocolError("server shutting down", close=True))
         return False
+    served = state.apps_by_id.get(app.id)
+    if served is not app:  # apps read anew (apps_source) since the upgrade: a refresh no longer sees this socket
+        if served is None or not served.enabled:
+            send_error(state, client, AppDisabled("this app is disabled", close=True))
+            return False
+        client.app = client.connection.app = app = served
     if not await state.broker.add_client(client):
         send_error(state, client, OverQuota("over the app's connection quota", close=True))
         return False

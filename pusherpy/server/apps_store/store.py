@@ -159,6 +159,7 @@ class AppStore:
             await self.close()
             raise AppsSourceError(f"{self.shown}: cannot connect ({_said(error)})", unreachable=True) from None
         except Exception as error:  # the driver's own error types: a refused statement (no table, a duplicate key)
+            await self.close()  # the connection may be broken too: the next statement opens a new one
             raise AppsSourceError(f"{self.shown}: {_said(error)}", unreachable=False) from None
 
 
