@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig
 from pusherpy.server.apps_store import StoredApp, open_store
+from pusherpy.server.apps_store.store import TIMEOUT_SECONDS
 from tests.apps_store.cli import new_app, ok, pusherpy
-from tests.apps_store.server import REFRESH, first_message, served, serving, until
-from tests.helpers import api_request, connect, trigger
+from tests.apps_store.server import REFRESH, first_message, served, serving, settings_for, until
+from tests.compat.relay import relay_to
+from tests.helpers import api_request, connect, serve, trigger
 
 
 async def test_an_app_made_with_the_cli_is_served_without_a_restart(store_url: str) -> None:
@@ -142,3 +148,58 @@ async def test_an_unreachable_store_at_start_is_said_without_the_password() -> N
     ran = await pusherpy("serve", "--port", "0", env=env)
     assert ran.status == 1, ran
     assert "cannot connect" in ran.err and "hunter2" not in ran.err and "Traceback" not in ran.err
+
+
+Outage = Callable[[], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def unreachable_while_held(
+    store_url: str,
+) -> AsyncIterator[tuple[str, Callable[[], AbstractAsyncContextManager[None]]]]:
+    """The URL a server should read (through a TCP relay, or the SQLite file itself), and a context in which that
+    store cannot be reached (connections cut and left unanswered, or the file moved away)."""
+    if store_url.startswith("sqlite:"):
+        path = Path(store_url.removeprefix("sqlite:///"))
+
+        @asynccontextmanager
+        async def moved() -> AsyncIterator[None]:
+            path.rename(path.with_suffix(".away"))
+            try:
+                yield
+            finally:
+                path.with_suffix(".away").rename(path)
+
+        yield store_url, moved
+        return
+    parts = urlsplit(store_url)
+    assert parts.hostname is not None and parts.port is not None
+    async with relay_to(parts.hostname, parts.port) as relay:
+        userinfo = parts.netloc.rpartition("@")[0]
+        relayed = urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{relay.port}"))
+        yield relayed, relay.held
+
+
+async def test_an_unreachable_store_keeps_the_last_apps_served_and_is_read_again_after(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await ok("apps", "migrate", "--store", store_url)
+    async with unreachable_while_held(store_url) as (read_from, outage):
+        async with serve(settings_for(read_from)) as server:
+            app = await new_app(store_url)
+            await served(server, app)
+            async with outage():
+
+                async def outage_seen() -> bool:
+                    return any("cannot read apps" in r.message for r in caplog.records)
+
+                await until(outage_seen, "the outage logged", timeout=3 * TIMEOUT_SECONDS)
+                async with connect(server, app=app) as client:
+                    assert (await client.subscribe("private-orders"))["event"].endswith("subscription_succeeded")
+                    assert (await trigger(server, "private-orders", "placed", {"n": 1}, app=app))[0] == 200
+                    assert (await client.expect("placed"))["data"] == {"n": 1}
+            async with connect(server, app=app) as client:
+                await ok("apps", "disable", app.id, "--store", store_url)
+                assert await client.expect_close(timeout=3 * TIMEOUT_SECONDS) == 4003
+    assert len([r for r in caplog.records if "cannot read apps" in r.message]) == 1, "logged once, not each refresh"
+    assert any("apps read again" in r.message for r in caplog.records)
