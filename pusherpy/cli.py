@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .commands import add_commands
+from .commands.apps_snippets import Where, laravel_env, pusher_js
 from .protocol.errors import ConfigError
 from .server.apps_store.store import AppsSourceError
 from .server.exposure import is_loopback, metrics_refusal
@@ -115,17 +116,7 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
     secret = app.secret if dev else "<the secret you configured>"
     tls = settings.tls_cert is not None
     http, ws = ("https", "wss") if tls else ("http", "ws")
-    pusher_js = (
-        [
-            f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, wssPort: {port}, forceTLS: true,",
-            "    enabledTransports: ['ws', 'wss'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
-        ]
-        if tls
-        else [
-            f"  new Pusher('{app.key}', {{ wsHost: '{host}', wsPort: {port}, forceTLS: false,",
-            "    enabledTransports: ['ws'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
-        ]
-    )
+    where = Where(host=host, port=port, tls=tls)
     lines = [
         f"pusherpy listening on {http}://{settings.host}:{port}",
         f"WebSocket: {ws}://{host}:{port}/app/{app.key}?protocol=7",
@@ -138,23 +129,13 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         else "  (secrets not shown: each is the one you configured)",
         "",
         "Laravel .env (as php artisan install:broadcasting writes it):",
-        "  BROADCAST_CONNECTION=reverb",
-        f"  REVERB_APP_ID={app.id}",
-        f"  REVERB_APP_KEY={app.key}",
-        f"  REVERB_APP_SECRET={secret}",
-        f'  REVERB_HOST="{host}"',
-        f"  REVERB_PORT={port}",
-        f"  REVERB_SCHEME={http}",
-        '  VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"',
-        '  VITE_REVERB_HOST="${REVERB_HOST}"',
-        '  VITE_REVERB_PORT="${REVERB_PORT}"',
-        '  VITE_REVERB_SCHEME="${REVERB_SCHEME}"',
+        *(f"  {line}" for line in laravel_env(app, where, secret=secret)),
         "",
         "Python (pusherpy's Pusher.from_env() and AsyncPusher.from_env() read it):",
         f"  PUSHER_URL={http}://{app.key}:{secret if dev else '<secret>'}@{host}:{port}/apps/{app.id}",
         "",
         "pusher-js:",
-        *pusher_js,
+        *(f"  {line}" for line in pusher_js(app.key, where)),
     ]
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
-"""What a new app's owner pastes: the ``[[apps]]`` TOML block, the Laravel ``.env`` block and a pusher-js snippet.
+"""What an app's owner pastes: the ``[[apps]]`` TOML block, the Laravel ``.env`` block and a pusher-js snippet.
 
 Pure text from an app's credentials and where the server listens; ``pusherpy apps new`` prints them (and appends
-the TOML block to a config file when asked).
+the TOML block to a config file when asked), ``pusherpy serve`` prints the last two at start.
 """
 
 from __future__ import annotations
@@ -9,9 +9,21 @@ from __future__ import annotations
 import json
 import tomllib
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..protocol.errors import ConfigError
 from ..server.apps_store import StoredApp
+
+
+class Credentials(Protocol):
+    """An app's credentials (a ``StoredApp`` or an ``AppConfig``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def secret(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,38 +44,37 @@ def toml_block(app: StoredApp) -> str:
     return "\n".join(lines) + "\n"
 
 
-def laravel_env(app: StoredApp, where: Where) -> str:
-    """The block ``php artisan install:broadcasting`` writes, with this app's credentials."""
+def laravel_env(app: Credentials, where: Where, *, secret: str | None = None) -> list[str]:
+    """The block ``php artisan install:broadcasting`` writes, with this app's credentials (``secret`` shown instead
+    of the app's own when given: a placeholder, where the real one must not be printed)."""
     scheme = "https" if where.tls else "http"
-    return "\n".join(
-        [
-            "BROADCAST_CONNECTION=reverb",
-            f"REVERB_APP_ID={app.id}",
-            f"REVERB_APP_KEY={app.key}",
-            f"REVERB_APP_SECRET={app.secret}",
-            f'REVERB_HOST="{where.host}"',
-            f"REVERB_PORT={where.port}",
-            f"REVERB_SCHEME={scheme}",
-            'VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"',
-            'VITE_REVERB_HOST="${REVERB_HOST}"',
-            'VITE_REVERB_PORT="${REVERB_PORT}"',
-            'VITE_REVERB_SCHEME="${REVERB_SCHEME}"',
+    return [
+        "BROADCAST_CONNECTION=reverb",
+        f"REVERB_APP_ID={app.id}",
+        f"REVERB_APP_KEY={app.key}",
+        f"REVERB_APP_SECRET={app.secret if secret is None else secret}",
+        f'REVERB_HOST="{where.host}"',
+        f"REVERB_PORT={where.port}",
+        f"REVERB_SCHEME={scheme}",
+        'VITE_REVERB_APP_KEY="${REVERB_APP_KEY}"',
+        'VITE_REVERB_HOST="${REVERB_HOST}"',
+        'VITE_REVERB_PORT="${REVERB_PORT}"',
+        'VITE_REVERB_SCHEME="${REVERB_SCHEME}"',
+    ]
+
+
+def pusher_js(key: str, where: Where) -> list[str]:
+    """A pusher-js client of the app (the key only: it runs in browsers)."""
+    if where.tls:
+        ports = f"wsPort: {where.port}, wssPort: {where.port}"
+        return [
+            f"new Pusher('{key}', {{ wsHost: '{where.host}', {ports}, forceTLS: true,",
+            "  enabledTransports: ['ws', 'wss'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
         ]
-    )
-
-
-def pusher_js(app: StoredApp, where: Where) -> str:
-    """A pusher-js client of the app (no secret: it runs in browsers)."""
-    tls = (
-        "forceTLS: true, enabledTransports: ['ws', 'wss']"
-        if where.tls
-        else "forceTLS: false, enabledTransports: ['ws']"
-    )
-    port = f"wsPort: {where.port}, wssPort: {where.port}" if where.tls else f"wsPort: {where.port}"
-    return (
-        f"new Pusher('{app.key}', {{ wsHost: '{where.host}', {port}, {tls},\n"
-        "  cluster: 'mt1', authEndpoint: '/broadcasting/auth' });"
-    )
+    return [
+        f"new Pusher('{key}', {{ wsHost: '{where.host}', wsPort: {where.port}, forceTLS: false,",
+        "  enabledTransports: ['ws'], cluster: 'mt1', authEndpoint: '/broadcasting/auth' });",
+    ]
 
 
 def everything(app: StoredApp, where: Where) -> str:
@@ -73,10 +84,10 @@ def everything(app: StoredApp, where: Where) -> str:
             "pusherpy.toml:",
             toml_block(app),
             "Laravel .env:",
-            laravel_env(app, where),
+            *laravel_env(app, where),
             "",
             "pusher-js:",
-            pusher_js(app, where),
+            *pusher_js(app.key, where),
         ]
     )
 
