@@ -43,7 +43,7 @@ async def test_disabling_an_app_closes_its_sockets_with_4003_and_refuses_it(stor
             await ok("apps", "disable", app.id, "--store", store_url)
             started = time.monotonic()
             assert await client.expect_close() == 4003
-            assert time.monotonic() - started < 2 * REFRESH + 1.0
+            assert time.monotonic() - started < 2 * REFRESH + 2.5  # a refresh, a read, a loaded CI machine
             error = await client.expect("pusher:error")
             assert error["data"]["code"] == 4003
         refused = await first_message(server, app.key)
