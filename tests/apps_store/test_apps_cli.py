@@ -41,6 +41,21 @@ class TestOnEveryDatabase:
         rotated = (await ok("apps", "rotate-secret", app.id, "--store", store_url, "--json")).json()
         assert rotated["secret"] != app.secret and len(rotated["secret"]) == 40
 
+    async def test_an_id_names_one_app_even_when_it_is_another_apps_key(self, store_url: str) -> None:
+        from pusherpy.server.apps_store import StoredApp, open_store
+
+        await ok("apps", "migrate", "--store", store_url)
+        store = open_store(store_url)
+        try:
+            await store.insert(StoredApp(id="555", key="key-a", secret="a"))
+            await store.insert(StoredApp(id="556", key="555", secret="b"))
+        finally:
+            await store.close()
+        await ok("apps", "disable", "555", "--store", store_url)
+        listed = (await ok("apps", "list", "--store", store_url, "--json")).json()
+        assert {row["id"]: row["enabled"] for row in listed} == {"555": False, "556": True}
+        await ok("apps", "disable", "key-a", "--store", store_url)  # by key when no id matches
+
     async def test_an_unknown_app_is_refused_with_status_1(self, store_url: str) -> None:
         await ok("apps", "migrate", "--store", store_url)
         for verb in ("disable", "enable", "rotate-secret", "delete"):

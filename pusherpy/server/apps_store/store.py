@@ -110,10 +110,6 @@ class AppStore:
         rows = await self._fetch(_SELECT + " ORDER BY created_at, id", ())
         return [_stored(row) for row in rows]
 
-    async def find(self, id_or_key: str) -> StoredApp | None:
-        rows = await self._fetch(_SELECT + " WHERE id = ? OR {key} = ?", (id_or_key, id_or_key))
-        return _stored(rows[0]) if rows else None
-
     async def insert(self, app: StoredApp) -> None:
         await self._execute(
             "INSERT INTO {table} (id, {key}, secret, name, enabled, settings) VALUES (?, ?, ?, ?, ?, ?)",
@@ -122,17 +118,28 @@ class AppStore:
 
     async def set_enabled(self, id_or_key: str, enabled: bool) -> bool:
         """Enable or disable an app; False when no app has this id or key."""
-        statement = "UPDATE {table} SET enabled = ?, updated_at = {now} WHERE id = ? OR {key} = ?"
-        return await self._execute(statement, (enabled, id_or_key, id_or_key)) > 0
+        return await self._update("UPDATE {table} SET enabled = ?, updated_at = {now} WHERE id = ?", enabled, id_or_key)
 
     async def set_secret(self, id_or_key: str, secret: str) -> bool:
         """Replace an app's secret; False when no app has this id or key."""
-        statement = "UPDATE {table} SET secret = ?, updated_at = {now} WHERE id = ? OR {key} = ?"
-        return await self._execute(statement, (secret, id_or_key, id_or_key)) > 0
+        return await self._update("UPDATE {table} SET secret = ?, updated_at = {now} WHERE id = ?", secret, id_or_key)
 
     async def delete(self, id_or_key: str) -> bool:
         """Remove an app; False when no app has this id or key."""
-        return await self._execute("DELETE FROM {table} WHERE id = ? OR {key} = ?", (id_or_key, id_or_key)) > 0
+        app_id = await self._app_id(id_or_key)
+        return app_id is not None and await self._execute("DELETE FROM {table} WHERE id = ?", (app_id,)) > 0
+
+    async def _update(self, statement: str, value: object, id_or_key: str) -> bool:
+        app_id = await self._app_id(id_or_key)
+        return app_id is not None and await self._execute(statement, (value, app_id)) > 0
+
+    async def _app_id(self, id_or_key: str) -> str | None:
+        """The id of the app with this id, else of the app with this key (an id wins: one app, never two)."""
+        for column in ("id", "{key}"):
+            rows = await self._fetch(f"SELECT id FROM {{table}} WHERE {column} = ?", (id_or_key,))
+            if rows:
+                return str(rows[0][0])
+        return None
 
     async def close(self) -> None:
         try:
