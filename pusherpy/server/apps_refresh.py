@@ -52,6 +52,8 @@ class AppsRefresher:
     async def _every(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
+            if self._state.shutting_down:  # sockets are closing and the broker stops next: nothing left to change
+                return
             try:
                 await self.refresh()
             except AppsSourceError as error:
