@@ -1,0 +1,132 @@
+"""Run ``pusherpy`` commands in child processes from async tests: one-shot commands, and ``listen`` read line by
+line while it runs. Waits have deadlines; the child's environment has no Pusher credentials but those a test
+gives, so the credential rules are tested, not the machine's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+DEADLINE = 20.0
+"""A command starts Python and makes a request or two: seconds on a busy 2-core machine, not twenty."""
+_CREDENTIAL_PREFIXES = ("PUSHER", "REVERB", "BROADCAST_")
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_CREDENTIAL_PREFIXES)}
+    env.update(extra or {})
+    return env
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+async def pusherpy(
+    *args: str, stdin: bytes = b"", env: Mapping[str, str] | None = None, cwd: str | None = None
+) -> Result:
+    """Run ``python -m pusherpy ARGS`` to its end and return its exit status and output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pusherpy",
+        *args,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(env),
+        cwd=cwd,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(stdin), DEADLINE)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"pusherpy {' '.join(args)} did not end within {DEADLINE:g} s") from None
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+class Listener:
+    """A running ``pusherpy listen --json``: read its JSON lines, stop it with SIGINT as Ctrl-C does."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.seen: list[dict[str, Any]] = []
+
+    async def next(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await asyncio.wait_for(self.process.stdout.readline(), DEADLINE)
+        if not line:
+            status = await self.process.wait()
+            raise AssertionError(f"listen ended with status {status}: {await self.stderr()}")
+        message: dict[str, Any] = json.loads(line)
+        self.seen.append(message)
+        return message
+
+    async def until(self, event: str, channel: str | None = None) -> dict[str, Any]:
+        """Read lines until one with this event (on this channel); return it."""
+        while True:
+            message = await self.next()
+            if message.get("event") == event and (channel is None or message.get("channel") == channel):
+                return message
+
+    async def subscribed(self, *channels: str) -> None:
+        waiting = set(channels)
+        while waiting:
+            message = await self.until("pusher_internal:subscription_succeeded")
+            waiting.discard(message["channel"])
+
+    async def ended(self) -> tuple[int, str]:
+        """Wait for the process to end by itself, reading the rest of its lines into ``seen``; return its status
+        and stderr."""
+        assert self.process.stdout is not None
+        rest = await asyncio.wait_for(self.process.stdout.read(), DEADLINE)
+        self.seen.extend(json.loads(line) for line in rest.splitlines())
+        status = await asyncio.wait_for(self.process.wait(), DEADLINE)
+        return status, await self.stderr()
+
+    async def interrupt(self) -> tuple[int, str]:
+        """Ctrl-C: SIGINT, then its status and stderr."""
+        self.process.send_signal(signal.SIGINT)
+        return await self.ended()
+
+    async def stderr(self) -> str:
+        assert self.process.stderr is not None
+        return (await asyncio.wait_for(self.process.stderr.read(), DEADLINE)).decode()
+
+
+@asynccontextmanager
+async def listening(*args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Listener]:
+    """Start ``pusherpy listen --json ARGS``; kill it at the end if the test left it running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pusherpy",
+        "listen",
+        "--json",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(env),
+    )
+    try:
+        yield Listener(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
