@@ -10,17 +10,19 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pusherpy.protocol.errors import ConfigError
-from pusherpy.publisher import Pusher
-from pusherpy.publisher.config import ClientConfig
 
 from . import EXIT_OK
 from .ops_credentials import add_credential_options, client_config
 from .ops_output import print_json, run, table, where
 
-Handler = Callable[[Pusher, argparse.Namespace], int]
+if TYPE_CHECKING:
+    from pusherpy.publisher import Pusher
+    from pusherpy.publisher.config import ClientConfig
+
+Handler = Callable[["Pusher", argparse.Namespace], int]
 
 EXAMPLES = """\
 examples:
@@ -80,6 +82,8 @@ def _call(name: str, handler: Handler, args: argparse.Namespace) -> int:
 
     def body() -> int:
         nonlocal config
+        from pusherpy.publisher import Pusher  # here: the publisher imports aiohttp, which --help does not need
+
         config = client_config(args)
         with Pusher.from_config(config) as pusher:
             return handler(pusher, args)

@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pusherpy.protocol.errors import ConfigError
-from pusherpy.publisher.config import DEFAULT_TIMEOUT, ClientConfig
+
+if TYPE_CHECKING:
+    from pusherpy.publisher.config import ClientConfig
 
 _WILDCARDS: Final = ("0.0.0.0", "::", "")
 _CONFIG_KEYS: Final = ("apps", "host", "port", "path_prefix", "tls_cert")
@@ -37,9 +39,7 @@ def add_credential_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--env-file", metavar="FILE", help="a Laravel .env to read the variables from (the environment wins)"
     )
-    where.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for each answer (default 5)"
-    )
+    where.add_argument("--timeout", type=float, help="seconds to wait for each answer (default: the publisher's, 5)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
 
 
@@ -49,7 +49,9 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
     Raises:
         ConfigError: nothing names a server, or what does is invalid; the message says what to set.
     """
-    timeout: float = args.timeout
+    from pusherpy.publisher.config import DEFAULT_TIMEOUT, ClientConfig
+
+    timeout: float = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:
         raise ConfigError(f"--timeout {timeout!r} must be a positive number of seconds")
     if args.app is not None and args.config is None:
@@ -67,7 +69,7 @@ def client_config(args: argparse.Namespace) -> ClientConfig:
         raise ConfigError(f"no server given: {error}; or pass --url URL or --config pusherpy.toml") from None
 
 
-def from_server_config(path: Path, app: str | None, *, timeout: float = DEFAULT_TIMEOUT) -> ClientConfig:
+def from_server_config(path: Path, app: str | None, *, timeout: float) -> ClientConfig:
     """Read where a pusherpy server described by ``path`` serves its HTTP API, and one of its apps.
 
     Only the keys saying where (``host``, ``port``, ``path_prefix``, ``tls_cert``) and ``apps`` are parsed, by the
@@ -77,6 +79,7 @@ def from_server_config(path: Path, app: str | None, *, timeout: float = DEFAULT_
         ConfigError: the file is missing or invalid, has no apps, or ``app`` matches none of them (or is needed).
     """
     # Imported here: the server's settings are needed for this source only.
+    from pusherpy.publisher.config import ClientConfig
     from pusherpy.server.settings import Settings
     from pusherpy.server.settings_sources import read_file
     from pusherpy.server.settings_values import parse_fields

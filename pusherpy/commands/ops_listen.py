@@ -2,51 +2,30 @@
 
 A protocol-7 WebSocket client (Pusher docs: "Pusher Channels Protocol"): it waits for
 ``pusher:connection_established``, subscribes to each channel (private, presence and encrypted ones signed here
-with the app secret by the publisher library's ``authorize_channel``, as an auth endpoint would), answers the
-server's ``pusher:ping``, and after ``activity_timeout`` seconds of silence pings the server itself; no
-``pusher:pong`` within ``PONG_TIMEOUT`` means the connection is gone (exit 3), as pusher-js decides.
+with the app secret by the publisher library's ``authorize_channel``, as an auth endpoint would; ``--signin`` signs
+in first, as ``Pusher.signin()`` does), answers the server's ``pusher:ping``, and after ``activity_timeout`` seconds
+of silence pings the server itself; no ``pusher:pong`` within 30 s means the connection is gone (exit 3), as
+pusher-js decides.
 
 Output: events on stdout, one line each (time, channel, event, data); what happens to the connection on stderr,
 so ``listen ... | grep`` sees events only. ``--json`` prints every message but pings and pongs as one JSON line
 on stdout (data decoded when it is JSON, decrypted on encrypted channels) for scripts. Ctrl-C (or SIGTERM) ends
-it with status 0; a refused subscription or a ``pusher:error`` from the server with 1.
+it with status 0; a refused connection or subscription, or a close the server says not to retry (4000-4099), with
+1; a lost connection with 3 (no reconnecting: start it again).
+
+This module only registers the command; ``ops_listen_run.py`` (aiohttp) is imported when it runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING
 
-from pusherpy import __version__
-from pusherpy.protocol import codec
-from pusherpy.protocol.channels import ChannelKind, channel_name_problem, classify
-from pusherpy.protocol.errors import ConfigError
-from pusherpy.publisher.config import ClientConfig
-
-from . import EXIT_OK, EXIT_REFUSED, EXIT_UNREACHABLE
 from .ops_credentials import add_credential_options, client_config
-from .ops_listen_messages import (
-    ListenOptions,
-    decoded,
-    emit,
-    error_text,
-    message_data,
-    shown,
-    signin,
-    status,
-    subscription,
-)
-from .ops_output import fail, run
+from .ops_output import run
 
 if TYPE_CHECKING:
-    import aiohttp
-
-PONG_TIMEOUT: Final = 30.0
-"""pusher-js's ``pongTimeout``: how long an unanswered ``pusher:ping`` may stay unanswered."""
-DEFAULT_ACTIVITY_TIMEOUT: Final = 120.0
-_SILENT: Final = frozenset({"pusher:ping", "pusher:pong"})
+    from pusherpy.publisher.config import ClientConfig
 
 EXAMPLES = """\
 examples:
@@ -86,8 +65,12 @@ def _handle(args: argparse.Namespace) -> int:
 
     def body() -> int:
         nonlocal config
+        from .ops_listen_run import run_listen
+
         config = client_config(args)
         if args.encryption_master_key is not None:
+            from pusherpy.publisher.config import ClientConfig
+
             config = ClientConfig.build(
                 config.app_id,
                 config.key,
@@ -99,163 +82,6 @@ def _handle(args: argparse.Namespace) -> int:
                 timeout=config.timeout,
                 encryption_master_key_base64=args.encryption_master_key,
             )
-        options = _options(config, args)
-        return asyncio.run(listen(options))
+        return run_listen(config, args)
 
     return run("listen", body, lambda: config)
-
-
-def _options(config: ClientConfig, args: argparse.Namespace) -> ListenOptions:
-    for channel in args.channels:
-        problem = channel_name_problem(channel)
-        if problem is not None:
-            raise ConfigError(f"{channel!r}: {problem}")
-        if classify(channel).kind is ChannelKind.ENCRYPTED and config.encryption_master_key is None:
-            raise ConfigError(f"{channel!r} is encrypted: pass --encryption-master-key BASE64 to read it")
-    try:
-        user_info = codec.loads(args.user_info)
-    except (ValueError, TypeError):
-        raise ConfigError(f"--user-info {args.user_info!r} is not JSON") from None
-    if not isinstance(user_info, dict):
-        raise ConfigError('--user-info must be a JSON object, e.g. \'{"name": "Ada"}\'')
-    if args.count is not None and args.count < 1:
-        raise ConfigError(f"--count {args.count} must be at least 1")
-    return ListenOptions(
-        config=config,
-        url=websocket_url(config, args.ws_url),
-        channels=tuple(dict.fromkeys(args.channels)),
-        user_id=args.user_id,
-        user_info=user_info,
-        signin=args.signin,
-        count=args.count,
-        json=args.json,
-    )
-
-
-def websocket_url(config: ClientConfig, base: str | None) -> str:
-    """Where pusher-js would connect for this app: the API's host and port (``ws-CLUSTER`` for Pusher's own)."""
-    if base is None:
-        scheme = "wss" if config.scheme == "https" else "ws"
-        host = config.host
-        if host.startswith("api-") and host.endswith(".pusher.com"):
-            host = "ws-" + host.removeprefix("api-")
-        base = f"{scheme}://{host}:{config.port}{config.path}"
-    elif not base.startswith(("ws://", "wss://")):
-        raise ConfigError(f"--ws-url {base!r} must start with ws:// or wss://")
-    return f"{base.rstrip('/')}/app/{config.key}?protocol=7&client=pusherpy-cli&version={__version__}"
-
-
-class Refused(Exception):
-    """The server refused what the listener asked (an error frame or a subscription error): exit 1."""
-
-
-async def listen(options: ListenOptions) -> int:
-    """Connect, subscribe, print until stopped; return the exit status."""
-    import aiohttp
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    timeout = aiohttp.ClientWSTimeout(ws_close=options.config.timeout)
-    async with aiohttp.ClientSession() as session:
-        try:
-            ws = await asyncio.wait_for(
-                session.ws_connect(options.url, autoping=True, timeout=timeout), options.config.timeout
-            )
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            fail("listen", f"could not connect to {shown(options.url)}: {type(error).__name__}: {error}")
-            return EXIT_UNREACHABLE
-        async with ws:
-            session_task = asyncio.ensure_future(_session(ws, options))
-            stopped = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({session_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if session_task not in done:
-                session_task.cancel()
-                await asyncio.gather(session_task, return_exceptions=True)
-                status(options, "stopped")
-                return EXIT_OK
-            stopped.cancel()
-            try:
-                return session_task.result()
-            except Refused as error:
-                fail("listen", str(error))
-                return EXIT_REFUSED
-            except ConnectionClosed as error:
-                fail("listen", f"{error}: start it again once the server is back")
-                return EXIT_UNREACHABLE
-
-
-async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions) -> int:
-    first = await _receive(ws, options.config.timeout, options)
-    if first.get("event") == "pusher:error":
-        raise Refused(f"the server refused the connection: {error_text(first)}")
-    if first.get("event") != "pusher:connection_established":
-        raise Refused(f"expected pusher:connection_established, got {first.get('event')!r}")
-    established = decoded(first.get("data"))
-    socket_id = str(established.get("socket_id"))
-    activity = float(established.get("activity_timeout") or DEFAULT_ACTIVITY_TIMEOUT)
-    emit(options, first, established)
-    status(options, f"connected to {shown(options.url)} as socket {socket_id}")
-    if options.signin:
-        await ws.send_str(codec.dumps({"event": "pusher:signin", "data": signin(options, socket_id)}))
-    for channel in options.channels:
-        await ws.send_str(codec.dumps({"event": "pusher:subscribe", "data": subscription(options, channel, socket_id)}))
-    events = 0
-    while True:
-        try:
-            message = await _receive(ws, activity, options)
-        except TimeoutError:  # silence: ask the server whether the connection still works
-            await ws.send_str(codec.dumps({"event": "pusher:ping", "data": {}}))
-            try:
-                message = await _receive(ws, PONG_TIMEOUT, options)
-            except TimeoutError:
-                fail("listen", f"no answer to pusher:ping within {PONG_TIMEOUT:g} s: the connection is lost")
-                return EXIT_UNREACHABLE
-        event = message.get("event")
-        if event == "pusher:ping":
-            await ws.send_str(codec.dumps({"event": "pusher:pong", "data": {}}))
-            continue
-        if event == "pusher:error":
-            raise Refused(f"the server sent an error: {error_text(message)}")
-        where = message.get("channel")
-        data = message_data(options, message)
-        emit(options, message, data)
-        if event == "pusher:subscription_error":
-            raise Refused(f"subscription to {where} refused: {error_text(message)}")
-        if event == "pusher:signin_success":
-            status(options, f"signed in as {options.user_id}")
-        elif event == "pusher_internal:subscription_succeeded":
-            members = data.get("presence", {}).get("count") if isinstance(data, dict) else None
-            status(options, f"subscribed to {where}" + (f" ({members} members)" if members is not None else ""))
-        elif event not in _SILENT and not str(event).startswith("pusher"):
-            events += 1
-            if options.count is not None and events >= options.count:
-                return EXIT_OK
-
-
-async def _receive(ws: aiohttp.ClientWebSocketResponse, timeout: float, options: ListenOptions) -> dict[str, Any]:
-    """The next Pusher message; a closed connection is reported and ends the command."""
-    import aiohttp
-
-    received = await ws.receive(timeout=timeout)
-    if received.type is aiohttp.WSMsgType.TEXT:
-        try:
-            message = codec.loads(received.data)
-        except (ValueError, TypeError):
-            raise Refused(f"the server sent a frame that is not JSON: {str(received.data)[:200]!r}") from None
-        if not isinstance(message, dict):
-            raise Refused(f"the server sent a frame that is not a JSON object: {str(received.data)[:200]!r}")
-        return message
-    code, reason = ws.close_code, str(received.extra or "")
-    if code is not None and 4000 <= code < 4100:  # the server says: do not reconnect, it would be refused again
-        raise Refused(f"the server closed the connection with {code} {reason}".rstrip())
-    raise ConnectionClosed(code, reason)
-
-
-class ConnectionClosed(Exception):
-    """The connection ended otherwise than by a refusal."""
-
-    def __init__(self, code: int | None, reason: str) -> None:
-        super().__init__(f"the connection closed ({code} {reason})".rstrip(" )") + ")")
-        self.code = code

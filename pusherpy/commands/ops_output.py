@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from pusherpy.protocol import codec
 from pusherpy.protocol.errors import ConfigError, PublishError, WebhookError
-from pusherpy.publisher.config import ClientConfig
-from pusherpy.publisher.errors import InvalidArgument
 
 from . import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+
+if TYPE_CHECKING:
+    from pusherpy.publisher.config import ClientConfig
 
 _HINTS: Final[dict[int, str]] = {
     401: "check the key and secret (and that this machine's clock is right to within 10 minutes)",
@@ -45,7 +46,7 @@ def where(config: ClientConfig) -> str:
 
 def exit_status(command: str, error: Exception, config: ClientConfig | None = None) -> int:
     """Say what went wrong and what to fix; return the exit status for it."""
-    if isinstance(error, (ConfigError, InvalidArgument)):
+    if isinstance(error, (ConfigError, ValueError)) and not isinstance(error, WebhookError):  # InvalidArgument
         fail(command, str(error))
         return EXIT_USAGE
     if isinstance(error, WebhookError):
@@ -66,7 +67,7 @@ def run(command: str, body: Callable[[], int], config: Callable[[], ClientConfig
     """Run ``body``; map the library's exceptions to an exit status (``config`` says which server, if known)."""
     try:
         return body()
-    except (ConfigError, InvalidArgument, WebhookError, PublishError) as error:
+    except (ConfigError, ValueError, PublishError) as error:  # the library's InvalidArgument is a ValueError
         return exit_status(command, error, config())
 
 
