@@ -39,16 +39,34 @@ def add_credential_options(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--env-file", metavar="FILE", help="a Laravel .env to read the variables from (the environment wins)"
     )
+    where.add_argument(
+        "--encryption-master-key",
+        metavar="BASE64",
+        help="the app's 32-byte key for private-encrypted- channels, base64 (else PUSHER_ENCRYPTION_MASTER_KEY_BASE64)",
+    )
     where.add_argument("--timeout", type=float, help="seconds to wait for each answer (default: the publisher's, 5)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
 
 
 def client_config(args: argparse.Namespace) -> ClientConfig:
-    """Return the server and app the options (or the environment) name.
+    """Return the server and app the options (or the environment) name, with ``--encryption-master-key`` if given.
 
     Raises:
         ConfigError: nothing names a server, or what does is invalid; the message says what to set.
     """
+    from pusherpy.publisher.config import decode_master_key
+
+    config = _named(args)
+    if args.encryption_master_key is None:
+        return config
+    try:
+        key = decode_master_key(args.encryption_master_key)
+    except ConfigError as error:
+        raise ConfigError(f"--encryption-master-key: {error}") from None
+    return dataclasses.replace(config, encryption_master_key=key)
+
+
+def _named(args: argparse.Namespace) -> ClientConfig:
     from pusherpy.publisher.config import DEFAULT_TIMEOUT, ClientConfig
 
     timeout: float = DEFAULT_TIMEOUT if args.timeout is None else args.timeout

@@ -51,9 +51,6 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument(
         "--signin", action="store_true", help="sign in as --user-id first (pusher:signin), as Pusher.signin() does"
     )
-    parser.add_argument(
-        "--encryption-master-key", metavar="BASE64", help="decrypt private-encrypted- channels with this key"
-    )
     parser.add_argument("--count", type=int, help="exit 0 after this many events")
     parser.add_argument("--ws-url", help="the WebSocket base URL when not the API's (ws://HOST:PORT)")
     add_credential_options(parser)
@@ -68,20 +65,6 @@ def _handle(args: argparse.Namespace) -> int:
         from .ops_listen_run import run_listen
 
         config = client_config(args)
-        if args.encryption_master_key is not None:
-            from pusherpy.publisher.config import ClientConfig
-
-            config = ClientConfig.build(
-                config.app_id,
-                config.key,
-                config.secret,
-                host=config.host,
-                port=config.port,
-                path=config.path,
-                scheme=config.scheme,
-                timeout=config.timeout,
-                encryption_master_key_base64=args.encryption_master_key,
-            )
         return run_listen(config, args)
 
     return run("listen", body, lambda: config)

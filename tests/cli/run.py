@@ -63,8 +63,9 @@ async def pusherpy(
 class Listener:
     """A running ``pusherpy listen --json``: read its JSON lines, stop it with SIGINT as Ctrl-C does."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, as_json: bool) -> None:
         self.process = process
+        self.as_json = as_json
         self.seen: list[dict[str, Any]] = []
 
     async def next(self) -> dict[str, Any]:
@@ -76,6 +77,15 @@ class Listener:
         message: dict[str, Any] = json.loads(line)
         self.seen.append(message)
         return message
+
+    async def text_line(self, stream: str = "stdout") -> str:
+        """The next line of a text-mode listener's stdout or stderr."""
+        reader = self.process.stdout if stream == "stdout" else self.process.stderr
+        assert reader is not None
+        line = await asyncio.wait_for(reader.readline(), DEADLINE)
+        if not line:
+            raise AssertionError(f"listen closed its {stream}: status {await self.process.wait()}")
+        return line.decode().rstrip("\n")
 
     async def until(self, event: str, channel: str | None = None) -> dict[str, Any]:
         """Read lines until one with this event (on this channel); return it."""
@@ -95,7 +105,8 @@ class Listener:
         and stderr."""
         assert self.process.stdout is not None
         rest = await asyncio.wait_for(self.process.stdout.read(), DEADLINE)
-        self.seen.extend(json.loads(line) for line in rest.splitlines())
+        if self.as_json:
+            self.seen.extend(json.loads(line) for line in rest.splitlines())
         status = await asyncio.wait_for(self.process.wait(), DEADLINE)
         return status, await self.stderr()
 
@@ -110,14 +121,15 @@ class Listener:
 
 
 @asynccontextmanager
-async def listening(*args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Listener]:
-    """Start ``pusherpy listen --json ARGS``; kill it at the end if the test left it running."""
+async def listening(*args: str, env: Mapping[str, str] | None = None, as_json: bool = True) -> AsyncIterator[Listener]:
+    """Start ``pusherpy listen --json ARGS`` (without ``--json``: read it with ``text_line``); kill it at the end
+    if the test left it running."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "pusherpy",
         "listen",
-        "--json",
+        *(["--json"] if as_json else []),
         *args,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -125,7 +137,7 @@ async def listening(*args: str, env: Mapping[str, str] | None = None) -> AsyncIt
         env=clean_env(env),
     )
     try:
-        yield Listener(process)
+        yield Listener(process, as_json)
     finally:
         if process.returncode is None:
             process.kill()

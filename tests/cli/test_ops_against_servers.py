@@ -6,6 +6,10 @@ Each test runs the real ``pusherpy`` command line in child processes: ``listen``
 
 from __future__ import annotations
 
+import base64
+import os
+import re
+
 from tests.cli.conftest import Peer
 from tests.cli.run import listening, pusherpy
 
@@ -47,6 +51,29 @@ class TestTriggerAndListen:
             status, stderr = await listener.ended()
             assert status == 0, stderr
             assert [m["data"] for m in listener.seen if m.get("event") == "tick"] == [1, 2]
+
+    async def test_encrypted_channels_are_encrypted_by_trigger_and_decrypted_by_listen(self, peer: Peer) -> None:
+        key = ("--encryption-master-key", base64.b64encode(os.urandom(32)).decode())
+        async with listening("--url", peer.url, "private-encrypted-vault", *key) as listener:
+            await listener.subscribed("private-encrypted-vault")
+            sent = await pusherpy("trigger", "--url", peer.url, "private-encrypted-vault", "secret", '{"n": 1}', *key)
+            assert sent.status == 0, sent.stderr
+            assert (await listener.until("secret", "private-encrypted-vault"))["data"] == {"n": 1}
+
+    async def test_without_json_events_are_lines_on_stdout_and_the_connection_is_told_on_stderr(
+        self, peer: Peer
+    ) -> None:
+        async with listening("--url", peer.url, "orders", "--count", "1", as_json=False) as listener:
+            assert (await listener.text_line("stderr")).startswith("connected to ws://127.0.0.1:")
+            assert await listener.text_line("stderr") == "subscribed to orders"
+            assert (await pusherpy("trigger", "--url", peer.url, "orders", "paid", '{"id": 7}')).status == 0
+            line = await listener.text_line()
+            while " paid " not in line:  # pusherpy also says the channel's subscription_count, when enabled
+                assert "pusher_internal:subscription_count" in line, line
+                line = await listener.text_line()
+            assert re.fullmatch(r'\d\d:\d\d:\d\d orders paid \{"id": ?7\}', line), line
+            status, _ = await listener.ended()
+            assert status == 0
 
 
 class TestQueries:
