@@ -105,6 +105,9 @@ async def listen(options: ListenOptions) -> int:
             ws = await asyncio.wait_for(
                 session.ws_connect(options.url, autoping=True, timeout=timeout), options.config.timeout
             )
+        except aiohttp.WSServerHandshakeError as error:  # an HTTP answer, not a WebSocket: wrong path or proxy
+            fail("listen", f"{shown(options.url)} answered HTTP {error.status}, not a WebSocket: check the URL")
+            return EXIT_REFUSED
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             fail("listen", f"could not connect to {shown(options.url)}: {type(error).__name__}: {error}")
             return EXIT_UNREACHABLE
@@ -125,6 +128,9 @@ async def listen(options: ListenOptions) -> int:
                 return EXIT_REFUSED
             except ConnectionClosed as error:
                 fail("listen", f"{error}: start it again once the server is back")
+                return EXIT_UNREACHABLE
+            except (aiohttp.ClientError, ConnectionError) as error:  # a send on a connection that just went away
+                fail("listen", f"the connection was lost ({type(error).__name__}): start it again")
                 return EXIT_UNREACHABLE
 
 

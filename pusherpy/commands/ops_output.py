@@ -13,13 +13,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from pusherpy.protocol import codec
-from pusherpy.protocol.errors import ConfigError, PublishError, WebhookError
+from pusherpy.protocol.errors import ConfigError, PublishError, PusherpyError, WebhookError
 
 from . import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 
 if TYPE_CHECKING:
     from pusherpy.publisher.config import ClientConfig
 
+EXIT_INTERRUPTED: Final = 130
+"""Ctrl-C, as a shell reports a command SIGINT ended (128 + 2)."""
 _HINTS: Final[dict[int, str]] = {
     401: "check the key and secret (and that this machine's clock is right to within 10 minutes)",
     403: "the app is disabled or over a quota on the server",
@@ -44,9 +46,15 @@ def where(config: ClientConfig) -> str:
     return f"{config.base_url}{config.path} app {config.app_id}"
 
 
-def exit_status(command: str, error: Exception, config: ClientConfig | None = None) -> int:
-    """Say what went wrong and what to fix; return the exit status for it."""
-    if isinstance(error, (ConfigError, ValueError)) and not isinstance(error, WebhookError):  # InvalidArgument
+def exit_status(command: str, error: PusherpyError, config: ClientConfig | None = None) -> int:
+    """Say what went wrong and what to fix; return the exit status for it.
+
+    Raises:
+        PusherpyError: ``error`` itself when it is none of the library's failures (a bug: shown as one).
+    """
+    from pusherpy.publisher.errors import InvalidArgument  # loaded by then: the command used the publisher
+
+    if isinstance(error, (ConfigError, InvalidArgument)):
         fail(command, str(error))
         return EXIT_USAGE
     if isinstance(error, WebhookError):
@@ -67,8 +75,10 @@ def run(command: str, body: Callable[[], int], config: Callable[[], ClientConfig
     """Run ``body``; map the library's exceptions to an exit status (``config`` says which server, if known)."""
     try:
         return body()
-    except (ConfigError, ValueError, PublishError) as error:  # the library's InvalidArgument is a ValueError
+    except PusherpyError as error:
         return exit_status(command, error, config())
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling of it (listen's) is in place
+        return EXIT_INTERRUPTED
 
 
 def table(rows: list[list[str]], out: TextIO | None = None) -> None:

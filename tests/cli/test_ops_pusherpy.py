@@ -14,7 +14,7 @@ from pusherpy.protocol.apps import WebhookTarget
 from tests.cli.conftest import Peer
 from tests.cli.run import listening, pusherpy
 from tests.conftest import ServerFactory
-from tests.helpers import DEADLINE, make_app, post_endpoint
+from tests.helpers import DEADLINE, bounded_cleanup, make_app, make_settings, post_endpoint, serve
 
 
 class TestPusherpyAttributes:
@@ -186,6 +186,21 @@ class TestUnreachableAndBadInput:
             async with listening("--url", url, "orders") as listener:
                 status, stderr = await listener.ended()
             assert status == 3 and "could not connect" in stderr
+
+    async def test_a_server_going_away_ends_listen_with_3(self) -> None:
+        async with serve(make_settings(make_app())) as server:
+            url = f"http://test-key:test-secret@127.0.0.1:{server.port}/apps/4242"
+            async with listening("--url", url, "orders") as listener:
+                await listener.subscribed("orders")
+                await bounded_cleanup(server.runner)  # a shutdown: every socket is closed, 4200 "reconnect"
+                status, stderr = await listener.ended()
+        assert status == 3 and "the connection closed (4200" in stderr, (status, stderr)
+
+    async def test_a_websocket_url_that_is_not_a_websocket_exits_1(self, pusherpy_peer: Peer) -> None:
+        ws_url = f"ws://127.0.0.1:{pusherpy_peer.port}/not-pusher"
+        async with listening("--url", pusherpy_peer.url, "--ws-url", ws_url, "orders") as listener:
+            status, stderr = await listener.ended()
+        assert status == 1 and "answered HTTP 404, not a WebSocket" in stderr, stderr
 
     async def test_invalid_arguments_are_usage_errors_that_say_what_is_wrong(self) -> None:
         url = "http://k:s@127.0.0.1:1/apps/1"
