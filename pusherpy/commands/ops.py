@@ -12,8 +12,6 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pusherpy.protocol.errors import ConfigError
-
 from . import EXIT_OK
 from .ops_credentials import add_credential_options, client_config
 from .ops_output import print_json, run, table, where
@@ -142,8 +140,6 @@ def _channel(pusher: Pusher, args: argparse.Namespace) -> int:
 
 
 def _users(pusher: Pusher, args: argparse.Namespace) -> int:
-    if not args.channel.startswith("presence-"):
-        raise ConfigError(f"{args.channel!r} is not a presence channel: only presence- channels have users")
     answer = pusher.users_info(args.channel)
     if args.json:
         print_json(answer)

@@ -164,14 +164,14 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions) 
         if event == "pusher:ping":
             await ws.send_str(codec.dumps({"event": "pusher:pong", "data": {}}))
             continue
-        if event == "pusher:error":
-            raise Refused(f"the server sent an error: {error_text(message)}")
         where = message.get("channel")
         data = message_data(options, message)
         emit(options, message, data)
+        if event == "pusher:error":  # as pusher-js: said, not fatal; a close that follows ends the connection
+            status(options, f"the server sent an error: {error_text(message)}")
         if event == "pusher:subscription_error":
             raise Refused(f"subscription to {where} refused: {error_text(message)}")
-        if event == "pusher:signin_success":
+        elif event == "pusher:signin_success":
             status(options, f"signed in as {options.user_id}")
         elif event == "pusher_internal:subscription_succeeded":
             members = data.get("presence", {}).get("count") if isinstance(data, dict) else None

@@ -140,6 +140,13 @@ class TestRefusals:
         query = await pusherpy("channels", "--url", wrong)
         assert query.status == 1 and "HTTP 401" in query.stderr
 
+    async def test_a_private_subscription_signed_with_a_wrong_secret_is_refused_and_exits_1(self, peer: Peer) -> None:
+        wrong = peer.url.replace(f":{peer.secret}@", ":not-the-secret@")
+        async with listening("--url", wrong, "private-inbox") as listener:
+            status, stderr = await listener.ended()
+        assert status == 1
+        assert "subscription to private-inbox refused" in stderr, stderr
+
     async def test_listen_with_an_unknown_key_exits_1_with_the_servers_error(self, peer: Peer) -> None:
         unknown = peer.url.replace(f"//{peer.key}:", "//no-such-key:")
         async with listening("--url", unknown, "orders") as listener:

@@ -205,7 +205,7 @@ class TestUnreachableAndBadInput:
     async def test_invalid_arguments_are_usage_errors_that_say_what_is_wrong(self) -> None:
         url = "http://k:s@127.0.0.1:1/apps/1"
         cases = [
-            (("users", "--url", url, "private-x"), "is not a presence channel"),
+            (("users", "--url", url, "private-x"), "needs a presence- channel"),
             (("trigger", "--url", url, "bad channel", "e"), "channel"),
             (("listen", "--url", url, "presence-x", "--user-info", "{nope"), "--user-info"),
             (("listen", "--url", url, "private-encrypted-x"), "--encryption-master-key"),
