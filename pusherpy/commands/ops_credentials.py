@@ -2,7 +2,8 @@
 
 The command line wins over the environment, as it does for ``pusherpy serve``: ``--url`` or ``--config`` (only one
 of them) names the server and app outright; without either, the publisher's own environment rules apply
-(``PUSHERPY_URL``, a Laravel app's ``PUSHER_*``/``REVERB_*``, ``PUSHER_URL``: ``ClientConfig.from_env``). A
+(``PUSHERPY_URL``, a Laravel app's ``PUSHER_*``/``REVERB_*``, ``PUSHER_URL``: ``ClientConfig.from_env``), and when
+none of those is set, the file a server on this machine is told of by ``PUSHERPY_CONFIG``. A
 pusherpy TOML file gives its ``host``/``port``/``path_prefix``/``tls_cert`` and one of its ``[[apps]]`` (``--app``,
 needed when it has several). Every failure is a ``ConfigError`` saying what to set; the caller exits 2.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -23,9 +25,13 @@ _WILDCARDS: Final = ("0.0.0.0", "::", "")
 _CONFIG_KEYS: Final = ("apps", "host", "port", "path_prefix", "tls_cert")
 """The keys of a server's TOML file that say where its API is; the rest is the server's business."""
 
+_PUBLISHER_VARIABLES: Final = ("PUSHERPY_URL", "PUSHER_URL", "PUSHER_APP_ID", "REVERB_APP_ID", "PUSHERPY_ENV_FILE")
+"""Any of these set: the environment names a server the publisher's way, and ``PUSHERPY_CONFIG`` is not used."""
+
 WHERE_HELP: Final = (
     "credentials: --url, else --config, else the environment: PUSHERPY_URL, a Laravel app's PUSHER_APP_ID/"
-    "PUSHER_APP_KEY/PUSHER_APP_SECRET/PUSHER_HOST/PUSHER_PORT/PUSHER_SCHEME (or REVERB_*), or PUSHER_URL"
+    "PUSHER_APP_KEY/PUSHER_APP_SECRET/PUSHER_HOST/PUSHER_PORT/PUSHER_SCHEME (or REVERB_*), or PUSHER_URL; "
+    "else the server's own PUSHERPY_CONFIG file (and --app)"
 )
 
 
@@ -72,7 +78,8 @@ def _named(args: argparse.Namespace) -> ClientConfig:
     timeout: float = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
     if not timeout > 0:
         raise ConfigError(f"--timeout {timeout!r} must be a positive number of seconds")
-    if args.app is not None and args.config is None:
+    server_file = os.environ.get("PUSHERPY_CONFIG")
+    if args.app is not None and args.config is None and not server_file:
         raise ConfigError("--app picks one app of a --config file: pass --config FILE too")
     if args.url is not None:
         try:
@@ -81,6 +88,8 @@ def _named(args: argparse.Namespace) -> ClientConfig:
             raise ConfigError(f"--url: {error}") from None
     if args.config is not None:
         return from_server_config(Path(args.config), args.app, timeout=timeout)
+    if server_file and args.env_file is None and not any(os.environ.get(name) for name in _PUBLISHER_VARIABLES):
+        return from_server_config(Path(server_file), args.app, timeout=timeout)
     try:
         return ClientConfig.from_env(env_file=args.env_file, timeout=timeout)
     except ConfigError as error:

@@ -138,6 +138,15 @@ class TestCredentials:
         unknown = await pusherpy("channels", "--config", str(config), "--app", "9")
         assert unknown.status == 2 and "no app with that id or key" in unknown.stderr
 
+        on_the_server = {"PUSHERPY_CONFIG": str(config)}  # what a server's service environment has
+        by_variable = await pusherpy("channel", "orders", "--app", "5151", "--json", env=on_the_server)
+        assert by_variable.status == 0, by_variable.stderr
+        assert by_variable.json() == {"occupied": False}
+        publisher_wins = await pusherpy(
+            "channels", env={**on_the_server, "PUSHERPY_URL": "http://k:s@127.0.0.1:1/apps/1"}
+        )
+        assert publisher_wins.status == 3
+
     async def test_the_environment_of_a_laravel_app_names_the_server(self, pusherpy_peer: Peer) -> None:
         peer = pusherpy_peer
         env: dict[str, Any] = {"PORT": str(peer.port), "HOST": "127.0.0.1", "SCHEME": "http"}
