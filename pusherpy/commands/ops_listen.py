@@ -11,7 +11,9 @@ Output: events on stdout, one line each (time, channel, event, data); what happe
 so ``listen ... | grep`` sees events only. ``--json`` prints every message but pings and pongs as one JSON line
 on stdout (data decoded when it is JSON, decrypted on encrypted channels) for scripts. Ctrl-C (or SIGTERM) ends
 it with status 0; a refused connection or subscription, or a close the server says not to retry (4000-4099), with
-1; a lost connection with 3 (no reconnecting: start it again).
+1. A lost connection is reconnected as pusher-js does (after a 4100-4199 close in a second, after 4200-4299 at
+once, else backing off from 1 s to 10 s) and its channels subscribed again; ``--no-reconnect`` exits 3 instead, as
+does a first connection that cannot be opened.
 
 This module only registers the command; ``ops_listen_run.py`` (aiohttp) is imported when it runs.
 """
@@ -52,6 +54,9 @@ def add_to(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         "--signin", action="store_true", help="sign in as --user-id first (pusher:signin), as Pusher.signin() does"
     )
     parser.add_argument("--count", type=int, help="exit 0 after this many events")
+    parser.add_argument(
+        "--no-reconnect", action="store_true", help="exit 3 when the connection is lost instead of reconnecting"
+    )
     parser.add_argument("--ws-url", help="the WebSocket base URL when not the API's (ws://HOST:PORT)")
     add_credential_options(parser)
     parser.set_defaults(handler=_handle)

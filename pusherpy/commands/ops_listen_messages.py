@@ -31,6 +31,7 @@ class ListenOptions:
     user_id: str | None
     user_info: Mapping[str, Any]
     signin: bool
+    reconnect: bool
     count: int | None
     json: bool
 

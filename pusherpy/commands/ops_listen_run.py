@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from pusherpy import __version__
@@ -32,6 +34,10 @@ from .ops_output import fail
 if TYPE_CHECKING:
     import aiohttp
 
+MAX_BACKOFF: Final = 10.0
+"""The longest wait between two attempts to reconnect, in seconds (doubling from 1 s up to it)."""
+EXIT_RECONNECT: Final = -1
+"""What waiting before a reconnection returns: not an exit status, the loop goes round."""
 PONG_TIMEOUT: Final = 30.0
 """pusher-js's ``pongTimeout``: how long an unanswered ``pusher:ping`` may stay unanswered."""
 DEFAULT_ACTIVITY_TIMEOUT: Final = 120.0
@@ -69,6 +75,7 @@ def _options(config: ClientConfig, args: argparse.Namespace) -> ListenOptions:
         user_id=args.user_id,
         user_info=user_info,
         signin=args.signin,
+        reconnect=not args.no_reconnect,
         count=args.count,
         json=args.json,
     )
@@ -87,55 +94,78 @@ def websocket_url(config: ClientConfig, base: str | None) -> str:
     return f"{base.rstrip('/')}/app/{config.key}?protocol=7&client=pusherpy-cli&version={__version__}"
 
 
-class Refused(Exception):
-    """The server refused what the listener asked (an error frame or a subscription error): exit 1."""
-
-
 async def listen(options: ListenOptions) -> int:
-    """Connect, subscribe, print until stopped; return the exit status."""
+    """Connect, subscribe, print until stopped, reconnecting as pusher-js does; return the exit status."""
     import aiohttp
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    timeout = aiohttp.ClientWSTimeout(ws_close=options.config.timeout)
+    progress = Progress()
+    failures = 0
     async with aiohttp.ClientSession() as session:
-        try:
-            ws = await asyncio.wait_for(
-                session.ws_connect(options.url, autoping=True, timeout=timeout), options.config.timeout
-            )
-        except aiohttp.WSServerHandshakeError as error:  # an HTTP answer, not a WebSocket: wrong path or proxy
-            fail("listen", f"{shown(options.url)} answered HTTP {error.status}, not a WebSocket: check the URL")
-            return EXIT_REFUSED
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            fail("listen", f"could not connect to {shown(options.url)}: {type(error).__name__}: {error}")
-            return EXIT_UNREACHABLE
-        async with ws:
-            session_task = asyncio.ensure_future(_session(ws, options))
-            stopped = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({session_task, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if session_task not in done:
-                session_task.cancel()
-                await asyncio.gather(session_task, return_exceptions=True)
-                status(options, "stopped")
-                return EXIT_OK
-            stopped.cancel()
+        while True:
             try:
-                return session_task.result()
+                outcome = await _until(stop, _connection(session, options, progress))
             except Refused as error:
                 fail("listen", str(error))
                 return EXIT_REFUSED
-            except ConnectionClosed as error:
-                fail("listen", f"{error}: start it again once the server is back")
-                return EXIT_UNREACHABLE
-            except (aiohttp.ClientError, ConnectionError) as error:  # a send on a connection that just went away
-                fail("listen", f"the connection was lost ({type(error).__name__}): start it again")
-                return EXIT_UNREACHABLE
+            except Lost as error:
+                if not options.reconnect or not progress.connected:
+                    fail("listen", f"{error}" + (": start it again" if progress.connected else ""))
+                    return EXIT_UNREACHABLE
+                failures = 0 if error.connected else failures + 1
+                delay = error.retry_after if error.retry_after is not None else min(2.0**failures, MAX_BACKOFF)
+                status(options, f"{error}: reconnecting in {delay:g} s")
+                outcome = await _until(stop, asyncio.sleep(delay, EXIT_RECONNECT))
+            if outcome is None:
+                status(options, "stopped")
+                return EXIT_OK
+            if outcome != EXIT_RECONNECT:
+                return outcome
 
 
-async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions) -> int:
-    first = await _receive(ws, options.config.timeout, options)
+async def _until(stop: asyncio.Event, work: Coroutine[Any, Any, int]) -> int | None:
+    """Run ``work`` until it ends (its result, or its exception) or ``stop`` is set (None)."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopped):
+            pending.cancel()
+        await asyncio.gather(task, stopped, return_exceptions=True)
+    if task.cancelled():
+        return None
+    return task.result()
+
+
+async def _connection(session: aiohttp.ClientSession, options: ListenOptions, progress: Progress) -> int:
+    """One connection, from the handshake to its end: the exit status, or ``Refused``/``Lost``."""
+    import aiohttp
+
+    timeout = aiohttp.ClientWSTimeout(ws_close=options.config.timeout)
+    try:
+        ws = await asyncio.wait_for(
+            session.ws_connect(options.url, autoping=True, timeout=timeout), options.config.timeout
+        )
+    except aiohttp.WSServerHandshakeError as error:  # an HTTP answer, not a WebSocket: wrong path or proxy
+        raise Refused(f"{shown(options.url)} answered HTTP {error.status}, not a WebSocket: check the URL") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as error:
+        raise Lost(f"could not connect to {shown(options.url)}: {type(error).__name__}: {error}") from None
+    async with ws:
+        try:
+            return await _session(ws, options, progress)
+        except (aiohttp.ClientError, ConnectionError) as error:  # a send on a connection that just went away
+            raise Lost(f"the connection was lost ({type(error).__name__})", connected=True) from None
+
+
+async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions, progress: Progress) -> int:
+    try:
+        first = await _receive(ws, options.config.timeout, options)
+    except TimeoutError:
+        raise Lost(f"no pusher:connection_established within {options.config.timeout:g} s") from None
     if first.get("event") == "pusher:error":
         raise Refused(f"the server refused the connection: {error_text(first)}")
     if first.get("event") != "pusher:connection_established":
@@ -143,13 +173,13 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions) 
     established = decoded(first.get("data"))
     socket_id = str(established.get("socket_id"))
     activity = float(established.get("activity_timeout") or DEFAULT_ACTIVITY_TIMEOUT)
+    progress.connected = True
     emit(options, first, established)
     status(options, f"connected to {shown(options.url)} as socket {socket_id}")
     if options.signin:
         await ws.send_str(codec.dumps({"event": "pusher:signin", "data": signin(options, socket_id)}))
     for channel in options.channels:
         await ws.send_str(codec.dumps({"event": "pusher:subscribe", "data": subscription(options, channel, socket_id)}))
-    events = 0
     while True:
         try:
             message = await _receive(ws, activity, options)
@@ -158,8 +188,7 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions) 
             try:
                 message = await _receive(ws, PONG_TIMEOUT, options)
             except TimeoutError:
-                fail("listen", f"no answer to pusher:ping within {PONG_TIMEOUT:g} s: the connection is lost")
-                return EXIT_UNREACHABLE
+                raise Lost(f"no answer to pusher:ping within {PONG_TIMEOUT:g} s", connected=True) from None
         event = message.get("event")
         if event == "pusher:ping":
             await ws.send_str(codec.dumps({"event": "pusher:pong", "data": {}}))
@@ -177,8 +206,8 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions) 
             members = data.get("presence", {}).get("count") if isinstance(data, dict) else None
             status(options, f"subscribed to {where}" + (f" ({members} members)" if members is not None else ""))
         elif event not in _SILENT and not str(event).startswith("pusher"):
-            events += 1
-            if options.count is not None and events >= options.count:
+            progress.events += 1
+            if options.count is not None and progress.events >= options.count:
                 return EXIT_OK
 
 
@@ -195,15 +224,41 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse, timeout: float, options:
         if not isinstance(message, dict):
             raise Refused(f"the server sent a frame that is not a JSON object: {str(received.data)[:200]!r}")
         return message
-    code, reason = ws.close_code, str(received.extra or "")
-    if code is not None and 4000 <= code < 4100:  # the server says: do not reconnect, it would be refused again
-        raise Refused(f"the server closed the connection with {code} {reason}".rstrip())
-    raise ConnectionClosed(code, reason)
+    code, reason = ws.close_code, str(received.extra or "").strip()
+    said = f"{code} {reason}".strip()
+    if code is not None and 4000 <= code < 4100:  # Pusher protocol: do not reconnect, it would be refused again
+        raise Refused(f"the server closed the connection with {said}")
+    raise Lost(f"the connection closed ({said})", connected=True, retry_after=_reconnect_delay(code))
 
 
-class ConnectionClosed(Exception):
-    """The connection ended otherwise than by a refusal."""
+def _reconnect_delay(code: int | None) -> float | None:
+    """Pusher protocol: after a 4100-4199 close reconnect in a second, after 4200-4299 at once; else back off."""
+    if code is not None and 4100 <= code < 4200:
+        return 1.0
+    if code is not None and 4200 <= code < 4300:
+        return 0.0
+    return None
 
-    def __init__(self, code: int | None, reason: str) -> None:
-        super().__init__(f"the connection closed ({code} {reason})".rstrip(" )") + ")")
-        self.code = code
+
+class Refused(Exception):
+    """The server refused what the listener asked (an error frame, a subscription error, a 4000-4099 close): exit 1."""
+
+
+class Lost(Exception):
+    """The connection could not be opened, or ended; ``retry_after`` is the wait the server's close code asks for.
+
+    ``connected``: it had been established, so the backoff starts again from its first step.
+    """
+
+    def __init__(self, message: str, *, connected: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.connected = connected
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class Progress:
+    """What outlives one connection: whether one was ever established, and the events counted for ``--count``."""
+
+    connected: bool = False
+    events: int = 0

@@ -142,3 +142,54 @@ async def listening(*args: str, env: Mapping[str, str] | None = None, as_json: b
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+class DroppingRelay:
+    """A TCP relay on 127.0.0.1 (a free port) to a server's port; ``drop()`` cuts every connection through it at
+    once, without a close frame, as a network failure or a restarting proxy does. New connections still go through.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.transports: set[asyncio.BaseTransport] = set()
+        self.pipes: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> DroppingRelay:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.drop()
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for pipe in self.pipes:
+            pipe.cancel()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+
+    def drop(self) -> None:
+        for transport in self.transports:
+            transport.abort()
+        self.transports.clear()
+
+    async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.transports.update((client_writer.transport, server_writer.transport))
+        for reader, writer in ((client_reader, server_writer), (server_reader, client_writer)):
+            pipe = asyncio.ensure_future(self._pipe(reader, writer))
+            self.pipes.add(pipe)
+            pipe.add_done_callback(self.pipes.discard)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.transport.abort()

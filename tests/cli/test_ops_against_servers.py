@@ -11,7 +11,7 @@ import os
 import re
 
 from tests.cli.conftest import Peer
-from tests.cli.run import listening, pusherpy
+from tests.cli.run import DroppingRelay, listening, pusherpy
 
 
 class TestTriggerAndListen:
@@ -74,6 +74,19 @@ class TestTriggerAndListen:
             assert re.fullmatch(r'\d\d:\d\d:\d\d orders paid \{"id": ?7\}', line), line
             status, _ = await listener.ended()
             assert status == 0
+
+    async def test_listen_reconnects_after_a_network_drop_and_subscribes_again(self, peer: Peer) -> None:
+        async with DroppingRelay(peer.port) as relay:
+            through_relay = peer.url.replace(f":{peer.port}/", f":{relay.port}/")
+            async with listening("--url", through_relay, "orders") as listener:
+                first = await listener.until("pusher:connection_established")
+                await listener.subscribed("orders")
+                relay.drop()
+                second = await listener.until("pusher:connection_established")
+                assert second["data"]["socket_id"] != first["data"]["socket_id"]
+                await listener.subscribed("orders")
+                assert (await pusherpy("trigger", "--url", peer.url, "orders", "after", '"drop"')).status == 0
+                assert (await listener.until("after", "orders"))["data"] == "drop"
 
 
 class TestQueries:

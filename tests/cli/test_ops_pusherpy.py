@@ -196,10 +196,10 @@ class TestUnreachableAndBadInput:
                 status, stderr = await listener.ended()
             assert status == 3 and "could not connect" in stderr
 
-    async def test_a_server_going_away_ends_listen_with_3(self) -> None:
+    async def test_a_server_going_away_ends_listen_with_3_when_told_not_to_reconnect(self) -> None:
         async with serve(make_settings(make_app())) as server:
             url = f"http://test-key:test-secret@127.0.0.1:{server.port}/apps/4242"
-            async with listening("--url", url, "orders") as listener:
+            async with listening("--url", url, "orders", "--no-reconnect") as listener:
                 await listener.subscribed("orders")
                 await bounded_cleanup(server.runner)  # a shutdown: every socket is closed, 4200 "reconnect"
                 status, stderr = await listener.ended()
