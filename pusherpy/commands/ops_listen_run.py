@@ -163,7 +163,7 @@ async def _connection(session: aiohttp.ClientSession, options: ListenOptions, pr
 
 async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions, progress: Progress) -> int:
     try:
-        first = await _receive(ws, options.config.timeout, options)
+        first = await _receive(ws, options.config.timeout)
     except TimeoutError:
         raise Lost(f"no pusher:connection_established within {options.config.timeout:g} s") from None
     if first.get("event") == "pusher:error":
@@ -182,11 +182,11 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions, 
         await ws.send_str(codec.dumps({"event": "pusher:subscribe", "data": subscription(options, channel, socket_id)}))
     while True:
         try:
-            message = await _receive(ws, activity, options)
+            message = await _receive(ws, activity)
         except TimeoutError:  # silence: ask the server whether the connection still works
             await ws.send_str(codec.dumps({"event": "pusher:ping", "data": {}}))
             try:
-                message = await _receive(ws, PONG_TIMEOUT, options)
+                message = await _receive(ws, PONG_TIMEOUT)
             except TimeoutError:
                 raise Lost(f"no answer to pusher:ping within {PONG_TIMEOUT:g} s", connected=True) from None
         event = message.get("event")
@@ -198,7 +198,7 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions, 
         emit(options, message, data)
         if event == "pusher:error":  # as pusher-js: said, not fatal; a close that follows ends the connection
             status(options, f"the server sent an error: {error_text(message)}")
-        if event == "pusher:subscription_error":
+        elif event == "pusher:subscription_error":
             raise Refused(f"subscription to {where} refused: {error_text(message)}")
         elif event == "pusher:signin_success":
             status(options, f"signed in as {options.user_id}")
@@ -211,8 +211,14 @@ async def _session(ws: aiohttp.ClientWebSocketResponse, options: ListenOptions, 
                 return EXIT_OK
 
 
-async def _receive(ws: aiohttp.ClientWebSocketResponse, timeout: float, options: ListenOptions) -> dict[str, Any]:
-    """The next Pusher message; a closed connection is reported and ends the command."""
+async def _receive(ws: aiohttp.ClientWebSocketResponse, timeout: float) -> dict[str, Any]:
+    """The next Pusher message.
+
+    Raises:
+        TimeoutError: nothing arrived within ``timeout`` seconds.
+        Refused: the frame is not a Pusher message, or the server closed with "do not reconnect" (4000-4099).
+        Lost: the connection ended otherwise.
+    """
     import aiohttp
 
     received = await ws.receive(timeout=timeout)
@@ -224,8 +230,9 @@ async def _receive(ws: aiohttp.ClientWebSocketResponse, timeout: float, options:
         if not isinstance(message, dict):
             raise Refused(f"the server sent a frame that is not a JSON object: {str(received.data)[:200]!r}")
         return message
-    code, reason = ws.close_code, str(received.extra or "").strip()
-    said = f"{code} {reason}".strip()
+    code = ws.close_code
+    reason = received.extra if received.type is aiohttp.WSMsgType.CLOSE and isinstance(received.extra, str) else ""
+    said = f"{code} {reason}".strip() if code is not None else "without a close frame"
     if code is not None and 4000 <= code < 4100:  # Pusher protocol: do not reconnect, it would be refused again
         raise Refused(f"the server closed the connection with {said}")
     raise Lost(f"the connection closed ({said})", connected=True, retry_after=_reconnect_delay(code))
