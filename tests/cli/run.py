@@ -147,6 +147,9 @@ async def listening(*args: str, env: Mapping[str, str] | None = None, as_json: b
 class DroppingRelay:
     """A TCP relay on 127.0.0.1 (a free port) to a server's port; ``drop()`` cuts every connection through it at
     once, without a close frame, as a network failure or a restarting proxy does. New connections still go through.
+
+    ``downstream`` keeps what the server sent (unmasked WebSocket frames: its pings and pongs can be counted there;
+    what a client sends is masked, RFC 6455 §5.3).
     """
 
     def __init__(self, target_port: int) -> None:
@@ -155,6 +158,7 @@ class DroppingRelay:
         self.server: asyncio.Server | None = None
         self.transports: set[asyncio.BaseTransport] = set()
         self.pipes: set[asyncio.Task[None]] = set()
+        self.downstream = bytearray()
 
     async def __aenter__(self) -> DroppingRelay:
         self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
@@ -178,15 +182,20 @@ class DroppingRelay:
     async def _relay(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         self.transports.update((client_writer.transport, server_writer.transport))
-        for reader, writer in ((client_reader, server_writer), (server_reader, client_writer)):
-            pipe = asyncio.ensure_future(self._pipe(reader, writer))
+        for reader, writer, record in (
+            (client_reader, server_writer, None),
+            (server_reader, client_writer, self.downstream),
+        ):
+            pipe = asyncio.ensure_future(self._pipe(reader, writer, record))
             self.pipes.add(pipe)
             pipe.add_done_callback(self.pipes.discard)
 
     @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, record: bytearray | None) -> None:
         try:
             while chunk := await reader.read(65536):
+                if record is not None:
+                    record += chunk
                 writer.write(chunk)
                 await writer.drain()
         except ConnectionError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from pusherpy.protocol.apps import WebhookTarget
 from tests.cli.conftest import Peer
-from tests.cli.run import listening, pusherpy
+from tests.cli.run import DroppingRelay, listening, pusherpy
 from tests.conftest import ServerFactory
 from tests.helpers import DEADLINE, bounded_cleanup, make_app, make_settings, post_endpoint, serve
 
@@ -63,6 +64,37 @@ class TestTerminate:
         assert refused.status == 2 and "--signin needs --user-id" in refused.stderr
 
 
+class TestKeepAlive:
+    async def test_listen_answers_the_servers_pings_and_keeps_its_connection(
+        self, server_factory: ServerFactory
+    ) -> None:
+        server = await server_factory(make_app(ping_interval=1, activity_timeout=60), pong_timeout=1.0)
+        async with DroppingRelay(server.port) as relay:
+            url = f"http://test-key:test-secret@127.0.0.1:{relay.port}/apps/4242"
+            async with listening("--url", url, "orders", "--no-reconnect") as listener:
+                await listener.subscribed("orders")
+                # unanswered, the first ping would close the socket (4201) a second later, before the second ping
+                await wait_until(lambda: relay.downstream.count(b"pusher:ping") >= 2)
+                direct = f"http://test-key:test-secret@127.0.0.1:{server.port}/apps/4242"
+                assert (await pusherpy("trigger", "--url", direct, "orders", "still", "1")).status == 0
+                await listener.until("still", "orders")
+                assert [m["event"] for m in listener.seen].count("pusher:connection_established") == 1
+
+    async def test_listen_pings_a_silent_server_after_its_activity_timeout(self, server_factory: ServerFactory) -> None:
+        server = await server_factory(make_app(activity_timeout=1, ping_interval=60))
+        async with DroppingRelay(server.port) as relay:
+            url = f"http://test-key:test-secret@127.0.0.1:{relay.port}/apps/4242"
+            async with listening("--url", url, "orders", "--no-reconnect") as listener:
+                await listener.subscribed("orders")
+                await wait_until(lambda: b"pusher:pong" in relay.downstream)  # the server's answer to its ping
+
+
+async def wait_until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(DEADLINE):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
 class TestWebhookVerify:
     async def test_a_webhook_pusherpy_sent_verifies_and_a_tampered_one_is_refused(
         self, server_factory: ServerFactory
@@ -79,9 +111,7 @@ class TestWebhookVerify:
             url = f"http://{app.key}:{app.secret}@127.0.0.1:{server.port}/apps/{app.id}"
             async with listening("--url", url, "orders") as listener:
                 await listener.subscribed("orders")
-                async with asyncio.timeout(DEADLINE):
-                    while not received:
-                        await asyncio.sleep(0.02)
+                await wait_until(lambda: bool(received))
         body, headers = received[0]
         key, signature = headers["X-Pusher-Key"], headers["X-Pusher-Signature"]
 
