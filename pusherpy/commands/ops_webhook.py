@@ -73,6 +73,8 @@ def _verify(args: argparse.Namespace) -> int:
         if args.signature is not None:
             headers[SIGNATURE_HEADER] = args.signature
         config = client_config(args)
+        if sys.stdin.isatty():
+            raise ConfigError("the webhook's raw body goes on stdin: pusherpy webhook verify ... < body.json")
         raw = sys.stdin.buffer.read()
         max_age = DEFAULT_MAX_AGE if args.max_age is None else args.max_age
         batch = verify_webhook(
