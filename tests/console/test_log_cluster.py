@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
+from pusherpy.protocol.apps import AppConfig
 from pusherpy.protocol.console import LogEntry, LogKind
 from pusherpy.server.broker.redis_bus_mac import BusMac
 from pusherpy.server.broker.redis_console import FORWARD_PER_SECOND
@@ -32,8 +33,10 @@ from tests.scale_out.cluster import (
     TTL_SECONDS,
     Cluster,
     Node,
+    RedisServer,
     running_cluster,
 )
+from tests.scale_out.test_workers import running_workers
 
 APPS = (MAIN_APP, QUOTA_APP, SMALL_ROOM_APP)
 
@@ -46,13 +49,14 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
 
 @asynccontextmanager
 async def node_in_process(cluster: Cluster) -> AsyncIterator[RunningServer]:
-    settings = make_settings(
-        *APPS,
-        redis_url=cluster.redis.url,
-        redis_prefix=cluster.prefix,
-        node_heartbeat_seconds=HEARTBEAT_SECONDS,
-        node_ttl_seconds=TTL_SECONDS,
-    )
+    async with node_on(cluster.redis.url, cluster.prefix, APPS) as server:
+        yield server
+
+
+@asynccontextmanager
+async def node_on(url: str, prefix: str, apps: tuple[AppConfig, ...]) -> AsyncIterator[RunningServer]:
+    timing = {"node_heartbeat_seconds": HEARTBEAT_SECONDS, "node_ttl_seconds": TTL_SECONDS}
+    settings = make_settings(*apps, redis_url=url, redis_prefix=prefix, **timing)
     async with serve(settings) as server:
         yield server
 
@@ -139,6 +143,28 @@ async def test_a_console_on_node_1_sees_what_happens_on_node_2(cluster: Cluster)
         entry = one(seen, kind, **fields)
         assert entry is not None and entry.node == there, (kind, entry)
     assert one(mine, LogKind.CONNECTED, node=here_name)
+
+
+async def test_a_console_sees_the_entries_of_every_worker(tmp_path: Path) -> None:
+    """``serve --workers 2``: each worker is a node of its own; a console on a third node sees both."""
+    redis = RedisServer(tmp_path)
+    await redis.start()
+    try:
+        async with running_workers(tmp_path, redis) as workers, node_on(redis.url, "workers-test", (MAIN_APP,)) as here:
+            watcher = await watch_across(here.application[STATE].console, workers.node)
+            nodes: set[str] = set()
+            async with AsyncExitStack() as stack:
+                for _ in range(40):  # the kernel spreads connections over the workers; 40 all on one is ~1e-12
+                    client = await stack.enter_async_context(connect(workers.node))  # type: ignore[arg-type]
+                    seen = await entries_until(watcher, has(LogKind.CONNECTED, socket_id=client.socket_id))
+                    entry = one(seen, LogKind.CONNECTED, socket_id=client.socket_id)
+                    assert entry is not None
+                    nodes.add(entry.node)
+                    if len(nodes) == 2:
+                        break
+        assert len(nodes) == 2 and here.application[STATE].broker.node_name not in nodes and "" not in nodes
+    finally:
+        await redis.kill()
 
 
 async def test_entries_cross_the_bus_only_while_an_app_is_watched(cluster: Cluster) -> None:

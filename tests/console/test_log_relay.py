@@ -163,3 +163,13 @@ def test_console_messages_cross_the_bus_as_typed_values() -> None:
 def test_console_entries_that_are_not_pusherpy_s_are_refused(body: str) -> None:
     with pytest.raises(BadBusMessage):
         decode('["cl","n","1","0",""]\n' + body)
+
+
+async def test_a_watcher_waiting_for_entries_wakes_when_only_its_loss_grew() -> None:
+    node = Relay()
+    watcher = node.hub.watch("1")
+    waiting = asyncio.create_task(watcher.next())
+    await asyncio.sleep(0)
+    node.relay.receive(ConsoleEntriesMessage("there", "1", 5, ()))
+    assert await asyncio.wait_for(waiting, 1) == []
+    assert watcher.dropped == 5
