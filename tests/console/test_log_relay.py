@@ -12,7 +12,12 @@ import time
 import pytest
 
 from pusherpy.protocol.console import LogEntry, LogKind
-from pusherpy.server.broker.redis_console import BATCH_SIZE, FORWARD_PER_SECOND, ConsoleRelay
+from pusherpy.server.broker.redis_console import (
+    BATCH_SIZE,
+    FORWARD_PER_SECOND,
+    MAX_SENDS_WAITING,
+    ConsoleRelay,
+)
 from pusherpy.server.broker.redis_messages import (
     BadBusMessage,
     BusMessage,
@@ -173,3 +178,36 @@ async def test_a_watcher_waiting_for_entries_wakes_when_only_its_loss_grew() -> 
     node.relay.receive(ConsoleEntriesMessage("there", "1", 5, ()))
     assert await asyncio.wait_for(waiting, 1) == []
     assert watcher.dropped == 5
+
+
+async def test_a_stalled_bus_holds_a_bounded_number_of_batches_and_counts_the_rest() -> None:
+    node = Relay()
+    stalled = asyncio.Event()
+    sent: list[BusMessage] = []
+
+    async def slow_send(message: BusMessage) -> None:
+        await stalled.wait()
+        sent.append(message)
+
+    node.relay = ConsoleRelay("here", node.hub, slow_send, 1.0, TTL, clock=lambda: node.now)
+    node.hub.join_cluster("here", node.relay)
+    for second in range(MAX_SENDS_WAITING + 5):  # one batch a flush, each flush in a new second
+        node.now += 1.0
+        node.relay.receive(ConsoleWatchMessage("there", "1", True))  # still watching
+        node.hub.record(entry(second))
+        deadline = time.monotonic() + 2
+        while node.relay._flush_timer is not None:  # the batch is flushed (sent, or dropped)
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+    assert node.relay.forwarded == MAX_SENDS_WAITING  # the rest were dropped while the bus stalled
+    stalled.set()
+    node.now += 1.0
+    node.relay.receive(ConsoleWatchMessage("there", "1", True))
+    node.hub.record(entry(0))
+    deadline = time.monotonic() + 2
+    while len(sent) < MAX_SENDS_WAITING + 1:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    batches = [m for m in sent if isinstance(m, ConsoleEntriesMessage)]
+    assert [b.entries[0].at_ms for b in batches[:MAX_SENDS_WAITING]] == list(range(MAX_SENDS_WAITING))  # in order
+    assert batches[-1].dropped == 5

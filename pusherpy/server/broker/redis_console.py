@@ -29,6 +29,9 @@ FORWARD_PER_SECOND: Final = 1000
 """Entries one node sends to other nodes' consoles per second, all apps together; the rest are dropped, counted."""
 BATCH_SIZE: Final = 200
 """Entries per bus message at most."""
+MAX_SENDS_WAITING: Final = 20
+"""Bus messages of the console waiting to be sent (in order, one at a time); past it, batches are dropped, counted:
+a slow bus never holds more than this many batches in memory."""
 MAX_WATCHER_NODES: Final = 1000
 """Watcher nodes remembered per app (a bound, far above any real cluster)."""
 
@@ -71,6 +74,8 @@ class ConsoleRelay:
         self._window_sent = 0
         self._flush_timer: asyncio.TimerHandle | None = None
         self._tasks = TaskSet("sending console entries to other nodes")
+        self._in_order = asyncio.Lock()
+        """Sends take turns (the lock is FIFO), so one app's batches, and a node's watch and unwatch, stay in order."""
         self.forwarded = 0
         """Entries handed to the bus (for tests and metrics)."""
 
@@ -88,7 +93,7 @@ class ConsoleRelay:
             self._here.add(app_id)
         else:
             self._here.discard(app_id)
-        self._tasks.spawn(self._send(ConsoleWatchMessage(self._node_id, app_id, watched)))
+        self._tasks.spawn(self._send_in_order(ConsoleWatchMessage(self._node_id, app_id, watched)))
 
     def forward(self, entry: LogEntry) -> None:
         now = self._clock()
@@ -111,10 +116,17 @@ class ConsoleRelay:
             pending[app_id] = []  # only drops to report: an empty batch carries their count
         for app_id, entries in pending.items():
             for start in range(0, max(len(entries), 1), BATCH_SIZE):
-                dropped = self._dropped.pop(app_id, 0)
                 batch = tuple(entries[start : start + BATCH_SIZE])
+                if len(self._tasks) >= MAX_SENDS_WAITING:  # the bus is slow: drop, and say so with a later batch
+                    self._dropped[app_id] = self._dropped.get(app_id, 0) + len(batch)
+                    continue
+                dropped = self._dropped.pop(app_id, 0)
                 self.forwarded += len(batch)
-                self._tasks.spawn(self._send(ConsoleEntriesMessage(self._node_id, app_id, dropped, batch)))
+                self._tasks.spawn(self._send_in_order(ConsoleEntriesMessage(self._node_id, app_id, dropped, batch)))
+
+    async def _send_in_order(self, message: BusMessage) -> None:
+        async with self._in_order:
+            await self._send(message)
 
     # -- what the bus brings -----------------------------------------------------------------------------------
 
