@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
-from pusherpy.protocol.console import PREVIEW_CHARS, LogKind
+from pusherpy.protocol.console import PREVIEW_CHARS, LogEntry, LogKind
+from pusherpy.server import http_events
+from pusherpy.server.broker import announcer
+from pusherpy.server.console import taps
 from pusherpy.server.console.hub import RING_SIZE, WATCHER_QUEUE_SIZE
 from pusherpy.server.state import STATE
 from tests.console.watching import entries_until, has, one
@@ -170,3 +174,33 @@ async def test_a_watcher_that_never_reads_holds_a_bounded_queue(server: RunningS
     assert held >= RING_SIZE + WATCHER_QUEUE_SIZE
     taken = await idle.next()
     assert len(taken) == WATCHER_QUEUE_SIZE and taken[-1].preview == json.dumps({"n": total - len(channels)})
+
+
+async def test_no_entry_is_even_built_for_an_app_nobody_watches(
+    server: RunningServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cost of the console for an app nobody watches is one lookup per would-be entry: no ``LogEntry`` is made
+    (counted where each tap builds one), so nothing is allocated, kept or sent."""
+    built: list[LogKind] = []
+
+    def counting(**fields: Any) -> LogEntry:
+        built.append(fields["kind"])
+        return LogEntry(**fields)
+
+    for module in (taps, http_events, announcer):
+        monkeypatch.setattr(module, "LogEntry", counting)
+    console = server.application[STATE].console
+    other = console.watch(OTHER_APP.id)  # another app is watched: its entries are built, this one's are not
+    async with connect(server, headers={"Origin": "https://example.test"}) as client:
+        await client.subscribe("presence-room", user_id="ann")
+        await client.sign_in("ann")
+        await client.expect("pusher:signin_success")
+        await client.send("client-typing", {}, channel="presence-room")
+        await client.send("pusher:unsubscribe", {"channel": "presence-room"})
+        await client.subscribe("private-x", auth="key:bad")
+        status, _ = await trigger(server, "news", "unwatched", {})
+        assert status == 200
+    assert built == []
+    async with connect(server, app=OTHER_APP):
+        await entries_until(other, has(LogKind.CONNECTED))
+        assert built == [LogKind.CONNECTED]  # the counting works: the watched app's entry was built
