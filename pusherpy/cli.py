@@ -127,6 +127,7 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         f"pusherpy listening on {http}://{settings.host}:{port}",
         f"WebSocket: {ws}://{host}:{port}/app/{app.key}?protocol=7",
         _metrics_help(settings, port, metrics_port),
+        *_console_help(settings, f"{http}://{host}:{port}"),
         "",
         "apps:",
         *(f"  id={a.id} key={a.key}" + (f" secret={a.secret}" if dev else "") for a in settings.apps),
@@ -154,6 +155,14 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         *pusher_js,
     ]
     return "\n".join(lines)
+
+
+def _console_help(settings: Settings, base_url: str) -> list[str]:
+    """The debug console's line of the banner (docs/console.md), when it is on; never the password."""
+    if not settings.console:
+        return []
+    login = "log in with console_password" if settings.console_password else "no password: this machine only"
+    return [f"Console: {base_url}{settings.path_prefix}/console ({login})"]
 
 
 def _reachable(host: str) -> str:

@@ -9,6 +9,7 @@ import time
 import aiohttp
 import pytest
 
+from pusherpy.cli import connection_help
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.console.auth import SESSION_SECONDS, ConsoleAuth
 from pusherpy.server.settings import Settings, load_settings
@@ -42,6 +43,12 @@ class TestConfiguration:
     def test_loopback_needs_no_password(self) -> None:
         settings = load_settings(environ={"PUSHERPY_CONSOLE": "true"})
         assert settings.console and settings.console_password == ""
+
+    def test_the_start_up_banner_says_where_the_console_is_never_its_password(self) -> None:
+        banner = connection_help(console_settings(path_prefix="/ws"), 8080)
+        assert "Console: http://127.0.0.1:8080/ws/console (log in with console_password)" in banner
+        assert PASSWORD not in banner
+        assert "Console:" not in connection_help(make_settings(), 8080)
 
     async def test_the_page_and_its_files_come_from_the_package(self) -> None:
         async with serve(make_settings(console=True)) as server, aiohttp.ClientSession() as http:
