@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import AsyncExitStack
 
 import aiohttp
 import pytest
 
 from pusherpy.cli import connection_help
+from pusherpy.protocol.console import LogEntry, LogKind
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.console.auth import SESSION_SECONDS, ConsoleAuth
+from pusherpy.server.console.hub import WATCHER_QUEUE_SIZE
+from pusherpy.server.console.web import MAX_STREAMS
 from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.state import STATE
 from tests.console.console_http import COOKIE, console_session
@@ -270,3 +274,26 @@ class TestLogStream:
             async with http.get(f"{server.http_url}/console/api/apps/4242/log") as response:
                 assert response.status == 401
             assert not server.application[STATE].console.watching("4242")
+
+    async def test_a_console_that_reads_too_slowly_is_told_how_many_entries_it_lost(self) -> None:
+        async with serve(console_settings()) as server, console_session(server) as console:
+            hub = server.application[STATE].console
+            await console.login(PASSWORD)
+            async with console.log("4242") as log:
+                assert await log.next_event() == ("hello", {})
+                # All at once, before the stream's task runs again: its queue keeps the newest entries only.
+                for n in range(WATCHER_QUEUE_SIZE + 3000):
+                    hub.record(LogEntry(kind=LogKind.API_EVENT, app_id="4242", at_ms=1, event=f"e{n}"))
+                assert await log.next_event() == ("dropped", {"dropped": 3000})
+                name, first = await log.next_event()
+                assert name == "message" and first["event"] == "e3000"
+
+    async def test_the_number_of_open_log_streams_is_bounded(self) -> None:
+        async with serve(console_settings()) as server, console_session(server) as console:
+            await console.login(PASSWORD)
+            async with AsyncExitStack() as streams:
+                for _ in range(MAX_STREAMS):
+                    log = await streams.enter_async_context(console.log("4242"))
+                    await log.next_event()
+                status, body = await console.get_json("/apps/4242/log")
+                assert status == 503 and str(MAX_STREAMS) in body["error"]
