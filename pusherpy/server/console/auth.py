@@ -31,6 +31,7 @@ COOKIE_NAME: Final = "pusherpy_console"
 CSRF_HEADER: Final = "X-Pusherpy-CSRF"
 SESSION_SECONDS: Final = 12 * 3600
 """How long a login lasts."""
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 LOGIN_ATTEMPTS_PER_SECOND: Final = 2
 """Login attempts a server answers per second, all clients together: guessing stays slow, a person never waits."""
 
@@ -92,15 +93,25 @@ class ConsoleAuth:
 
 def same_origin(headers: Mapping[str, str], host: str) -> bool:
     """Whether a POST says it comes from a page of this server: its ``Origin``, else its ``Referer``, names the
-    ``host`` (and port) the request was sent to; a browser always sends one of them on a POST.
+    host the request was sent to (``host``: the ``Host`` header); a browser always sends one of them on a POST.
 
-    The scheme is not compared: behind a TLS proxy the page is https while the request reaching pusherpy may be
-    plain http; a page of another site has another host either way.
+    The port is compared when ``Host`` has one: a proxy may pass on the name alone (nginx's ``$host``). The scheme
+    is not compared: behind a TLS proxy the page is https while the request reaching pusherpy may be plain http;
+    a page of another site has another host name either way.
     """
     source = headers.get("Origin") or headers.get("Referer")
     if not source or source == "null":
         return False
-    return urlsplit(source).netloc.lower() == host.lower()
+    try:
+        origin = urlsplit(source)
+        origin_port = origin.port or _DEFAULT_PORTS.get(origin.scheme)
+        target = urlsplit(f"//{host}")
+        target_name, target_port = target.hostname, target.port
+    except ValueError:
+        return False
+    if origin.hostname is None or origin.hostname != target_name:
+        return False
+    return target_port is None or target_port == origin_port
 
 
 def loopback_host(host: str) -> bool:
