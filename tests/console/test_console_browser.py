@@ -4,6 +4,7 @@ the clients receive it. Screenshots are saved in ``test-artifacts/console/``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from playwright.async_api import Browser, Page, expect
@@ -153,3 +154,39 @@ async def test_scrolling_up_pauses_the_log_and_the_bottom_resumes_it(browser: Br
                 await expect(page.locator("#pause")).to_have_attribute("aria-pressed", "false")
                 at_bottom = await log.evaluate("el => el.scrollHeight - el.scrollTop - el.clientHeight < 24")
                 assert at_bottom
+
+
+async def test_keyboard_shortcuts_and_copying_a_payload(browser: Browser) -> None:
+    async with serve(settings()) as server:
+        context = await browser.new_context()
+        await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.http_url)
+        page = await context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        await log_in(page, server.http_url, PASSWORD)
+        await expect(page.locator("#stream-state")).to_have_text("live")
+        creator = page.locator("#creator")
+        await creator.get_by_label("Channel").fill("news")
+        await creator.get_by_label("Event").fill("long")
+        payload = {"text": "x" * 600}
+        await creator.get_by_label("Data (JSON)").fill(json.dumps(payload))
+        await creator.get_by_label("Data (JSON)").press("Tab")
+        await page.keyboard.press("Enter")  # the Send button has the focus
+        row = entries(page, "api_event", "long")
+        await expect(row).to_have_count(1)
+        await expect(row).to_contain_text("size 611 B")
+        await row.get_by_role("button", name="Copy payload").click()
+        await expect(row.get_by_role("button", name="Copy payload")).to_have_text("copied")
+        copied = await page.evaluate("navigator.clipboard.readText()")
+        assert len(copied) == 500 and copied.endswith("…") and copied.startswith('{"text":"xxx')
+
+        await page.locator("#log").focus()
+        await page.keyboard.press("p")
+        await expect(page.locator("#pause")).to_have_attribute("aria-pressed", "true")
+        await page.keyboard.press("p")
+        await expect(page.locator("#pause")).to_have_attribute("aria-pressed", "false")
+        await page.keyboard.press("/")
+        await expect(page.locator("#text-filter")).to_be_focused()
+        await page.keyboard.type("no such text")
+        await expect(page.locator("#log .entry")).to_have_count(0)
+        await page.keyboard.press("Escape")
+        await expect(page.locator("#log .entry")).to_have_count(1)
