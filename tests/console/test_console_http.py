@@ -15,7 +15,7 @@ from pusherpy.protocol.console import LogEntry, LogKind
 from pusherpy.protocol.errors import ConfigError
 from pusherpy.server.console.auth import SESSION_SECONDS, ConsoleAuth
 from pusherpy.server.console.hub import WATCHER_QUEUE_SIZE
-from pusherpy.server.console.web import MAX_STREAMS
+from pusherpy.server.console.log_stream import MAX_STREAMS
 from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.state import STATE
 from tests.console.console_http import COOKIE, console_session

@@ -13,30 +13,22 @@ build step, and it works from a wheel.
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from importlib import resources
 from typing import Final
 
 from aiohttp import web
 
 from ...protocol import codec
-from ...protocol.apps import AppConfig
-from ...protocol.console import LogEntry, entry_fields
 from ...protocol.errors import ApiError
-from ..http_auth import app_by_id
 from ..http_events import publish_admitted
 from ..state import STATE
-from .auth import COOKIE_NAME, CSRF_HEADER, ConsoleAuth, loopback_host, same_origin
-from .hub import Watcher
+from .access import CONSOLE, ConsoleWeb, admitted_app, check_post, console_of, require_session, signed_in
+from .auth import COOKIE_NAME, CSRF_HEADER, ConsoleAuth, same_origin
+from .log_stream import log_stream
 from .stats import MessageRates, app_stats, channel_list
 
-HEARTBEAT_SECONDS: Final = 15.0
-"""A comment line on an idle log stream: keeps proxies from closing it, and finds a console that left."""
-MAX_STREAMS: Final = 16
-"""Open log streams per server process; one more is answered 503."""
 MAX_FORM_BYTES: Final = 4096
 _STATIC: Final = {"console.js": "text/javascript", "console.css": "text/css"}
 _PAGE_HEADERS: Final = {
@@ -49,21 +41,6 @@ _PAGE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(slots=True)
-class ConsoleWeb:
-    """What the console's handlers share on one server: its keys, message rates and open log streams."""
-
-    auth: ConsoleAuth
-    rates: MessageRates
-    streams: set[Watcher] = field(default_factory=set)
-    closing: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-CONSOLE = web.AppKey("pusherpy_console", ConsoleWeb)
 
 
 def add_console_routes(application: web.Application, path_prefix: str = "") -> None:
@@ -89,7 +66,9 @@ async def _end_streams(application: web.Application) -> None:
     application[CONSOLE].closing.set()
 
 
+@functools.cache
 def _read_static(name: str) -> str:
+    """A file of ``static/`` (package data; read once per process)."""
     return resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
 
 
@@ -97,40 +76,10 @@ def _html(text: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=_PAGE_HEADERS)
 
 
-def _console(request: web.Request) -> ConsoleWeb:
-    console = request.app[CONSOLE]
-    if not console.auth.needs_login and not loopback_host(request.host):
-        # A console without a password answers to loopback names only: a rebinding DNS name is someone else's page.
-        raise ApiError(403, "this console has no password, so it only answers at a loopback address (localhost)")
-    return console
-
-
-def _signed_in(request: web.Request, console: ConsoleWeb) -> bool:
-    return console.auth.session_valid(request.cookies.get(COOKIE_NAME), time.time())
-
-
-def _check_post(request: web.Request, console: ConsoleWeb, presented: str | None) -> None:
-    """A POST from a page of this console: same origin, signed in, and the session's CSRF token."""
-    if not same_origin(request.headers, request.host):
-        raise ApiError(403, "the request does not come from this console's page (Origin/Referer)")
-    if not _signed_in(request, console):
-        raise ApiError(401, "log in to the console first")
-    if not console.auth.csrf_valid(request.cookies.get(COOKIE_NAME), presented):
-        raise ApiError(403, "missing or wrong CSRF token: reload the console page")
-
-
-def _admitted_app(request: web.Request) -> AppConfig:
-    """The app of an ``/console/api/apps/{app_id}/...`` request from a signed-in console."""
-    console = _console(request)
-    if not _signed_in(request, console):
-        raise ApiError(401, "log in to the console first")
-    return app_by_id(request.app[STATE], request.match_info["app_id"])
-
-
 async def page(request: web.Request) -> web.Response:
     """GET /console: the console, or the login form."""
-    console = _console(request)
-    if not _signed_in(request, console):
+    console = console_of(request)
+    if not signed_in(request, console):
         return _login_page("", here="console/")
     token = console.auth.csrf_token(request.cookies.get(COOKIE_NAME))
     text = _read_static("index.html").replace("{{csrf}}", token)
@@ -147,7 +96,7 @@ def _login_page(message: str, status: int = 200, *, here: str = "") -> web.Respo
 
 async def login(request: web.Request) -> web.Response:
     """POST /console/login (form field ``password``): a session cookie, then back to the console."""
-    console = _console(request)
+    console = console_of(request)
     if not same_origin(request.headers, request.host):
         raise ApiError(403, "the login form must be posted from this console's page (Origin/Referer)")
     if not console.auth.needs_login:
@@ -176,12 +125,12 @@ async def login(request: web.Request) -> web.Response:
 
 async def logout(request: web.Request) -> web.Response:
     """POST /console/logout (form field ``csrf``): end the session in this browser."""
-    console = _console(request)
+    console = console_of(request)
     if (request.content_length or 0) > MAX_FORM_BYTES:
         raise ApiError(413, "logout form too large")
     form = await request.post()
     token = form.get("csrf")
-    _check_post(request, console, token if isinstance(token, str) else None)
+    check_post(request, console, token if isinstance(token, str) else None)
     response = web.HTTPSeeOther("../console")
     response.del_cookie(COOKIE_NAME, path="")
     raise response
@@ -200,9 +149,7 @@ async def static_file(request: web.Request) -> web.Response:
 
 async def list_apps(request: web.Request) -> web.Response:
     """GET /console/api/apps"""
-    console = _console(request)
-    if not _signed_in(request, console):
-        raise ApiError(401, "log in to the console first")
+    require_session(request)
     apps = request.app[STATE].apps_by_id.values()
     return web.json_response(
         {"apps": [{"id": app.id, "name": app.name, "key": app.key, "enabled": app.enabled} for app in apps]}
@@ -211,23 +158,23 @@ async def list_apps(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     """GET /console/api/apps/{app_id}/stats"""
-    app = _admitted_app(request)
+    app = admitted_app(request)
     rates = request.app[CONSOLE].rates
     return web.json_response(await app_stats(request.app[STATE], rates, app, time.monotonic()))
 
 
 async def channels(request: web.Request) -> web.Response:
     """GET /console/api/apps/{app_id}/channels?filter_by_prefix="""
-    app = _admitted_app(request)
+    app = admitted_app(request)
     prefix = request.query.get("filter_by_prefix", "")[:200]
     return web.json_response(await channel_list(request.app[STATE], app, prefix))
 
 
 async def send_event(request: web.Request) -> web.Response:
     """POST /console/api/apps/{app_id}/events: ``{"channel", "event", "data"}`` published as the HTTP API would."""
-    console = _console(request)
-    _check_post(request, console, request.headers.get(CSRF_HEADER))
-    app = _admitted_app(request)
+    console = console_of(request)
+    check_post(request, console, request.headers.get(CSRF_HEADER))
+    app = admitted_app(request)
     state = request.app[STATE]
     if (request.content_length or 0) > state.settings.max_request_body_bytes:
         raise ApiError(413, "request body too large")
@@ -242,58 +189,3 @@ async def send_event(request: web.Request) -> web.Response:
         del body["data"]
     reply = await publish_admitted(state, app, codec.dumps(body).encode(), batch=False)
     return web.json_response(reply)
-
-
-async def log_stream(request: web.Request) -> web.StreamResponse:
-    """GET /console/api/apps/{app_id}/log: ``text/event-stream``, one ``data:`` JSON line per entry.
-
-    A stream opens with a ``hello`` event (the page clears what it showed: the app's recent entries follow), sends
-    a ``dropped`` event with the running count when this console lost entries for reading too slowly, and a comment
-    every ``HEARTBEAT_SECONDS`` while nothing happens.
-    """
-    app = _admitted_app(request)
-    console = request.app[CONSOLE]
-    if len(console.streams) >= MAX_STREAMS:
-        raise ApiError(503, f"at most {MAX_STREAMS} consoles may watch the log of one server at once")
-    hub = request.app[STATE].console
-    watcher = hub.watch(app.id)
-    console.streams.add(watcher)
-    try:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
-        response.headers["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-        await response.prepare(request)
-        await response.write(b"retry: 2000\nevent: hello\ndata: {}\n\n" + _entries_text(watcher.recent))
-        await _follow(response, watcher, console.closing)
-        return response
-    finally:
-        console.streams.discard(watcher)
-        hub.unwatch(watcher)
-
-
-async def _follow(response: web.StreamResponse, watcher: Watcher, closing: asyncio.Event) -> None:
-    """Write entries as they come until the console leaves (a write fails) or the server shuts down."""
-    reported = 0
-    stop = asyncio.ensure_future(closing.wait())
-    try:
-        while not closing.is_set():
-            entries = asyncio.ensure_future(watcher.next())
-            done, _ = await asyncio.wait({entries, stop}, timeout=HEARTBEAT_SECONDS, return_when="FIRST_COMPLETED")
-            if entries not in done:
-                entries.cancel()
-                if stop in done:
-                    return
-                await response.write(b": heartbeat\n\n")
-                continue
-            text = b""
-            if watcher.dropped != reported:
-                reported = watcher.dropped
-                text += b"event: dropped\ndata: " + codec.dumps({"dropped": reported}).encode() + b"\n\n"
-            await response.write(text + _entries_text(entries.result()))
-    except ConnectionError:
-        return
-    finally:
-        stop.cancel()
-
-
-def _entries_text(entries: list[LogEntry]) -> bytes:
-    return b"".join(b"data: " + codec.dumps(entry_fields(entry)).encode() + b"\n\n" for entry in entries)
