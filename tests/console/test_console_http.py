@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
 import pytest
@@ -13,19 +14,36 @@ import pytest
 from pusherpy.cli import connection_help
 from pusherpy.protocol.console import LogEntry, LogKind
 from pusherpy.protocol.errors import ConfigError
+from pusherpy.server.console import log_stream
 from pusherpy.server.console.auth import SESSION_SECONDS, ConsoleAuth
 from pusherpy.server.console.hub import WATCHER_QUEUE_SIZE
 from pusherpy.server.console.log_stream import MAX_STREAMS
 from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.state import STATE
 from tests.console.console_http import COOKIE, console_session
-from tests.helpers import connect, make_settings, serve
+from tests.helpers import DEADLINE, connect, make_settings, serve
 
 PASSWORD = "correct horse battery staple"
 
 
 def console_settings(**overrides: object) -> Settings:
     return make_settings(console=True, console_password=PASSWORD, **overrides)
+
+
+@asynccontextmanager
+async def console_session_to_stopped_server() -> AsyncIterator[tuple[float, bytes]]:
+    """Open a log stream, stop the server under it; yield how long stopping took and what the stream said."""
+    async with serve(console_settings()) as server, console_session(server) as console:
+        await console.login(PASSWORD)
+        response = await console.http.get(f"{server.http_url}/console/api/apps/4242/log", headers=console.headers())
+        assert response.status == 200
+        await response.content.readline()
+        started = time.monotonic()
+        await server.runner.cleanup()
+        stopped_in = time.monotonic() - started
+        async with asyncio.timeout(DEADLINE):
+            tail = await response.content.read()
+        yield stopped_in, tail
 
 
 class TestConfiguration:
@@ -297,3 +315,25 @@ class TestLogStream:
                     await log.next_event()
                 status, body = await console.get_json("/apps/4242/log")
                 assert status == 503 and str(MAX_STREAMS) in body["error"]
+
+    async def test_an_open_console_does_not_hold_up_shutdown(self) -> None:
+        """The stream ends when the server shuts down, not after ``shutdown_timeout`` (2 s here) by cancellation."""
+        async with console_session_to_stopped_server() as (stopped_in, tail):
+            assert stopped_in < 1.5
+            assert tail.endswith(b"event: hello\ndata: {}\n\n")
+
+    async def test_an_idle_stream_gets_heartbeats_and_a_console_that_left_is_forgotten_at_one(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(log_stream, "HEARTBEAT_SECONDS", 0.2)
+        async with serve(console_settings()) as server, console_session(server) as console:
+            hub = server.application[STATE].console
+            await console.login(PASSWORD)
+            async with console.log("4242") as log:
+                assert await log.next_event() == ("hello", {})
+                async with asyncio.timeout(DEADLINE):
+                    assert await log.response.content.readline() == b": heartbeat\n"
+            deadline = time.monotonic() + DEADLINE
+            while hub.watching("4242"):
+                assert time.monotonic() < deadline, "a console that left was still watched after its heartbeats"
+                await asyncio.sleep(0.05)
