@@ -95,7 +95,8 @@ def send_error(state: ServerState, client: Client, error: ProtocolError) -> None
     state.metrics.count(client.app.id, "errors_sent")
     if state.console.watching(client.app.id):
         code = None if error.code is None else int(error.code)
-        entry = socket_entry(LogKind.ERROR_SENT, client, code=code, message=error.message)
+        channel = error.channel or ""  # a refused subscription's channel
+        entry = socket_entry(LogKind.ERROR_SENT, client, channel=channel, code=code, message=error.message)
         state.console.record(entry)
     if error.error_frame:
         client.send_text(error_text(error))

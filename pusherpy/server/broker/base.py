@@ -68,7 +68,7 @@ class ConsoleSink(Protocol):
 
     def record(self, entry: LogEntry) -> None: ...
 
-    def receive(self, entries: Sequence[LogEntry], dropped: int) -> None:
+    def receive(self, app_id: str, entries: Sequence[LogEntry], dropped: int) -> None:
         """Entries another node made for an app watched here, and how many of them that node dropped."""
         ...
 
@@ -82,7 +82,7 @@ class _NoConsole:
     def record(self, entry: LogEntry) -> None:
         """Nothing is recorded."""
 
-    def receive(self, entries: Sequence[LogEntry], dropped: int) -> None:
+    def receive(self, app_id: str, entries: Sequence[LogEntry], dropped: int) -> None:
         """Nothing is watched here."""
 
 

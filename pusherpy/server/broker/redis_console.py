@@ -97,18 +97,20 @@ class ConsoleRelay:
         app_id = entry.app_id
         if self._window_sent >= FORWARD_PER_SECOND or self._pending_count >= FORWARD_PER_SECOND:
             self._dropped[app_id] = self._dropped.get(app_id, 0) + 1
-            return
-        self._window_sent += 1
-        self._pending_count += 1
-        self._pending.setdefault(app_id, []).append(entry)
+        else:
+            self._window_sent += 1
+            self._pending_count += 1
+            self._pending.setdefault(app_id, []).append(entry)
         if self._flush_timer is None:
             self._flush_timer = asyncio.get_running_loop().call_later(FLUSH_SECONDS, self._flush)
 
     def _flush(self) -> None:
         self._flush_timer = None
         pending, self._pending, self._pending_count = self._pending, {}, 0
+        for app_id in self._dropped.keys() - pending.keys():
+            pending[app_id] = []  # only drops to report: an empty batch carries their count
         for app_id, entries in pending.items():
-            for start in range(0, len(entries), BATCH_SIZE):
+            for start in range(0, max(len(entries), 1), BATCH_SIZE):
                 dropped = self._dropped.pop(app_id, 0)
                 batch = tuple(entries[start : start + BATCH_SIZE])
                 self.forwarded += len(batch)
@@ -129,8 +131,8 @@ class ConsoleRelay:
                     nodes.pop(node_id, None)
                     if not nodes:
                         del self._elsewhere[app_id]
-            case ConsoleEntriesMessage(_, _, dropped, entries):
-                self._console.receive(entries, dropped)
+            case ConsoleEntriesMessage(_, app_id, dropped, entries):
+                self._console.receive(app_id, entries, dropped)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 

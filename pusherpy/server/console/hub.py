@@ -114,14 +114,15 @@ class ConsoleHub:
             assert link is not None
             link.forward(entry)
 
-    def receive(self, entries: Sequence[LogEntry], dropped: int) -> None:
-        """Entries another node made for apps watched here (never forwarded again), and how many it dropped."""
+    def receive(self, app_id: str, entries: Sequence[LogEntry], dropped: int) -> None:
+        """Entries another node made for an app watched here (never forwarded again), and how many it dropped."""
+        watchers = self._watchers.get(app_id)
+        if watchers is None:
+            return  # no longer watched here; the other node hears so soon
         for entry in entries:
-            watchers = self._watchers.get(entry.app_id)
-            if watchers is not None:
-                self._keep(entry, watchers)
-        if dropped and entries:
-            for watcher in self._watchers.get(entries[0].app_id, ()):
+            self._keep(entry, watchers)
+        if dropped:
+            for watcher in watchers:
                 watcher.lost(dropped)
 
     def _keep(self, entry: LogEntry, watchers: set[Watcher]) -> None:
