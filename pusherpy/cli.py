@@ -37,6 +37,7 @@ examples:
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
   pusherpy serve --tls-cert fullchain.pem --tls-key privkey.pem   wss:// and https:// (SIGHUP reloads them)
   pusherpy serve --workers auto --redis-url redis://127.0.0.1:6379/0   one worker process per CPU, one port
+  pusherpy serve --console                         the live debug console at http://127.0.0.1:8080/console
   pusherpy serve --host 0.0.0.0 --config pusherpy.toml   reachable from other machines: your own apps only
                                                    (the dev app needs --allow-dev-app there, /metrics a
                                                    metrics_token, metrics_port or metrics_public = true)
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="PEM file with the certificate's private key (reloaded with it on SIGHUP)")
     serve.add_argument(
         "--workers", help="worker processes sharing the port (default 1; auto: one per CPU; more needs --redis-url)"
+    )
+    serve.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the live debug console at /console (off loopback it needs console_password, "
+        "PUSHERPY_CONSOLE_PASSWORD; docs/console.md)",
     )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
     serve.add_argument(
@@ -274,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "redis_cluster": True if args.redis_cluster else None,
                 "debug": True if args.debug else None,
                 "allow_dev_app": True if args.allow_dev_app else None,
+                "console": True if args.console else None,
                 "tls_cert": args.tls_cert,
                 "tls_key": args.tls_key,
                 "workers": args.workers,

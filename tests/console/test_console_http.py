@@ -4,6 +4,9 @@ the event creator, against a real server on a real socket."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -337,3 +340,42 @@ class TestLogStream:
             while hub.watching("4242"):
                 assert time.monotonic() < deadline, "a console that left was still watched after its heartbeats"
                 await asyncio.sleep(0.05)
+
+
+class TestCommandLine:
+    async def test_serve_console_prints_where_it_is_and_serves_it(self) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pusherpy", "serve", "--console", "--port", "0",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=_clean_environ(),
+        )  # fmt: skip
+        try:
+            assert process.stdout is not None
+            async with asyncio.timeout(15):
+                banner = ""
+                while "Console:" not in banner:
+                    line = (await process.stdout.readline()).decode()
+                    assert line, f"the server exited; it printed {banner!r}"
+                    banner += line
+            match = re.search(r"Console: (http://127\.0\.0\.1:\d+/console) \(no password: this machine only\)", banner)
+            assert match, banner
+            async with aiohttp.ClientSession() as http, http.get(match.group(1)) as response:
+                assert response.status == 200 and 'id="log"' in await response.text()
+        finally:
+            process.terminate()
+            await process.wait()
+
+    async def test_serve_console_on_a_reachable_host_without_a_password_exits_2(self) -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pusherpy", "serve", "--console", "--host", "0.0.0.0", "--port", "0",
+            "--app-id", "1", "--app-key", "k", "--app-secret", "s",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_clean_environ(),
+        )  # fmt: skip
+        async with asyncio.timeout(15):
+            out, err = await process.communicate()
+        assert process.returncode == 2 and out == b""
+        assert "console_password (PUSHERPY_CONSOLE_PASSWORD)" in err.decode()
+        assert "Traceback" not in err.decode()
+
+
+def _clean_environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PUSHERPY_", "REVERB_", "PUSHER_"))}
