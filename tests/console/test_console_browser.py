@@ -98,6 +98,13 @@ async def test_the_console_watches_pusher_js_clients_and_sends_them_an_event(
             await expect(entries(page, "api_event", "greeting", "presence-room")).to_have_count(1)
             await page.screenshot(path=screenshots / "03-event-sent.png", full_page=True)
 
+            await room.get_by_role("button", name="presence-room").click()
+            await expect(creator.get_by_label("Channel")).to_have_value("presence-room")
+            await expect(page.locator("#text-filter")).to_have_value("presence-room")
+            await expect(page.locator("#log .entry")).to_have_count(
+                await page.locator("#log .entry", has_text="presence-room").count()
+            )
+
             await page.locator("#text-filter").fill(clients.socket_ids["bob"])
             await expect(page.locator("#log .entry").first).to_be_visible()
             for text in await page.locator("#log .entry").all_inner_texts():

@@ -222,7 +222,13 @@ async function refreshChannels() {
       const tr = document.createElement('tr');
       tr.dataset.channel = channel.name;
       const name = document.createElement('td');
-      name.textContent = channel.name;
+      const pick = document.createElement('button');
+      pick.type = 'button';
+      pick.className = 'link';
+      pick.textContent = channel.name;
+      pick.title = 'Show this channel in the log, and send to it';
+      pick.addEventListener('click', () => pickChannel(channel.name));
+      name.append(pick);
       const subs = document.createElement('td');
       subs.textContent = String(channel.subscription_count);
       const extra = document.createElement('td');
@@ -238,6 +244,13 @@ async function refreshChannels() {
   } catch (error) {
     console.warn('channels:', error);
   }
+}
+
+function pickChannel(name) {
+  // A channel picked in the list: the log shows it alone, and the event creator sends to it.
+  $('#text-filter').value = name;
+  $('#creator').elements.channel.value = name;
+  render();
 }
 
 let prefixTimer = null;
