@@ -23,7 +23,7 @@ from pusherpy.server.console.hub import WATCHER_QUEUE_SIZE
 from pusherpy.server.console.log_stream import MAX_STREAMS
 from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.state import STATE
-from tests.console.console_http import COOKIE, console_session
+from tests.console.console_http import COOKIE, ConsoleSession, console_session
 from tests.helpers import DEADLINE, connect, make_settings, serve
 
 PASSWORD = "correct horse battery staple"
@@ -138,11 +138,16 @@ class TestLogin:
             status, _ = await console.get_json("/apps")
             assert status == 200
 
-    async def test_login_attempts_are_rate_limited(self) -> None:
-        async with serve(console_settings()) as server, console_session(server) as console:
-            responses = await asyncio.gather(*(console.login("guess") for _ in range(12)))
+    async def test_login_attempts_are_rate_limited_per_client_so_a_guesser_locks_nobody_else_out(self) -> None:
+        async with serve(console_settings()) as server, console_session(server) as guesser:
+            responses = await asyncio.gather(*(guesser.login("guess") for _ in range(12)))
             statuses = [response.status for response in responses]
             assert 429 in statuses and set(statuses) <= {401, 429}
+            assert "Too many login attempts" in await responses[statuses.index(429)].text()
+            other = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))  # another client address
+            async with aiohttp.ClientSession(connector=other) as http:
+                response = await ConsoleSession(server, http).login(PASSWORD)
+                assert response.status == 303
 
     async def test_logout_needs_the_csrf_token_and_ends_the_session_in_the_browser(self) -> None:
         async with serve(console_settings()) as server, console_session(server) as console:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -32,8 +33,12 @@ CSRF_HEADER: Final = "X-Pusherpy-CSRF"
 SESSION_SECONDS: Final = 12 * 3600
 """How long a login lasts."""
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
-LOGIN_ATTEMPTS_PER_SECOND: Final = 2
-"""Login attempts a server answers per second, all clients together: guessing stays slow, a person never waits."""
+LOGIN_ATTEMPTS_PER_CLIENT: Final = 2
+"""Login attempts answered per second from one client address: guessing stays slow, a person never waits."""
+LOGIN_ATTEMPTS_PER_SECOND: Final = 10
+"""Login attempts answered per second from all clients together (a guesser with many addresses)."""
+LOGIN_CLIENTS_REMEMBERED: Final = 1024
+"""Client addresses whose attempts are counted at once; the least recently seen is forgotten past it."""
 
 
 @dataclass(slots=True)
@@ -43,18 +48,25 @@ class ConsoleAuth:
     password: str = field(repr=False)
     _key: bytes = field(init=False, repr=False)
     _attempts: RateWindow = field(init=False, repr=False)
+    _client_attempts: OrderedDict[str, RateWindow] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._key = hmac.new(b"pusherpy console session v1", self.password.encode(), hashlib.sha256).digest()
         self._attempts = RateWindow(LOGIN_ATTEMPTS_PER_SECOND)
+        self._client_attempts = OrderedDict()
 
     @property
     def needs_login(self) -> bool:
         return bool(self.password)
 
-    def attempt_allowed(self, now: float) -> bool:
-        """Count one login attempt; False when too many came this second (answer 429, check nothing)."""
-        return self._attempts.allow(now)
+    def attempt_allowed(self, client: str, now: float) -> bool:
+        """Count one login attempt from ``client`` (its address); False when that client, or all clients together,
+        tried too often this second (answer 429, check nothing). One guesser does not lock others out."""
+        window = self._client_attempts.pop(client, None) or RateWindow(LOGIN_ATTEMPTS_PER_CLIENT)
+        self._client_attempts[client] = window
+        if len(self._client_attempts) > LOGIN_CLIENTS_REMEMBERED:
+            self._client_attempts.popitem(last=False)
+        return window.allow(now) and self._attempts.allow(now)
 
     def password_matches(self, presented: str) -> bool:
         """Compare in constant time (both sides hashed first, so the length is not revealed either)."""

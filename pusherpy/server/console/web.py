@@ -101,7 +101,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(403, "the login form must be posted from this console's page (Origin/Referer)")
     if not console.auth.needs_login:
         raise web.HTTPSeeOther("../console")
-    if not console.auth.attempt_allowed(time.monotonic()):
+    if not console.auth.attempt_allowed(request.remote or "", time.monotonic()):
         return _login_page("Too many login attempts; wait a second and try again.", 429)
     if (request.content_length or 0) > MAX_FORM_BYTES:
         raise ApiError(413, "login form too large")
