@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -25,6 +26,8 @@ from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.state import STATE
 from tests.console.console_http import COOKIE, ConsoleSession, console_session
 from tests.helpers import DEADLINE, connect, make_settings, serve
+from tests.server.test_tls import serving_tls_here
+from tests.server.tls_certs import TestCa
 
 PASSWORD = "correct horse battery staple"
 
@@ -112,6 +115,24 @@ class TestLogin:
             assert 'id="log"' in page and len(console.csrf) == 64
             status, body = await console.get_json("/apps")
             assert status == 200 and body["apps"] == [{"id": "4242", "name": "", "key": "test-key", "enabled": True}]
+
+    async def test_over_tls_the_cookie_is_secure(self, tmp_path: Path) -> None:
+        ca = await TestCa.make(tmp_path / "ca")
+        pair = await ca.issue(2)
+        async with (
+            serving_tls_here(pair, console=True, console_password=PASSWORD) as server,
+            aiohttp.ClientSession() as http,
+        ):
+            origin = f"https://127.0.0.1:{server.port}"
+            async with http.post(
+                f"{origin}/console/login",
+                data={"password": PASSWORD},
+                headers={"Origin": origin},
+                ssl=ca.client_context(),
+                allow_redirects=False,
+            ) as response:
+                assert response.status == 303
+                assert "Secure" in response.headers["Set-Cookie"]
 
     async def test_a_login_posted_from_another_site_is_refused(self) -> None:
         async with serve(console_settings()) as server, aiohttp.ClientSession() as http:
