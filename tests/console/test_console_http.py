@@ -18,6 +18,7 @@ import pytest
 from pusherpy.cli import connection_help
 from pusherpy.protocol.console import LogEntry, LogKind
 from pusherpy.protocol.errors import ConfigError
+from pusherpy.protocol.history import HistoryRule
 from pusherpy.server.console import log_stream
 from pusherpy.server.console.auth import SESSION_SECONDS, ConsoleAuth
 from pusherpy.server.console.hub import WATCHER_QUEUE_SIZE
@@ -25,7 +26,7 @@ from pusherpy.server.console.log_stream import MAX_STREAMS
 from pusherpy.server.settings import Settings, load_settings
 from pusherpy.server.state import STATE
 from tests.console.console_http import COOKIE, ConsoleSession, console_session
-from tests.helpers import DEADLINE, connect, make_settings, serve
+from tests.helpers import DEADLINE, api_request, connect, make_app, make_settings, serve
 from tests.server.test_tls import serving_tls_here
 from tests.server.tls_certs import TestCa
 
@@ -224,6 +225,19 @@ class TestEventCreator:
             assert status == 413 and "KB" in reply["error"]
             status, reply = await console.send_event("9999", {"channel": "c", "event": "e", "data": 1})
             assert status == 404 and reply == {"error": "unknown app id"}
+
+    async def test_a_kept_channel_gets_its_serial_as_from_the_http_api(self) -> None:
+        app = make_app(history=(HistoryRule(channels="kept-*", size=10, ttl_seconds=600),))
+        async with serve(make_settings(app, console=True)) as server, console_session(server) as console:
+            await console.load_page()
+            serials = []
+            for n in (1, 2):
+                status, reply = await console.send_event("4242", {"channel": "kept-news", "event": "e", "data": n})
+                assert status == 200 and list(reply) == ["serials"]
+                serials.append(reply["serials"]["kept-news"])
+            assert serials[0] < serials[1]
+            status, page = await api_request(server, "GET", "/apps/4242/channels/kept-news/events")
+            assert status == 200 and [event["data"] for event in page["events"]] == ["1", "2"]
 
     async def test_a_post_without_the_csrf_token_or_from_another_origin_is_refused(self) -> None:
         async with serve(console_settings()) as server, console_session(server) as console, connect(server) as client:
