@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -26,6 +27,7 @@ from pusherpy.server.state import STATE
 from tests.console.watching import entries_until, has, one
 from tests.helpers import RunningServer, connect, make_settings, serve, trigger
 from tests.scale_out.cluster import (
+    BUS_SHARDS,
     HEARTBEAT_SECONDS,
     MAIN_APP,
     QUOTA_APP,
@@ -43,20 +45,29 @@ APPS = (MAIN_APP, QUOTA_APP, SMALL_ROOM_APP)
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """One node process on one ``redis-server`` (the bus tap reads its one bus channel)."""
     async with running_cluster(tmp_path, nodes=1) as running:
+        yield running
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def any_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Cluster]:
+    """The same on one Redis and on a 3-shard Redis Cluster (sharded pub/sub)."""
+    async with running_cluster(tmp_path, nodes=1, redis_cluster=request.param == "redis-cluster") as running:
         yield running
 
 
 @asynccontextmanager
 async def node_in_process(cluster: Cluster) -> AsyncIterator[RunningServer]:
-    async with node_on(cluster.redis.url, cluster.prefix, APPS) as server:
+    sharded = {"redis_cluster": True, "redis_bus_shards": BUS_SHARDS} if cluster.redis.is_cluster else {}
+    async with node_on(cluster.redis.url, cluster.prefix, APPS, **sharded) as server:
         yield server
 
 
 @asynccontextmanager
-async def node_on(url: str, prefix: str, apps: tuple[AppConfig, ...]) -> AsyncIterator[RunningServer]:
+async def node_on(url: str, prefix: str, apps: tuple[AppConfig, ...], **more: Any) -> AsyncIterator[RunningServer]:
     timing = {"node_heartbeat_seconds": HEARTBEAT_SECONDS, "node_ttl_seconds": TTL_SECONDS}
-    settings = make_settings(*apps, redis_url=url, redis_prefix=prefix, **timing)
+    settings = make_settings(*apps, redis_url=url, redis_prefix=prefix, **timing, **more)
     async with serve(settings) as server:
         yield server
 
@@ -112,9 +123,9 @@ async def watch_across(console: ConsoleHub, node: Node) -> Watcher:
     raise AssertionError("unreachable")
 
 
-async def test_a_console_on_node_1_sees_what_happens_on_node_2(cluster: Cluster) -> None:
-    remote = cluster.nodes[0]
-    async with node_in_process(cluster) as here:
+async def test_a_console_on_node_1_sees_what_happens_on_node_2(any_cluster: Cluster) -> None:
+    remote = any_cluster.nodes[0]
+    async with node_in_process(any_cluster) as here:
         console = here.application[STATE].console
         here_name = here.application[STATE].broker.node_name
         watcher = await watch_across(console, remote)
