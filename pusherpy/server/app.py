@@ -23,6 +23,7 @@ from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .console.hub import ConsoleHub
+from .console.web import add_console_routes
 from .forwarded import TrustedProxies
 from .http_forwarded import ClientAccessLogger, forwarded_middleware
 from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
@@ -78,6 +79,8 @@ def create_app(
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
     http_api.add_routes(application, settings.path_prefix)
+    if settings.console:
+        add_console_routes(application, settings.path_prefix)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
     if settings.metrics_port is not None:

@@ -184,6 +184,20 @@ async def handle_events(
         replays=state.replays,
         prefix=state.settings.path_prefix,
     )
+    return await publish_admitted(state, app, body, batch=batch)
+
+
+async def publish_admitted(state: ServerState, app: AppConfig, body: bytes, *, batch: bool) -> dict[str, Any]:
+    """Check and publish the body of an ``events`` (or ``batch_events``) request already admitted: signed for the
+    HTTP API, or sent by a logged-in debug console (``console/web.py``), so both publish the same way (history,
+    idempotency, limits, answers).
+
+    Returns:
+        the JSON reply.
+
+    Raises:
+        ApiError: the refusal, with its status.
+    """
     if batch:
         return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)
