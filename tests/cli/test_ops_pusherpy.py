@@ -177,6 +177,23 @@ class TestCredentials:
         )
         assert publisher_wins.status == 3
 
+    async def test_a_server_config_with_a_path_prefix_is_reached_under_it(
+        self, server_factory: ServerFactory, tmp_path: Path
+    ) -> None:
+        server = await server_factory(make_app(), path_prefix="/ws")
+        config = tmp_path / "pusherpy.toml"
+        app = '[[apps]]\nid = "4242"\nkey = "test-key"\nsecret = "test-secret"\n'
+        config.write_text(f'port = {server.port}\npath_prefix = "/ws"\n{app}')
+        async with listening("--config", str(config), "orders", "--count", "1", as_json=False) as listener:
+            connected = await listener.text_line("stderr")
+            assert connected.startswith(f"connected to ws://127.0.0.1:{server.port}/ws/app/test-key as socket ")
+            assert await listener.text_line("stderr") == "subscribed to orders"
+            sent = await pusherpy("trigger", "--config", str(config), "orders", "e", "1")
+            assert sent.status == 0, sent.stderr
+            assert f"via http://127.0.0.1:{server.port}/ws app 4242" in sent.stdout
+            assert (await listener.text_line()).endswith(" orders e 1")
+            assert (await listener.ended())[0] == 0
+
     async def test_the_environment_of_a_laravel_app_names_the_server(self, pusherpy_peer: Peer) -> None:
         peer = pusherpy_peer
         env: dict[str, Any] = {"PORT": str(peer.port), "HOST": "127.0.0.1", "SCHEME": "http"}
