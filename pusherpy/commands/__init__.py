@@ -17,7 +17,12 @@ import argparse
 import importlib
 from typing import Final, Protocol
 
-COMMAND_MODULES: Final[tuple[str, ...]] = ("pusherpy.commands.apps",)
+COMMAND_MODULES: Final[tuple[str, ...]] = (
+    "pusherpy.commands.ops",
+    "pusherpy.commands.ops_listen",
+    "pusherpy.commands.ops_webhook",
+    "pusherpy.commands.apps",
+)
 """Dotted names of the modules, in the order their commands are listed in ``pusherpy --help``."""
 
 EXIT_OK: Final = 0

@@ -91,9 +91,25 @@ def read_response(status: int, body: bytes, retry_after: str | None = None) -> A
     if not body.strip():
         return {}
     try:
-        return codec.loads(body)
+        parsed = codec.loads(body)
     except (ValueError, TypeError):
         raise UnexpectedStatus(status, f"success without a JSON body: {text}") from None
+    refused = _refusal_in_success(parsed)
+    if refused is not None:
+        raise error_for_status(refused, text, retry_after)
+    return parsed
+
+
+def _refusal_in_success(parsed: Any) -> int | None:
+    """Return the status of a refusal sent as a success: soketi 1.6 answers a bad signature (and its other
+    refusals) with 200 and ``{"error": "...", "code": 401}``; read as a success, a rejected publish would look sent.
+    """
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("error"), str):
+        return None
+    code = parsed.get("code")
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    return None
 
 
 def _names(value: str | Iterable[str], what: str) -> list[str]:

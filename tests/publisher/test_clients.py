@@ -266,6 +266,25 @@ class TestErrors:
         with pytest.raises(UnexpectedStatus):
             await client.call("channels_info")
 
+    async def test_a_refusal_sent_with_status_200_is_raised_as_that_refusal(
+        self, client: EitherClient, recording_server: RecordingServer
+    ) -> None:
+        # soketi 1.6 answers a bad signature with 200 and this body: read as a success, a refused publish looks sent
+        recording_server.reply(200, {"error": "The secret authentication failed", "code": 401})
+        with pytest.raises(AuthenticationError, match="The secret authentication failed") as caught:
+            await client.call("trigger", "c", "e", "d")
+        assert caught.value.status == 401
+
+    async def test_a_success_that_merely_has_an_error_field_is_a_success(
+        self, client: EitherClient, recording_server: RecordingServer
+    ) -> None:
+        recording_server.reply(200, {"channels": {}, "error": "a field of some other meaning", "code": "x"})
+        assert await client.call("channels_info") == {
+            "channels": {},
+            "error": "a field of some other meaning",
+            "code": "x",
+        }
+
     async def test_wrong_secret_gets_authentication_error(self, recording_server: RecordingServer) -> None:
         with Pusher(APP_ID, KEY, "wrong", host="127.0.0.1", port=recording_server.port, ssl=False) as pusher:
             with pytest.raises(AuthenticationError, match="auth_signature"):
