@@ -5,7 +5,8 @@ of them) names the server and app outright; without either, the publisher's own 
 (``PUSHERPY_URL``, a Laravel app's ``PUSHER_*``/``REVERB_*``, ``PUSHER_URL``: ``ClientConfig.from_env``), and when
 none of those is set, the file a server on this machine is told of by ``PUSHERPY_CONFIG``. A
 pusherpy TOML file gives its ``host``/``port``/``path_prefix``/``tls_cert`` and one of its ``[[apps]]`` (``--app``,
-needed when it has several). Every failure is a ``ConfigError`` saying what to set; the caller exits 2.
+needed when it has several), or of the enabled apps of its ``apps_source``. Every failure is a ``ConfigError``
+saying what to set; the caller exits 2.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import TYPE_CHECKING, Final
 from pusherpy.protocol.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pusherpy.protocol.apps import AppConfig
     from pusherpy.publisher.config import ClientConfig
 
 _WILDCARDS: Final = ("0.0.0.0", "::", "")
-_CONFIG_KEYS: Final = ("apps", "host", "port", "path_prefix", "tls_cert")
+_CONFIG_KEYS: Final = ("apps", "apps_source", "host", "port", "path_prefix", "tls_cert")
 """The keys of a server's TOML file that say where its API is; the rest is the server's business."""
 
 _PUBLISHER_VARIABLES: Final = ("PUSHERPY_URL", "PUSHER_URL", "PUSHER_APP_ID", "REVERB_APP_ID", "PUSHERPY_ENV_FILE")
@@ -96,6 +98,18 @@ def _named(args: argparse.Namespace) -> ClientConfig:
         raise ConfigError(f"no server given: {error}; or pass --url URL or --config pusherpy.toml") from None
 
 
+def _stored_apps(url: str | None) -> tuple[AppConfig, ...]:
+    """The enabled apps of a server's ``apps_source`` (docs/apps-database.md), or none without one."""
+    if not url:
+        return ()
+    from pusherpy.server.apps_store import AppsSourceError, app_from_row, read_apps
+
+    try:
+        return tuple(app for app in (app_from_row(row) for row in read_apps(url)) if app.enabled)
+    except AppsSourceError as error:
+        raise ConfigError(f"apps_source: {error}") from None
+
+
 def from_server_config(path: Path, app: str | None, *, timeout: float) -> ClientConfig:
     """Read where a pusherpy server described by ``path`` serves its HTTP API, and one of its apps.
 
@@ -114,7 +128,7 @@ def from_server_config(path: Path, app: str | None, *, timeout: float) -> Client
     known = tuple(field.name for field in dataclasses.fields(Settings))
     raw = read_file(path, known).settings
     values = parse_fields(Settings, {key: raw[key] for key in _CONFIG_KEYS if key in raw})
-    apps = values.get("apps", ())
+    apps = values.get("apps", ()) or _stored_apps(values.get("apps_source"))
     if not apps:
         raise ConfigError(f"{str(path)!r} has no [[apps]]: pass --url, or add an app (pusherpy apps new)")
     if app is None:

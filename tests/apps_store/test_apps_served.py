@@ -203,3 +203,18 @@ async def test_an_unreachable_store_keeps_the_last_apps_served_and_is_read_again
                 assert await client.expect_close(timeout=3 * TIMEOUT_SECONDS) == 4003
     assert len([r for r in caplog.records if "cannot read apps" in r.message]) == 1, "logged once, not each refresh"
     assert any("apps read again" in r.message for r in caplog.records)
+
+
+async def test_ops_commands_find_an_app_of_a_config_files_apps_source(store_url: str, tmp_path: Path) -> None:
+    async with serving(store_url) as server:
+        app, disabled = await new_app(store_url, "shop"), await new_app(store_url, "old")
+        await ok("apps", "disable", disabled.id, "--store", store_url)
+        await served(server, app)
+        config = tmp_path / "pusherpy.toml"
+        config.write_text(f'apps_source = "{store_url}"\nport = {server.port}\n')
+        async with connect(server, app=app) as client:
+            await client.subscribe("orders")
+            await ok("trigger", "--config", str(config), "orders", "placed", '{"n": 1}')  # the one enabled app
+            assert (await client.expect("placed", channel="orders"))["data"] == {"n": 1}
+        ran = await pusherpy("trigger", "--config", str(config), "--app", disabled.key, "orders", "placed", "{}")
+        assert ran.status == 2 and "no app with that id or key" in ran.err, ran

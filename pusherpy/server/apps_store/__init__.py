@@ -10,6 +10,6 @@ The server reads the table through ``server/apps_refresh.py``; nothing here know
 from __future__ import annotations
 
 from .schema import StoredApp, app_from_row, new_credentials
-from .store import AppsSourceError, AppStore, open_store
+from .store import AppsSourceError, AppStore, open_store, read_apps
 
-__all__ = ["AppStore", "AppsSourceError", "StoredApp", "app_from_row", "new_credentials", "open_store"]
+__all__ = ["AppStore", "AppsSourceError", "StoredApp", "app_from_row", "new_credentials", "open_store", "read_apps"]

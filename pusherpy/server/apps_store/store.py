@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -219,3 +220,23 @@ def open_store(url: str) -> AppStore:
     kind = check_source(url)
     driver, errors = drivers.driver_for(kind, url)
     return AppStore(url, driver, connection_errors=errors)
+
+
+def read_apps(url: str) -> list[StoredApp]:
+    """Every row of ``url``'s table, for a synchronous caller (a command that only needs credentials): read on an
+    event loop of its own, in a thread, so it works whether or not the caller runs one.
+
+    Raises:
+        ConfigError: a bad URL, or its driver missing.
+        AppsSourceError: the database could not be read.
+    """
+    store = open_store(url)
+
+    async def load() -> list[StoredApp]:
+        try:
+            return await store.load()
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1, thread_name_prefix="pusherpy-apps-read") as executor:
+        return executor.submit(asyncio.run, load()).result()
