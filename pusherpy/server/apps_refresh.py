@@ -32,6 +32,8 @@ class AppsRefresher:
         self._state = state
         self._store = store
         self._failing = False
+        self._unchanged: dict[StoredApp, AppConfig] = {}
+        """The rows of the last reading and their apps: a thousand unchanged apps are not parsed again each time."""
         self._bad_rows: set[tuple[str, str]] = set()
         """Rows (id, updated_at) already logged as unreadable: each is said once, not every refresh."""
 
@@ -82,11 +84,15 @@ class AppsRefresher:
         return changes
 
     def _parsed(self, rows: Iterable[StoredApp]) -> list[AppConfig]:
-        """Each row as an app; a row that does not parse keeps the app as last read (or is skipped), said once."""
+        """Each row as an app (a row as read last time: the app made then, unparsed); a row that does not parse
+        keeps the app as last read (or is skipped), said once."""
         apps = []
+        parsed: dict[StoredApp, AppConfig] = {}
         for row in rows:
             try:
-                apps.append(app_from_row(row))
+                app = self._unchanged.get(row) or app_from_row(row)
+                parsed[row] = app
+                apps.append(app)
             except ConfigError as error:
                 if (row.id, row.updated_at) not in self._bad_rows:
                     logger.error("app not updated from its row: %s", error)
@@ -94,6 +100,7 @@ class AppsRefresher:
                 served = self._state.apps.by_id.get(row.id)
                 if served is not None:
                     apps.append(served)
+        self._unchanged = parsed
         return apps
 
 

@@ -170,10 +170,20 @@ from a file only."""
 # -- fields of a dataclass ---------------------------------------------------------------------------------------
 
 
+_DECLARED: dict[type[Any], Mapping[str, tuple[dataclasses.Field[Any], object]]] = {}
+
+
 def declared_fields(cls: type[Any]) -> Mapping[str, tuple[dataclasses.Field[Any], object]]:
-    """Each field of a settings dataclass with its type (``X | None`` read as ``X``: a source never gives None)."""
-    hints = typing.get_type_hints(cls)
-    return {declared.name: (declared, _without_none(hints[declared.name])) for declared in dataclasses.fields(cls)}
+    """Each field of a settings dataclass with its type (``X | None`` read as ``X``: a source never gives None).
+
+    Worked out once per class (``typing.get_type_hints`` is slow, and every parsed value asks; apps read from a
+    database are parsed again at each refresh)."""
+    found = _DECLARED.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        fields = {d.name: (d, _without_none(hints[d.name])) for d in dataclasses.fields(cls)}
+        found = _DECLARED[cls] = types.MappingProxyType(fields)
+    return found
 
 
 def _without_none(hint: object) -> object:
