@@ -22,6 +22,7 @@ from ..protocol.frames import CloseCode
 from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
+from .console.hub import ConsoleHub
 from .forwarded import TrustedProxies
 from .http_forwarded import ClientAccessLogger, forwarded_middleware
 from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
@@ -56,10 +57,12 @@ def create_app(
         handler_args=_http_limits(settings),
     )
     metrics = Metrics()
+    console = ConsoleHub()
     sink = webhooks
     if sink is None:
-        sink = _webhook_sender(settings, application, metrics)
+        sink = _webhook_sender(settings, application, metrics, console)
     state = ServerState(
+        console=console,
         settings=settings,
         metrics=metrics,
         broker=broker or _broker_for(settings, sink, metrics),
@@ -103,10 +106,12 @@ def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics) -> 
     return LocalBroker(settings, webhooks, count_sent=metrics.count_sent)
 
 
-def _webhook_sender(settings: Settings, application: web.Application, metrics: Metrics) -> WebhookSink:
+def _webhook_sender(
+    settings: Settings, application: web.Application, metrics: Metrics, console: ConsoleHub
+) -> WebhookSink:
     if not any(app.webhooks for app in settings.apps):
         return no_webhooks
-    sender = WebhookSender(settings, metrics)
+    sender = WebhookSender(settings, metrics, watching=console.watching, record=console.record)
     application.cleanup_ctx.append(sender.run)
     return sender.emit
 
