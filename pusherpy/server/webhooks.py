@@ -149,6 +149,8 @@ class WebhookSender:
             endpoint = self._endpoints[key] = _Endpoint(app, target, self._settings.webhook_queue_limit, self._metrics)
             if self._session is not None:
                 self._workers.append(asyncio.create_task(self._work(endpoint)))
+        else:
+            endpoint.app = app  # the newest settings of the app (a rotated secret signs the next attempt)
         return endpoint
 
     @staticmethod
