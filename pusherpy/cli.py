@@ -37,6 +37,7 @@ examples:
   pusherpy serve --redis-cluster --redis-url redis://10.0.0.5:7000   ... sharing a Redis Cluster
   pusherpy serve --tls-cert fullchain.pem --tls-key privkey.pem   wss:// and https:// (SIGHUP reloads them)
   pusherpy serve --workers auto --redis-url redis://127.0.0.1:6379/0   one worker process per CPU, one port
+  pusherpy serve --console                         the live debug console at http://127.0.0.1:8080/console
   pusherpy serve --host 0.0.0.0 --config pusherpy.toml   reachable from other machines: your own apps only
                                                    (the dev app needs --allow-dev-app there, /metrics a
                                                    metrics_token, metrics_port or metrics_public = true)
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", help="worker processes sharing the port (default 1; auto: one per CPU; more needs --redis-url)"
     )
+    serve.add_argument(
+        "--console",
+        action="store_true",
+        help="serve the live debug console at /console (off loopback it needs console_password, "
+        "PUSHERPY_CONSOLE_PASSWORD; docs/console.md)",
+    )
     serve.add_argument("--debug", action="store_true", help="log every frame and state change")
     serve.add_argument(
         "--check",
@@ -127,6 +134,7 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         f"pusherpy listening on {http}://{settings.host}:{port}",
         f"WebSocket: {ws}://{host}:{port}/app/{app.key}?protocol=7",
         _metrics_help(settings, port, metrics_port),
+        *_console_help(settings, f"{http}://{host}:{port}"),
         "",
         "apps:",
         *(f"  id={a.id} key={a.key}" + (f" secret={a.secret}" if dev else "") for a in settings.apps),
@@ -154,6 +162,14 @@ def connection_help(settings: Settings, port: int, metrics_port: int | None = No
         *pusher_js,
     ]
     return "\n".join(lines)
+
+
+def _console_help(settings: Settings, base_url: str) -> list[str]:
+    """The debug console's line of the banner (docs/console.md), when it is on; never the password."""
+    if not settings.console:
+        return []
+    login = "log in with console_password" if settings.console_password else "no password: this machine only"
+    return [f"Console: {base_url}{settings.path_prefix}/console ({login})"]
 
 
 def _reachable(host: str) -> str:
@@ -265,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "redis_cluster": True if args.redis_cluster else None,
                 "debug": True if args.debug else None,
                 "allow_dev_app": True if args.allow_dev_app else None,
+                "console": True if args.console else None,
                 "tls_cert": args.tls_cert,
                 "tls_key": args.tls_key,
                 "workers": args.workers,

@@ -1,7 +1,8 @@
 """What the debug console shows: one typed ``LogEntry`` per thing that happened to an app, and the preview rule.
 
 Nothing here performs I/O or reads a clock (``at_ms`` is given by the shell). The shell records entries only for
-an app a console watches (``server/console/hub.py``); the console page receives them encoded by ``entry_json``.
+an app a console watches (``server/console/hub.py``); the console page receives them encoded by ``entry_fields``,
+and other nodes of a cluster the same fields (``entry_from_fields`` reads them back).
 """
 
 from __future__ import annotations
@@ -75,3 +76,32 @@ def entry_fields(entry: LogEntry) -> dict[str, Any]:
     if entry.code is not None:
         fields["code"] = entry.code
     return fields
+
+
+_TEXT_FIELDS: Final = ("app_id", "node", "socket_id", "channel", "event", "user_id", "origin", "preview", "message")
+_NUMBER_FIELDS: Final = ("at_ms", "size", "code")
+
+
+def entry_from_fields(fields: object) -> LogEntry:
+    """The entry ``entry_fields`` made (as another node sent it), every field checked.
+
+    Raises:
+        ValueError: not such fields: an unknown kind or field, or a field of the wrong type.
+    """
+    if not isinstance(fields, dict):
+        raise ValueError("a log entry must be an object")
+    unknown = fields.keys() - {"kind", *_TEXT_FIELDS, *_NUMBER_FIELDS}
+    if unknown:
+        raise ValueError(f"unknown log entry field {sorted(unknown)[0][:40]!r}")
+    kind = LogKind(str(fields.get("kind")))
+    for name in _TEXT_FIELDS:
+        if not isinstance(fields.get(name, ""), str):
+            raise ValueError(f"log entry field {name} must be a string")
+    for name in _NUMBER_FIELDS:
+        value = fields.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"log entry field {name} must be an integer")
+    if "at_ms" not in fields or "app_id" not in fields:
+        raise ValueError("a log entry needs app_id and at_ms")
+    values = {name: value for name, value in fields.items() if name != "kind"}
+    return LogEntry(kind=kind, **values)

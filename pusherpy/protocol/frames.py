@@ -35,6 +35,8 @@ class CloseCode(IntEnum):
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    ABNORMAL = 1006
+    """Never sent: the code a log shows for a connection that ended without a close frame (§7.1.5)."""
 
 
 def frame(opcode: int, payload: bytes) -> bytes:

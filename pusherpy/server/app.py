@@ -23,6 +23,7 @@ from . import http_api
 from .broker.base import Broker, WebhookSink, no_webhooks
 from .broker.local import LocalBroker
 from .console.hub import ConsoleHub
+from .console.web import add_console_routes
 from .forwarded import TrustedProxies
 from .http_forwarded import ClientAccessLogger, forwarded_middleware
 from .http_head import MAX_HEAD_BYTES, MAX_HEADERS, MAX_REQUEST_LINE_BYTES
@@ -61,11 +62,13 @@ def create_app(
     sink = webhooks
     if sink is None:
         sink = _webhook_sender(settings, application, metrics, console)
+    broker = broker or _broker_for(settings, sink, metrics, console)
+    console.join_cluster(broker.node_name, broker.console_link)
     state = ServerState(
-        console=console,
         settings=settings,
         metrics=metrics,
-        broker=broker or _broker_for(settings, sink, metrics),
+        broker=broker,
+        console=console,
         webhooks=sink,
         apps_by_key=settings.app_by_key(),
         apps_by_id=settings.app_by_id(),
@@ -76,6 +79,8 @@ def create_app(
     state.socket_handler = PusherHandler(state)
     application[STATE] = state
     http_api.add_routes(application, settings.path_prefix)
+    if settings.console:
+        add_console_routes(application, settings.path_prefix)
     application.cleanup_ctx.append(_run_broker)
     application.cleanup_ctx.append(_run_activity_sweeper)
     if settings.metrics_port is not None:
@@ -98,12 +103,12 @@ def _http_limits(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics) -> Broker:
+def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics, console: ConsoleHub) -> Broker:
     if settings.redis_url:
         from .broker.redis import RedisBroker  # redis-py is an optional extra: imported only when used
 
-        return RedisBroker(settings, webhooks, count_sent=metrics.count_sent)
-    return LocalBroker(settings, webhooks, count_sent=metrics.count_sent)
+        return RedisBroker(settings, webhooks, count_sent=metrics.count_sent, console=console)
+    return LocalBroker(settings, webhooks, count_sent=metrics.count_sent, console=console)
 
 
 def _webhook_sender(

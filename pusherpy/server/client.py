@@ -48,8 +48,9 @@ class SocketHandler(Protocol):
     send_buffer_limit_bytes: int
     metrics: Metrics
 
-    async def open(self, client: Client) -> bool:
-        """Count and greet a new socket; False when it was refused (and closed)."""
+    async def open(self, client: Client, origin: str | None) -> bool:
+        """Count and greet a new socket (``origin``: its ``Origin`` header); False when it was refused (and
+        closed)."""
         ...
 
     async def handle(self, client: Client, text: str | None) -> None:
@@ -59,6 +60,11 @@ class SocketHandler(Protocol):
     def count_control(self, client: Client) -> bool:
         """Count a control frame (ping, pong) toward the socket's message rate; False when it is over the limit
         (the handler has told the client, or closed it)."""
+        ...
+
+    def closing(self, client: Client, code: int, reason: str) -> None:
+        """The socket is being closed with ``code`` (by the server, or answering the peer's close; 1006 when the
+        connection was lost without one): the one moment the code is known."""
         ...
 
     def closed(self, client: Client) -> None:
@@ -182,6 +188,7 @@ class Client(asyncio.Protocol):
         if self.closing:
             return
         self.closing = True
+        self.handler.closing(self, code, reason)
         transport = self.transport
         if transport.is_closing():
             return
@@ -252,15 +259,19 @@ class Client(asyncio.Protocol):
             self._paused = True
             self.transport.pause_reading()
 
-    def start(self) -> None:
-        """Open the socket the Pusher way (quota, greeting); messages that arrive meanwhile wait their turn."""
-        self._inbox = deque()
-        self._worker = asyncio.get_running_loop().create_task(self._handle_inbox(opening=True))
+    def start(self, origin: str | None) -> None:
+        """Open the socket the Pusher way (quota, greeting); messages that arrive meanwhile wait their turn.
 
-    async def _handle_inbox(self, opening: bool = False) -> None:
+        Args:
+            origin: the upgrade's ``Origin`` header, for the handler's greeting only (not kept per socket).
+        """
+        self._inbox = deque()
+        self._worker = asyncio.get_running_loop().create_task(self._handle_inbox(opening=True, origin=origin))
+
+    async def _handle_inbox(self, opening: bool = False, origin: str | None = None) -> None:
         inbox = self._inbox
         try:
-            if opening and not await self.handler.open(self):
+            if opening and not await self.handler.open(self, origin):
                 return
             while inbox and not self.closing:
                 text = inbox.popleft()
@@ -288,7 +299,9 @@ class Client(asyncio.Protocol):
         self.close(code, "")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
+        if not self.closing:  # gone without a close frame
+            self.closing = True
+            self.handler.closing(self, CloseCode.ABNORMAL, "connection lost")
         if self._close_timer is not None:
             self._close_timer.cancel()
         if self._worker is not None:

@@ -5,6 +5,7 @@ so there the built-in dev app (whose secret is printed and published) and an ope
 On any other bind (``0.0.0.0``, ``::``, a LAN or public address, a host name) they would be a hole, so:
 
 - the dev app is refused at start-up unless ``allow_dev_app`` says it is meant (``check_exposure``);
+- the debug console (``console = true``) is refused at start-up without a ``console_password``;
 - ``/metrics`` is refused unless it asks for a ``metrics_token``, is moved to its own listener (``metrics_port``),
   or ``metrics_public`` says it is meant (``metrics_refusal``). A ``metrics_token`` applies on any bind.
 
@@ -49,8 +50,8 @@ def is_loopback(host: str) -> bool:
 
 
 def check_exposure(settings: Settings) -> None:
-    """Refuse to serve the dev app where other machines can reach it, unless ``allow_dev_app`` is set, and a
-    ``metrics_token`` no scraper could send.
+    """Refuse to serve the dev app where other machines can reach it, unless ``allow_dev_app`` is set, the debug
+    console there without a password, and a ``metrics_token`` no scraper could send.
 
     Raises:
         ConfigError: one line that says how to configure a real app, or how to allow the dev app; or what is wrong
@@ -60,6 +61,11 @@ def check_exposure(settings: Settings) -> None:
         raise ConfigError(
             "metrics_token must be printable ASCII without spaces: it is sent in an HTTP header "
             "(Authorization: Bearer <metrics_token>)"
+        )
+    if settings.console and not settings.console_password and not is_loopback(settings.host):
+        raise ConfigError(
+            f"the debug console is not served without a password on host {settings.host!r}, which other machines "
+            "can reach: set console_password (PUSHERPY_CONSOLE_PASSWORD), or bind to 127.0.0.1"
         )
     if settings.uses_dev_app and not settings.allow_dev_app and not is_loopback(settings.host):
         raise ConfigError(

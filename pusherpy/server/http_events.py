@@ -15,9 +15,10 @@ from aiohttp import web
 from ..protocol import codec
 from ..protocol.apps import AppConfig
 from ..protocol.channels import ChannelKind, channel_name_problem, classify, event_name_problem, is_valid_socket_id
+from ..protocol.console import LogEntry, LogKind, preview_of
 from ..protocol.errors import ApiError
 from ..protocol.events import ChannelEvent
-from .broker.base import HistoryUnavailable
+from .broker.base import HistoryUnavailable, now_ms
 from .http_auth import API_RATES, ApiRates, app_by_id, check_signed_request, read_body, signed_params
 from .idempotency import idempotency_key, publish_once
 from .state import STATE, ServerState
@@ -113,8 +114,25 @@ class _Trigger:
             serial = await state.broker.publish(app, channel, text, self.socket_id)
             if serial is not None:
                 serials[channel] = serial
+            if state.console.watching(app.id):
+                state.console.record(self._log_entry(app, channel))
         state.metrics.count(app.id, "api_messages", len(self.channels))
         return {"serials": serials} if serials else {}
+
+    def _log_entry(self, app: AppConfig, channel: str) -> LogEntry:
+        """The console's ``api_event`` entry: an event the HTTP API (or the console's event creator) published."""
+        size = len(self.data.encode("utf-8", "surrogatepass"))
+        preview = preview_of(self.data)
+        return LogEntry(
+            kind=LogKind.API_EVENT,
+            app_id=app.id,
+            at_ms=now_ms(),
+            channel=channel,
+            event=self.name,
+            socket_id=self.socket_id or "",
+            size=size,
+            preview=preview,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +184,20 @@ async def handle_events(
         replays=state.replays,
         prefix=state.settings.path_prefix,
     )
+    return await publish_admitted(state, app, body, batch=batch)
+
+
+async def publish_admitted(state: ServerState, app: AppConfig, body: bytes, *, batch: bool) -> dict[str, Any]:
+    """Check and publish the body of an ``events`` (or ``batch_events``) request already admitted: signed for the
+    HTTP API, or sent by a logged-in debug console (``console/web.py``), so both publish the same way (history,
+    idempotency, limits, answers).
+
+    Returns:
+        the JSON reply.
+
+    Raises:
+        ApiError: the refusal, with its status.
+    """
     if batch:
         return await _publish_batch(state, app, body)
     trigger = _Trigger(app, _json_object(body), single_channel=False)

@@ -21,7 +21,7 @@ from typing import Final
 from ..protocol.errors import ConfigError
 
 PATH_PREFIX_MAX_LENGTH: Final = 100
-_ROUTE_NAMES: Final = frozenset({"app", "apps", "users", "up", "metrics"})
+_ROUTE_NAMES: Final = frozenset({"app", "apps", "users", "up", "metrics", "console"})
 """First segments the prefix may not have: the routes it is stripped from would become ambiguous."""
 _PATH_PREFIX: Final = re.compile(r"(?:/(?!\.\.?(?:/|\Z))[A-Za-z0-9._~-]+)*")
 """Segments of unreserved characters (RFC 3986 §2.3), none of them ``.`` or ``..``: nothing to percent-decode, so

@@ -61,7 +61,7 @@ def open_socket(
     now = asyncio.get_running_loop().time()
     client = Client(handler=state.socket_handler, connection=connection, transport=transport, now=now)
     transport.set_protocol(client)
-    client.start()
+    client.start(upgrade.origin)
     if rest:
         client.data_received(rest)
 

@@ -18,6 +18,7 @@ from ..protocol import signing
 from ..protocol.apps import AppConfig, WebhookTarget
 from ..protocol.console import LogEntry, LogKind, preview_of
 from ..protocol.webhooks import KEY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookEvent, encode_batch
+from .broker.base import now_ms
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +78,7 @@ def log_entry(
     return LogEntry(
         kind=kind,
         app_id=app_id,
-        at_ms=int(time.time() * 1000),
+        at_ms=now_ms(),
         channel=channels.pop() if len(channels) == 1 else "",
         event=",".join(sorted({event.name for event in events})),
         size=None if attempt is None else len(attempt.body),

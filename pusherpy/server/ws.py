@@ -16,7 +16,7 @@ from ..protocol import codec, webhooks
 from ..protocol.actions import AnswerPing, Join, Leave, Relay, Reply, SignIn
 from ..protocol.apps import AppConfig
 from ..protocol.connection import error_text, subscription_error_text
-from ..protocol.console import LogEntry, LogKind
+from ..protocol.console import LogKind
 from ..protocol.errors import (
     AppDisabled,
     ErrorCode,
@@ -32,6 +32,7 @@ from ..protocol.events import CacheMiss, ConnectionEstablished, Pong, SigninSucc
 from ..protocol.frames import text_frame
 from ..protocol.history import resume_failed_text
 from .client import Client
+from .console.taps import socket_entry
 from .metrics import Metrics
 from .state import ServerState
 
@@ -67,7 +68,7 @@ def refusal(app: AppConfig | None, query: Mapping[str, str], origin: str | None)
     return None
 
 
-async def open_client(state: ServerState, client: Client) -> bool:
+async def open_client(state: ServerState, client: Client, origin: str | None = None) -> bool:
     """Count a new socket against its app's quota and greet it; False when it was refused and closed."""
     app = client.app
     if state.shutting_down:
@@ -82,10 +83,7 @@ async def open_client(state: ServerState, client: Client) -> bool:
         return False
     state.metrics.count(app.id, "connections_opened")
     if state.console.watching(app.id):
-        entry = LogEntry(
-            kind=LogKind.CONNECTED, app_id=app.id, at_ms=int(time.time() * 1000), socket_id=client.socket_id
-        )
-        state.console.record(entry)
+        state.console.record(socket_entry(LogKind.CONNECTED, client, origin=origin or ""))
     client.send_text(
         codec.encode(ConnectionEstablished(socket_id=client.socket_id, activity_timeout=app.activity_timeout))
     )
@@ -95,6 +93,11 @@ async def open_client(state: ServerState, client: Client) -> bool:
 def send_error(state: ServerState, client: Client, error: ProtocolError) -> None:
     """The one place a ``ProtocolError`` reaches a client: a ``pusher:error``, then a close when it says so."""
     state.metrics.count(client.app.id, "errors_sent")
+    if state.console.watching(client.app.id):
+        code = None if error.code is None else int(error.code)
+        channel = error.channel or ""  # a refused subscription's channel
+        entry = socket_entry(LogKind.ERROR_SENT, client, channel=channel, code=code, message=error.message)
+        state.console.record(entry)
     if error.error_frame:
         client.send_text(error_text(error))
     subscription_error = subscription_error_text(error)
@@ -127,6 +130,8 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
             case Join():
                 await _join(state, client, action)
             case Leave():
+                if state.console.watching(app_id):  # before the vacate it may cause
+                    state.console.record(socket_entry(LogKind.UNSUBSCRIBED, client, channel=action.channel))
                 await broker.leave(client, action.channel)
             case Relay():
                 event = action.event
@@ -135,9 +140,15 @@ async def handle_message(state: ServerState, client: Client, text: str | None) -
                 data = codec.encode_data(event.data)
                 webhook = webhooks.client_event(event.channel, event.event, data, client.socket_id, event.user_id)
                 state.webhooks(client.app, webhook)
+                if state.console.watching(app_id):
+                    kind, channel = LogKind.CLIENT_EVENT, event.channel
+                    entry = socket_entry(kind, client, channel=channel, event=event.event, data=data)
+                    state.console.record(entry)
             case SignIn():
                 client.send_text(codec.encode(SigninSuccess(user_data=action.user.user_data)))
                 await broker.sign_in(client, action.user)
+                if state.console.watching(app_id):
+                    state.console.record(socket_entry(LogKind.SIGNED_IN, client))
 
 
 async def _join(state: ServerState, client: Client, join: Join) -> None:
@@ -152,6 +163,9 @@ async def _join(state: ServerState, client: Client, join: Join) -> None:
     client.send_text(
         codec.encode(SubscriptionSucceeded(channel=join.channel, presence=result.presence, serial=position))
     )
+    if state.console.watching(client.app.id):
+        user_id = join.member.user_id if join.member is not None else None
+        state.console.record(socket_entry(LogKind.SUBSCRIBED, client, channel=join.channel, user_id=user_id))
     if history is not None:  # sent before anything awaits, so before any live event (Broker.join)
         if history.failed is not None:
             client.send_text(resume_failed_text(join.channel, history.failed))
@@ -175,9 +189,9 @@ class PusherHandler:
         self.send_buffer_limit_bytes = state.settings.send_buffer_limit_bytes
         self.metrics: Metrics = state.metrics
 
-    async def open(self, client: Client) -> bool:
+    async def open(self, client: Client, origin: str | None) -> bool:
         self._state.clients.add(client)
-        return await open_client(self._state, client)
+        return await open_client(self._state, client, origin)
 
     async def handle(self, client: Client, text: str | None) -> None:
         await handle_message(self._state, client, text)
@@ -190,6 +204,11 @@ class PusherHandler:
             send_error(self._state, client, error)
             return False
         return True
+
+    def closing(self, client: Client, code: int, reason: str) -> None:
+        console = self._state.console
+        if client.registered and console.watching(client.app.id):
+            console.record(socket_entry(LogKind.DISCONNECTED, client, code=code, message=reason))
 
     def closed(self, client: Client) -> None:
         state = self._state

@@ -88,7 +88,7 @@ class TestSetting:
         with pytest.raises(ConfigError, match=r"PUSHERPY_PATH_PREFIX=.* must be empty or a path such as '/ws'"):
             load_settings(environ={"PUSHERPY_PATH_PREFIX": value})
 
-    @pytest.mark.parametrize("value", ["/app", "/apps/v1", "/users", "/up", "/metrics"])
+    @pytest.mark.parametrize("value", ["/app", "/apps/v1", "/users", "/up", "/metrics", "/console"])
     def test_a_prefix_that_starts_like_a_route_is_refused(self, value: str) -> None:
         with pytest.raises(ConfigError, match=r"which is one of pusherpy's own routes"):
             load_settings(environ={"PUSHERPY_PATH_PREFIX": value})

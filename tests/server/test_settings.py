@@ -380,6 +380,7 @@ SMALLEST: dict[str, float] = {
     "webhook_batch_size": 1,
     "webhook_queue_limit": 1,
     "workers": 1,
+    "apps_refresh_seconds": 0.1,
     "apps.auth_timeout": 0.1,
     "apps.max_presence_member_size_bytes": 1,
     "apps.max_presence_user_id_length": 1,

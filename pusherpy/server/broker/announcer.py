@@ -10,7 +10,10 @@ decides the consequences, the same for both:
   nor for ``#server-to-user-`` channels, which are pusher-js's sign-in plumbing), at most every 5 s above 100
   subscribers, with one trailing update when a throttled window ends, so a count never stays stale;
 - watchlist ``online`` / ``offline`` to the users' watchers;
-- the ``cache_miss`` webhook, once for a burst of subscribers to an empty cache channel.
+- the ``cache_miss`` webhook, once for a burst of subscribers to an empty cache channel;
+- the debug console's ``channel_occupied`` / ``channel_vacated`` / ``member_added`` / ``member_removed`` entries,
+  when a console watches the app (in a cluster, the one node that saw the transition records it, and the console
+  relay carries it to the node that watches).
 
 How a frame reaches every node's sockets is the broker's part (``Fanout``).
 """
@@ -27,8 +30,9 @@ from ...protocol import codec
 from ...protocol import webhooks as webhook
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelKind, classify
+from ...protocol.console import LogEntry, LogKind
 from ...protocol.events import MemberAdded, MemberRemoved, SubscriptionCount
-from .base import WebhookSink
+from .base import NO_CONSOLE, ConsoleSink, WebhookSink, now_ms
 from .tasks import TaskSet
 
 CACHE_MISS_WEBHOOK_INTERVAL: Final = 10.0
@@ -123,11 +127,19 @@ class Announcer:
         fanout: delivers frames to every node's sockets.
         webhooks: receives the webhook events.
         clock: seconds, monotonic (throttling and the cache_miss interval); a parameter so tests can move time.
+        console: records the transitions of watched apps.
     """
 
-    def __init__(self, fanout: Fanout, webhooks: WebhookSink, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        fanout: Fanout,
+        webhooks: WebhookSink,
+        clock: Callable[[], float] = time.monotonic,
+        console: ConsoleSink = NO_CONSOLE,
+    ) -> None:
         self._fanout = fanout
         self._webhooks = webhooks
+        self._console = console
         self._clock = clock
         self._count_sent_at: dict[tuple[str, str], float] = {}
         self._trailing: dict[tuple[str, str], tuple[SubscriptionCountChanged, asyncio.TimerHandle]] = {}
@@ -137,6 +149,8 @@ class Announcer:
     async def announce(self, app: AppConfig, transitions: Iterable[Transition]) -> None:
         """Carry out the consequences of transitions of one app, in order."""
         for transition in transitions:
+            if self._console.watching(app.id):
+                self._log(app.id, transition)
             match transition:
                 case ChannelOccupied(channel):
                     self._webhooks(app, webhook.channel_occupied(channel))
@@ -155,6 +169,29 @@ class Announcer:
                     self._webhooks(app, webhook.member_removed(channel, user_id))
                 case UserOnlineChanged(user_id, online):
                     await self._fanout.broadcast_watchlist(app.id, user_id, online)
+
+    def _log(self, app_id: str, transition: Transition) -> None:
+        match transition:
+            case ChannelOccupied(channel):
+                entry = LogEntry(kind=LogKind.OCCUPIED, app_id=app_id, at_ms=now_ms(), channel=channel)
+            case ChannelVacated(channel):
+                entry = LogEntry(kind=LogKind.VACATED, app_id=app_id, at_ms=now_ms(), channel=channel)
+            case MemberJoined(channel, user_id, _, socket_id):
+                entry = LogEntry(
+                    kind=LogKind.MEMBER_ADDED,
+                    app_id=app_id,
+                    at_ms=now_ms(),
+                    channel=channel,
+                    user_id=user_id,
+                    socket_id=socket_id or "",
+                )
+            case MemberLeft(channel, user_id):
+                entry = LogEntry(
+                    kind=LogKind.MEMBER_REMOVED, app_id=app_id, at_ms=now_ms(), channel=channel, user_id=user_id
+                )
+            case _:
+                return  # counts and watchlist news are not console entries (the page shows counts itself)
+        self._console.record(entry)
 
     # -- subscription_count ------------------------------------------------------------------------------------
 

@@ -9,13 +9,15 @@ answers for the whole cluster.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, Final, Protocol, TypeAlias
 
 from ...protocol.actions import Member, User
 from ...protocol.apps import AppConfig
 from ...protocol.channels import ChannelType, classify
+from ...protocol.console import LogEntry
 from ...protocol.errors import ApiError
 from ...protocol.events import Presence
 from ...protocol.history import HistoryJoin, HistoryPage
@@ -54,6 +56,58 @@ WebhookSink: TypeAlias = Callable[[AppConfig, WebhookEvent], None]
 
 def no_webhooks(app: AppConfig, event: WebhookEvent) -> None:
     """The sink used when webhooks are off."""
+
+
+class ConsoleSink(Protocol):
+    """The debug console as the broker sees it (``server/console/hub.py``'s ``ConsoleHub``), so the broker records
+    what it alone decides (channel occupied, member added, …) without importing the shell."""
+
+    def watching(self, app_id: str) -> bool:
+        """Whether the app's entries are wanted (by a console here or on another node); ask before building one."""
+        ...
+
+    def record(self, entry: LogEntry) -> None: ...
+
+    def receive(self, app_id: str, entries: Sequence[LogEntry], dropped: int) -> None:
+        """Entries another node made for an app watched here, and how many of them that node dropped."""
+        ...
+
+
+class _NoConsole:
+    """The console of a broker built without one: nobody watches."""
+
+    def watching(self, app_id: str) -> bool:
+        return False
+
+    def record(self, entry: LogEntry) -> None:
+        """Nothing is recorded."""
+
+    def receive(self, app_id: str, entries: Sequence[LogEntry], dropped: int) -> None:
+        """Nothing is watched here."""
+
+
+NO_CONSOLE: Final[ConsoleSink] = _NoConsole()
+
+
+class ConsoleLink(Protocol):
+    """How a node's console reaches the other nodes (the Redis broker's ``redis_console.ConsoleRelay``)."""
+
+    def watched_elsewhere(self, app_id: str) -> bool:
+        """Whether a console on another node watches the app now."""
+        ...
+
+    def watch_changed(self, app_id: str, watched: bool) -> None:
+        """This node started watching an app (its first console) or stopped (its last console left)."""
+        ...
+
+    def forward(self, entry: LogEntry) -> None:
+        """Send one of this node's entries to the nodes that watch its app (batched, bounded; never raises)."""
+        ...
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds: a console entry's ``at_ms``."""
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +261,16 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def local_clients(self) -> list[Subscriber]:
         """The sockets connected to this node (for pings, shutdown and metrics)."""
+
+    @property
+    def node_name(self) -> str:
+        """This node's name in a cluster (stamped on console entries); empty when this is the only node."""
+        return ""
+
+    @property
+    def console_link(self) -> ConsoleLink | None:
+        """How the console reaches other nodes; None when there are none."""
+        return None
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per-app gauges of this node for /metrics (connections, channels, subscriptions)."""

@@ -29,7 +29,17 @@ from .announcer import (
     Transition,
     UserOnlineChanged,
 )
-from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, no_webhooks
+from .base import (
+    NO_CONSOLE,
+    Broker,
+    BrokerSettings,
+    CacheEntry,
+    ChannelInfo,
+    ConsoleSink,
+    JoinResult,
+    WebhookSink,
+    no_webhooks,
+)
 from .idempotency import LocalPublishes
 from .local_history import LocalHistory
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
@@ -46,6 +56,7 @@ class LocalBroker(Broker):
         count_sent: counts each broadcast once (metrics).
         wall_clock: seconds since the epoch, for history (serials and ages are wall-clock values).
         idempotency_keys: keys remembered per app (``MAX_KEYS_PER_APP``); the oldest are dropped past it.
+        console: records channel and member transitions of watched apps.
     """
 
     def __init__(
@@ -56,12 +67,13 @@ class LocalBroker(Broker):
         count_sent: SentCounter = not_counted,
         wall_clock: Callable[[], float] = time.time,
         idempotency_keys: int = MAX_KEYS_PER_APP,
+        console: ConsoleSink = NO_CONSOLE,
     ) -> None:
         self.node = LocalNode(settings.cache_ttl_seconds, count_sent, clock)
         self.kept = LocalHistory()
         self._wall_clock = wall_clock
         self.publishes = LocalPublishes(clock, idempotency_keys)
-        self.announcer = Announcer(self, webhooks, clock)
+        self.announcer = Announcer(self, webhooks, clock, console)
         self._versions = itertools.count(1)
         """Versions of this node's subscription counts: one node delivers its own counts in order."""
 

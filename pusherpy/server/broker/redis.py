@@ -33,13 +33,33 @@ from ...protocol.events import Presence
 from ...protocol.history import HistoryPage
 from ...protocol.idempotency import PublishClaim
 from .announcer import Announcer
-from .base import Broker, BrokerSettings, CacheEntry, ChannelInfo, JoinResult, WebhookSink, listed, no_webhooks
+from .base import (
+    NO_CONSOLE,
+    Broker,
+    BrokerSettings,
+    CacheEntry,
+    ChannelInfo,
+    ConsoleLink,
+    ConsoleSink,
+    JoinResult,
+    WebhookSink,
+    listed,
+    no_webhooks,
+)
 from .idempotency import LocalPublishes, RedisPublishes
 from .node import LocalNode, SentCounter, initial_watchlist_text, not_counted
+from .redis_console import ConsoleRelay
 from .redis_fanout import BusFanout
 from .redis_kept import KeptChannels
 from .redis_kept_reads import kept_join, kept_page
-from .redis_messages import BusMessage, ChannelEventMessage, KeptEventMessage, TerminateMessage
+from .redis_messages import (
+    BusMessage,
+    ChannelEventMessage,
+    ConsoleEntriesMessage,
+    ConsoleWatchMessage,
+    KeptEventMessage,
+    TerminateMessage,
+)
 from .redis_node import NodeLifecycle
 from .redis_records import Change, Delta, NodeRecords, field_of, local_records, transitions
 from .redis_scripts import Family
@@ -58,6 +78,7 @@ class RedisBroker(Broker):
         webhooks: receives the webhooks whose transition this node made.
         node_id: this node's id in Redis and on the bus (random by default).
         count_sent: counts each broadcast once (metrics).
+        console: records channel and member transitions of watched apps (this node's or another's consoles).
     """
 
     def __init__(
@@ -67,6 +88,7 @@ class RedisBroker(Broker):
         *,
         node_id: str | None = None,
         count_sent: SentCounter = not_counted,
+        console: ConsoleSink = NO_CONSOLE,
     ) -> None:
         if not settings.redis_url:
             raise ConfigError("redis_url must be set to share state through Redis")
@@ -87,7 +109,10 @@ class RedisBroker(Broker):
         self._publishes, self._local_publishes = RedisPublishes(self._store), LocalPublishes()
         self._life = NodeLifecycle(self, self._store, settings)
         self._fanout = BusFanout(self.node, self._life, self.node_id)
-        self.announcer = Announcer(self._fanout, webhooks)
+        self.announcer = Announcer(self._fanout, webhooks, console=console)
+        self.console_relay = ConsoleRelay(
+            self.node_id, console, self._fanout.send, settings.node_heartbeat_seconds, settings.node_ttl_seconds
+        )
         self._kept = KeptChannels(self.node, self._store.history, self.node_id, self._fanout, self._life)
         self._announcing = TaskSet("announcing a subscription to a kept channel")
 
@@ -95,10 +120,20 @@ class RedisBroker(Broker):
     def healthy(self) -> bool:
         return self._life.healthy
 
+    @property
+    def node_name(self) -> str:
+        return self.node_id
+
+    @property
+    def console_link(self) -> ConsoleLink:
+        return self.console_relay
+
     async def start(self) -> None:
         await self._life.start()
+        self.console_relay.start()
 
     async def stop(self) -> None:
+        await self.console_relay.stop()
         await self._life.stop()
         self._kept.close()
         self._announcing.cancel()
@@ -143,6 +178,9 @@ class RedisBroker(Broker):
         )
 
     async def receive_bus_message(self, message: BusMessage) -> None:
+        if isinstance(message, ConsoleWatchMessage | ConsoleEntriesMessage):
+            self.console_relay.receive(message)
+            return
         if isinstance(message, KeptEventMessage):
             if message.node_id != self.node_id:
                 self._kept.receive(message)
@@ -153,6 +191,7 @@ class RedisBroker(Broker):
         await self._publishes.release_unreleased()
 
     async def recovered(self) -> None:
+        await self.console_relay.refresh()  # watches said while Redis was unreachable were lost
         await self._kept.catch_up(self._settings.apps)
 
     # -- connections -----------------------------------------------------------------------------------------------

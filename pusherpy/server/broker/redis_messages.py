@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from ...protocol import codec
+from ...protocol.console import LogEntry, entry_fields, entry_from_fields
 
 # -- messages ------------------------------------------------------------------------------------------------------
 
@@ -70,6 +71,27 @@ class TerminateMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsoleWatchMessage:
+    """A debug console on ``node_id`` watches the app (``watching``; said again every heartbeat, forgotten after the
+    node TTL) or no longer does: the other nodes forward the app's entries while it is watched."""
+
+    node_id: str
+    app_id: str
+    watching: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConsoleEntriesMessage:
+    """Console entries of one app made on ``node_id``, for the nodes that watch it, and how many entries that node
+    dropped since its last batch (over its forwarding bound)."""
+
+    node_id: str
+    app_id: str
+    dropped: int
+    entries: tuple[LogEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class HeartbeatMessage:
     """Published on every subscription by its own node; hearing it back proves the subscription alive."""
 
@@ -77,7 +99,14 @@ class HeartbeatMessage:
 
 
 BusMessage: TypeAlias = (
-    ChannelEventMessage | KeptEventMessage | CountMessage | WatchlistMessage | TerminateMessage | HeartbeatMessage
+    ChannelEventMessage
+    | KeptEventMessage
+    | CountMessage
+    | WatchlistMessage
+    | TerminateMessage
+    | ConsoleWatchMessage
+    | ConsoleEntriesMessage
+    | HeartbeatMessage
 )
 OnMessage = Callable[[BusMessage], Awaitable[None]]
 
@@ -104,6 +133,10 @@ def encode(message: BusMessage) -> str:
             header = ["w", node_id, app_id, user_id, "online" if online else "offline"]
         case TerminateMessage(node_id, app_id, user_id):
             header = ["t", node_id, app_id, user_id, ""]
+        case ConsoleWatchMessage(node_id, app_id, watching):
+            header = ["cw", node_id, app_id, "watching" if watching else "stopped", ""]
+        case ConsoleEntriesMessage(node_id, app_id, dropped, entries):
+            header, body = ["cl", node_id, app_id, str(dropped), ""], codec.dumps([entry_fields(e) for e in entries])
         case HeartbeatMessage(node_id):
             header = ["h", node_id, "", "", ""]
     return codec.dumps(header) + "\n" + body
@@ -135,9 +168,26 @@ def decode(data: str) -> BusMessage:
         return WatchlistMessage(node_id, app_id, first, second == "online")
     if kind == "t":
         return TerminateMessage(node_id, app_id, first)
+    if kind == "cw" and first in ("watching", "stopped"):
+        return ConsoleWatchMessage(node_id, app_id, first == "watching")
+    if kind == "cl" and first.isascii() and first.isdigit() and len(first) <= 16:
+        return ConsoleEntriesMessage(node_id, app_id, int(first), _console_entries(app_id, body))
     if kind == "h":
         return HeartbeatMessage(node_id)
     raise BadBusMessage(f"unknown kind {kind[:8]!r}")
+
+
+def _console_entries(app_id: str, body: str) -> tuple[LogEntry, ...]:
+    try:
+        items = codec.loads(body)
+        if not isinstance(items, list):
+            raise ValueError("not a list")
+        entries = tuple(entry_from_fields(item) for item in items)
+    except (ValueError, TypeError) as error:
+        raise BadBusMessage(f"console entries: {str(error)[:80]}") from None
+    if any(entry.app_id != app_id for entry in entries):  # the MAC is the header app's: no other app's entries
+        raise BadBusMessage("console entries of another app")
+    return entries
 
 
 def routing_key(message: BusMessage) -> str:
@@ -147,5 +197,7 @@ def routing_key(message: BusMessage) -> str:
             return channel
         case WatchlistMessage(user_id=user_id) | TerminateMessage(user_id=user_id):
             return "#" + user_id
+        case ConsoleWatchMessage(app_id=app_id) | ConsoleEntriesMessage(app_id=app_id):
+            return "#console:" + app_id  # one app's entries stay in order
         case HeartbeatMessage():
             return ""
