@@ -31,7 +31,10 @@ from pusherpy.server.settings import load_settings
 from pusherpy.server.state import STATE
 from pusherpy.server.webhooks import WebhookSender
 from tests.conftest import ServerFactory
+from tests.console.test_log_cluster import node_in_process, watch_across
+from tests.console.watching import entries_until, has
 from tests.helpers import DEADLINE, RunningServer, connect, make_app, make_settings
+from tests.scale_out.cluster import Cluster, running_cluster
 from tests.server.webhook_receiver import Receiver, receiving
 
 QUICK: dict[str, Any] = {"webhook_batch_interval": 0.05, "webhook_delay_seconds": 0.3, "webhook_retry_seconds": 5.0}
@@ -348,3 +351,27 @@ class TestDocumentedExample:
         assert (presence.timeout_seconds, audit.timeout_seconds) == (5.0, 30.0)
         passing = [c for c in ("private-team.orders", "private-team.chat", "shop.orders") if audit.filter.passes(c)]
         assert passing == ["private-team.orders"]
+
+
+@pytest.fixture
+async def one_node(tmp_path: Path) -> AsyncIterator[Cluster]:
+    """A real ``pusherpy serve`` on a real ``redis-server``, its main app's webhooks going to the cluster's receiver."""
+    async with running_cluster(tmp_path, nodes=1) as running:
+        yield running
+
+
+class TestConsoleLogAcrossNodes:
+    async def test_a_console_on_node_1_sees_the_webhooks_node_2_sends(self, one_node: Cluster) -> None:
+        remote = one_node.nodes[0]
+        async with node_in_process(one_node) as here:
+            watcher = await watch_across(here.application[STATE].console, remote)
+            async with connect(remote) as client:  # type: ignore[arg-type]
+                await client.subscribe("hooked-news")
+                seen = await entries_until(watcher, has(LogKind.WEBHOOK_SENT, channel="hooked-news"))
+            here_name = here.application[STATE].broker.node_name
+        sent = next(entry for entry in seen if entry.kind is LogKind.WEBHOOK_SENT and entry.channel == "hooked-news")
+        assert sent.node and sent.node != here_name  # sent, and logged, by the node that saw the channel occupied
+        assert sent.code == 200
+        assert "channel_occupied" in sent.event.split(",")
+        assert sent.message.startswith(f"{one_node.webhooks.url}: ")
+        assert one_node.webhooks.count("channel_occupied", "hooked-news") == 1
