@@ -8,7 +8,6 @@ settings refuse extra headers of those names (``protocol.webhooks.header_problem
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +38,7 @@ async def post_batch(
     session: aiohttp.ClientSession, app: AppConfig, target: WebhookTarget, events: Sequence[WebhookEvent]
 ) -> Attempt:
     """POST one batch once to ``target``, within its ``timeout_seconds``."""
-    body = encode_batch(WebhookBatch(time_ms=int(time.time() * 1000), events=list(events)))
+    body = encode_batch(WebhookBatch(time_ms=now_ms(), events=list(events)))
     headers = {
         **dict(target.headers),
         "Content-Type": "application/json",
