@@ -15,21 +15,50 @@ from urllib.parse import urlsplit
 from .bounds import Bounds, bounded, within
 from .history import HistoryRule, rule_for
 from .redact import redacted_repr
-from .webhooks import WebhookName
+from .webhooks import WebhookEvent, WebhookName
 
 WEBHOOK_EVENT_TYPES: Final = frozenset(name.value for name in WebhookName)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelFilter:
+    """Which channels' webhook events an endpoint gets (soketi's ``channel_name_starts_with/ends_with``).
+
+    A channel passes when its name starts with one of ``starts_with`` (or that is empty) and ends with one of
+    ``ends_with`` (or that is empty): the empty filter passes every channel.
+    """
+
+    starts_with: tuple[str, ...] = ()
+    ends_with: tuple[str, ...] = ()
+
+    def passes(self, channel: str) -> bool:
+        return (not self.starts_with or channel.startswith(self.starts_with)) and (
+            not self.ends_with or channel.endswith(self.ends_with)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookTarget:
-    """Where an app's webhooks go, and which event types that endpoint wants."""
+    """Where an app's webhooks go, which of them that endpoint wants, and how it is asked."""
 
     url: str
     """May carry credentials (``https://user:password@host/path?token=...``): shown redacted, as in logs."""
     event_types: frozenset[str] = WEBHOOK_EVENT_TYPES
+    filter: ChannelFilter = ChannelFilter()
+    """Only events of channels that pass it are sent here (all channels by default)."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra request headers (an API key for the receiver's gateway), name and value; the values are shown hidden,
+    and none may be one that signing or framing owns (``protocol.webhooks.header_problem``)."""
+    timeout_seconds: float = bounded(10.0, minimum=0.1, maximum=300.0)
+    """How long one request to this endpoint may take, connecting included; then it counts as failed (and is
+    retried). A slow endpoint waits on its own queue only: the app's other endpoints are not held up."""
+
+    def wants(self, event: WebhookEvent) -> bool:
+        """Whether this endpoint gets the event: its type is one of ``event_types`` and its channel passes."""
+        return event.name in self.event_types and self.filter.passes(event.channel)
 
     def __repr__(self) -> str:
-        return redacted_repr(self, urls=("url",))
+        return redacted_repr(self, urls=("url",), headers=("headers",))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

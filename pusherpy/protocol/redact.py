@@ -49,10 +49,12 @@ def _redacted_pair(pair: str) -> str:
     return HIDDEN if pair else pair  # a bare value may be the token itself
 
 
-def redacted_repr(instance: Any, *, urls: Collection[str]) -> str:
+def redacted_repr(instance: Any, *, urls: Collection[str], headers: Collection[str] = ()) -> str:
     """The dataclass ``repr`` of ``instance`` with the fields named in ``urls`` shown redacted.
 
-    Fields declared with ``repr=False`` (secrets) are left out, as the generated ``repr`` does.
+    Fields named in ``headers`` hold ``(name, value)`` pairs (extra request headers, often an API key): their names
+    are shown, their values hidden. Fields declared with ``repr=False`` (secrets) are left out, as the generated
+    ``repr`` does.
     """
     shown = []
     for declared in dataclasses.fields(instance):
@@ -61,5 +63,7 @@ def redacted_repr(instance: Any, *, urls: Collection[str]) -> str:
         value = getattr(instance, declared.name)
         if declared.name in urls and isinstance(value, str):
             value = redacted_url(value)
+        elif declared.name in headers:
+            value = tuple(f"{name}: {HIDDEN}" for name, _ in value)
         shown.append(f"{declared.name}={value!r}")
     return f"{type(instance).__qualname__}({', '.join(shown)})"

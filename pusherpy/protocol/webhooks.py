@@ -10,6 +10,7 @@ fields its kind has, in the order Pusher documents them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
@@ -21,6 +22,48 @@ KEY_HEADER: Final = "X-Pusher-Key"
 """The request header that carries the app key."""
 SIGNATURE_HEADER: Final = "X-Pusher-Signature"
 """The request header that carries the hex HMAC-SHA256 of the raw body under the app secret."""
+
+RESERVED_HEADERS: Final = frozenset(
+    name.lower()
+    for name in (
+        KEY_HEADER,
+        SIGNATURE_HEADER,
+        "Content-Type",
+        "Content-Length",
+        "Content-Encoding",
+        "Transfer-Encoding",
+        "Host",
+        "Connection",
+        "Upgrade",
+        "TE",
+        "Trailer",
+        "Expect",
+    )
+)
+"""Headers an endpoint's extra ``headers`` may not set: the sender writes them, and another value would break the
+signature check (the key, the signature, the body's type, length or encoding) or the request itself."""
+MAX_EXTRA_HEADERS: Final = 20
+MAX_HEADER_VALUE_CHARS: Final = 4096
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110 §5.1: a token)."""
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why an extra webhook request header cannot be sent as given, or None when it can.
+
+    The value is never quoted back: it is often a credential.
+    """
+    if not _TOKEN.fullmatch(name):
+        return f"{name!r} is not a header name"
+    if name.lower() in RESERVED_HEADERS:
+        return f"{name!r} is set by pusherpy (it signs and frames each request) and cannot be replaced"
+    if len(value) > MAX_HEADER_VALUE_CHARS:
+        return f"the value of {name!r} is longer than {MAX_HEADER_VALUE_CHARS} characters"
+    if any(ord(char) < 0x20 and char != "\t" or ord(char) == 0x7F for char in value):
+        return f"the value of {name!r} holds a control character (a line break would end the header)"
+    if not value.isascii():
+        return f"the value of {name!r} is not ASCII"
+    return None
 
 
 class WebhookName(StrEnum):

@@ -62,10 +62,10 @@ def create_app(
         handler_args=_http_limits(settings),
     )
     metrics = Metrics()
+    console = ConsoleHub()
     sink = webhooks
     if sink is None:
-        sink = _webhook_sender(settings, application, metrics)
-    console = ConsoleHub()
+        sink = _webhook_sender(settings, application, metrics, console)
     broker = broker or _broker_for(settings, sink, metrics, console)
     console.join_cluster(broker.node_name, broker.console_link)
     state = ServerState(
@@ -116,10 +116,12 @@ def _broker_for(settings: Settings, webhooks: WebhookSink, metrics: Metrics, con
     return LocalBroker(settings, webhooks, count_sent=metrics.count_sent, console=console)
 
 
-def _webhook_sender(settings: Settings, application: web.Application, metrics: Metrics) -> WebhookSink:
+def _webhook_sender(
+    settings: Settings, application: web.Application, metrics: Metrics, console: ConsoleHub
+) -> WebhookSink:
     if not settings.apps_source and not any(app.webhooks for app in settings.apps):
         return no_webhooks  # with apps_source, an app may gain webhooks at any refresh
-    sender = WebhookSender(settings, metrics)
+    sender = WebhookSender(settings, metrics, watching=console.watching, record=console.record)
     application.cleanup_ctx.append(sender.run)
     return sender.emit
 

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, WebhookTarget
+from ..protocol.apps import WEBHOOK_EVENT_TYPES, AppConfig, ChannelFilter, WebhookTarget
 from ..protocol.bounds import Bounds, bounds_of
 from ..protocol.errors import ConfigError
 from ..protocol.history import HistoryRule
 from ..protocol.redact import redacted_url
+from ..protocol.webhooks import MAX_EXTRA_HEADERS, header_problem
 
 PORT_NUMBER: Final = Bounds(minimum=0, maximum=65535, what="a port number")
 _Table = typing.TypeVar("_Table")
@@ -107,15 +108,15 @@ def _parse_strings(name: str, value: object, bounds: Bounds) -> tuple[str, ...]:
 def _parse_webhooks(name: str, value: object) -> tuple[WebhookTarget, ...]:
     if not isinstance(value, list):
         raise ConfigError(f"{name} must be a list of tables ([[apps.webhooks]])")
-    known = {declared.name for declared in dataclasses.fields(WebhookTarget)}
+    known = declared_fields(WebhookTarget)
     targets = []
     for index, entry in enumerate(value):
         key = f"{name}[{index}]"
         if not isinstance(entry, dict):
             raise ConfigError(f"{key} must be a table with url and event_types")
-        unknown = set(entry) - known
+        unknown = set(entry) - set(known)
         if unknown:
-            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]!r}")
+            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(known))})")
         url = _parse_str(f"{key}.url", entry.get("url"), may_be_empty=False)
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{key}.url={redacted_url(url)!r} must be an http:// or https:// URL")
@@ -125,8 +126,60 @@ def _parse_webhooks(name: str, value: object) -> tuple[WebhookTarget, ...]:
         bad = [t for t in event_types if t not in WEBHOOK_EVENT_TYPES]
         if bad:
             raise ConfigError(f"{key}.event_types: {bad[0]!r} is not one of {sorted(WEBHOOK_EVENT_TYPES)}")
-        targets.append(WebhookTarget(url=url, event_types=frozenset(event_types)))
+        fields: dict[str, Any] = {"url": url, "event_types": frozenset(event_types)}
+        if "filter" in entry:
+            fields["filter"] = _parse_channel_filter(f"{key}.filter", entry["filter"])
+        if "headers" in entry:
+            fields["headers"] = _parse_headers(f"{key}.headers", entry["headers"])
+        if "timeout_seconds" in entry:
+            timeout, _ = known["timeout_seconds"]
+            fields["timeout_seconds"] = _parse_float(
+                f"{key}.timeout_seconds", entry["timeout_seconds"], bounds_of(timeout)
+            )
+        targets.append(WebhookTarget(**fields))
     return tuple(targets)
+
+
+_FILTER_KEYS: Final = {"channel_name_starts_with": "starts_with", "channel_name_ends_with": "ends_with"}
+"""soketi's names for the two halves of a webhook filter."""
+
+
+def _parse_channel_filter(name: str, value: object) -> ChannelFilter:
+    """``"presence-"`` or ``["presence-", "private-"]`` (channel name prefixes), or soketi's table
+    ``{channel_name_starts_with = "...", channel_name_ends_with = "..."}`` (each a string or a list)."""
+    if not isinstance(value, dict):
+        return ChannelFilter(starts_with=_parse_affixes(name, value))
+    unknown = set(value) - set(_FILTER_KEYS)
+    if unknown:
+        raise ConfigError(f"{name}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_FILTER_KEYS))})")
+    parts = {field: _parse_affixes(f"{name}.{key}", value[key]) for key, field in _FILTER_KEYS.items() if key in value}
+    return ChannelFilter(**parts)
+
+
+def _parse_affixes(name: str, value: object) -> tuple[str, ...]:
+    affixes = (value,) if isinstance(value, str) else value
+    if not isinstance(affixes, list | tuple) or not affixes or not all(isinstance(a, str) and a for a in affixes):
+        raise ConfigError(f"{name}={value!r} must be a channel name prefix, or a non-empty list of them")
+    return tuple(affixes)
+
+
+def _parse_headers(name: str, value: object) -> tuple[tuple[str, str], ...]:
+    """A table of extra request headers; errors name the header, never quote its value (often a credential)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{name} must be a table of header names and values (headers = {{ X-Api-Key = "..." }})')
+    if len(value) > MAX_EXTRA_HEADERS:
+        raise ConfigError(f"{name}: at most {MAX_EXTRA_HEADERS} headers")
+    seen: set[str] = set()
+    for header, text in value.items():
+        if not isinstance(text, str):
+            raise ConfigError(f"{name}.{header} must be a string")
+        problem = header_problem(header, text)
+        if problem is not None:
+            raise ConfigError(f"{name}: {problem}")
+        if header.lower() in seen:
+            raise ConfigError(f"{name}: {header!r} is given twice")
+        seen.add(header.lower())
+    return tuple(value.items())
 
 
 def _parse_history(name: str, value: object) -> tuple[HistoryRule, ...]:

@@ -2,13 +2,15 @@
 
 ``emit`` is called synchronously from the broker with a typed ``WebhookEvent`` (``pusherpy.protocol.webhooks``,
 which also holds the body encoding and the header names shared with the publisher's ``verify_webhook``) and never
-blocks: it filters by each endpoint's event types and queues. ``channel_vacated`` and ``member_removed`` are held
-``webhook_delay_seconds`` and cancelled (with the matching ``channel_occupied`` / ``member_added``) when the channel
-or user comes back, as Pusher does. Each endpoint has its own bounded queue and worker, so a dead endpoint never
-stalls the server or another endpoint; when its queue is full the oldest events are dropped, counted and logged.
-``time_ms`` is stamped, and the body signed, at each send attempt, so receivers' 5-minute freshness checks pass even
-after retries. Outcomes are counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed``
-(given up after retries) and ``webhook_events_dropped`` (pushed out of a full queue).
+blocks: it keeps the events each endpoint wants (``WebhookTarget.wants``: its event types and channel filter) and
+queues them, so every batch, and every retry of one, carries only those. ``channel_vacated`` and ``member_removed``
+are held ``webhook_delay_seconds`` and cancelled (with the matching ``channel_occupied`` / ``member_added``) when the
+channel or user comes back, as Pusher does. Each endpoint has its own bounded queue and worker, and each request its
+endpoint's ``timeout_seconds``, so a slow or dead endpoint never stalls the server or another endpoint; when its
+queue is full the oldest events are dropped, counted and logged. One attempt is ``webhook_post.post_batch``.
+Outcomes are counted per app in ``/metrics``: ``webhook_events_sent``, ``webhook_events_failed`` (given up after
+retries) and ``webhook_events_dropped`` (pushed out of a full queue); for an app a console watches, each delivery,
+retry and give-up is also a console log entry (``webhook_sent`` / ``webhook_retried`` / ``webhook_failed``).
 A redirect is a failed delivery, never followed: the signed body goes to the configured URL only. Logs show URLs
 through ``redacted_url``, without the credentials they may carry.
 
@@ -24,17 +26,18 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 from aiohttp import web
 
-from ..protocol import signing
 from ..protocol.apps import AppConfig, WebhookTarget
+from ..protocol.console import LogEntry, LogKind
 from ..protocol.redact import redacted_url
-from ..protocol.webhooks import KEY_HEADER, SIGNATURE_HEADER, WebhookBatch, WebhookEvent, WebhookName, encode_batch
+from ..protocol.webhooks import WebhookEvent, WebhookName
 from .metrics import Metrics
 from .settings import Settings
+from .webhook_post import Attempt, log_entry, post_batch
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +50,16 @@ CANCELLED_BY: dict[str, str] = {comeback: held for held, comeback in DELAYED.ite
 MAX_BACKOFF_SECONDS = 30.0
 FLUSH_SECONDS = 2.0
 """The longest the last delivery attempt at shutdown may take (also bounded by ``shutdown_timeout``)."""
-REQUEST_TIMEOUT_SECONDS = 10.0
+_HeldKey = tuple["_Endpoint", str, str, str]
+"""A held event: its endpoint, name, channel and user id."""
+
+
+def _nobody_watches(app_id: str) -> bool:
+    return False
+
+
+def _no_record(entry: LogEntry) -> None:
+    pass
 
 
 class _Endpoint:
@@ -85,13 +97,27 @@ class _Endpoint:
 
 
 class WebhookSender:
-    """Sends every app's webhooks; ``run`` is an aiohttp cleanup context that owns the session and workers."""
+    """Sends every app's webhooks; ``run`` is an aiohttp cleanup context that owns the session and workers.
 
-    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
+    Args:
+        watching: whether a console watches an app (``ConsoleHub.watching``); asked before an entry is built.
+        record: takes the console log entries of watched apps (``ConsoleHub.record``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        *,
+        watching: Callable[[str], bool] = _nobody_watches,
+        record: Callable[[LogEntry], None] = _no_record,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics or Metrics()
-        self._endpoints: dict[tuple[str, str], _Endpoint] = {}
-        self._held: dict[tuple[str, str, str, str, str], tuple[asyncio.TimerHandle, _Endpoint, WebhookEvent]] = {}
+        self._watching = watching
+        self._record = record
+        self._endpoints: dict[tuple[str, WebhookTarget], _Endpoint] = {}
+        self._held: dict[_HeldKey, tuple[asyncio.TimerHandle, _Endpoint, WebhookEvent]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.sent = 0
@@ -102,10 +128,10 @@ class WebhookSender:
         return sum(endpoint.dropped for endpoint in self._endpoints.values())
 
     def emit(self, app: AppConfig, event: WebhookEvent) -> None:
-        """Queue one event for every endpoint of the app that wants its type; never blocks."""
+        """Queue one event for every endpoint of the app that wants it (type and channel); never blocks."""
         name = event.name
         for target in app.webhooks:
-            if name not in target.event_types:
+            if not target.wants(event):
                 continue
             endpoint = self._endpoint(app, target)
             if name in DELAYED:
@@ -116,19 +142,20 @@ class WebhookSender:
                 endpoint.put(event)
 
     def _endpoint(self, app: AppConfig, target: WebhookTarget) -> _Endpoint:
-        key = (app.id, target.url)
+        # Keyed by the whole target: two entries for one URL (other filters, other headers) are two endpoints.
+        key = (app.id, target)
         endpoint = self._endpoints.get(key)
         if endpoint is None:
             endpoint = self._endpoints[key] = _Endpoint(app, target, self._settings.webhook_queue_limit, self._metrics)
             if self._session is not None:
                 self._workers.append(asyncio.create_task(self._work(endpoint)))
-        endpoint.app = app  # the newest settings sign its webhooks (a secret rotated in apps_source)
+        else:
+            endpoint.app = app  # the newest settings of the app (a rotated secret signs the next attempt)
         return endpoint
 
     @staticmethod
-    def _held_key(endpoint: _Endpoint, name: str, event: WebhookEvent) -> tuple[str, str, str, str, str]:
-        user_id = "" if event.user_id is None else event.user_id
-        return (endpoint.app.id, endpoint.target.url, name, event.channel, user_id)
+    def _held_key(endpoint: _Endpoint, name: str, event: WebhookEvent) -> _HeldKey:
+        return (endpoint, name, event.channel, "" if event.user_id is None else event.user_id)
 
     def _hold(self, endpoint: _Endpoint, event: WebhookEvent) -> None:
         """Hold a vacated/removed event for ``webhook_delay_seconds``, in case its channel or member comes back.
@@ -162,7 +189,8 @@ class WebhookSender:
     async def run(self, _application: web.Application) -> AsyncIterator[None]:
         """Cleanup context: open the HTTP session and the endpoint workers; on exit, flush briefly and stop."""
         # Registered before the broker's context, so this exit runs after the broker has let every socket go.
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SECONDS))
+        # Each request has its endpoint's timeout (``post_batch``).
+        self._session = aiohttp.ClientSession()
         self._workers = [asyncio.create_task(self._work(endpoint)) for endpoint in self._endpoints.values()]
         try:
             yield
@@ -192,8 +220,9 @@ class WebhookSender:
         async def drain(endpoint: _Endpoint) -> None:
             while endpoint.queue:
                 endpoint.in_flight = self._next_batch(endpoint)
-                if await self._post(endpoint, endpoint.in_flight) is not None:
-                    self._abandon(endpoint, endpoint.in_flight, "at shutdown")
+                attempt = await self._post(endpoint, endpoint.in_flight)
+                if attempt.problem is not None:
+                    self._abandon(endpoint, endpoint.in_flight, f"at shutdown ({attempt.problem})", attempt)
                 endpoint.in_flight = []
 
         try:
@@ -203,7 +232,7 @@ class WebhookSender:
             for endpoint in pending:
                 left = [*endpoint.in_flight, *endpoint.queue]
                 if left:
-                    self._abandon(endpoint, left, "at shutdown (no time left)")
+                    self._abandon(endpoint, left, "at shutdown (no time left)", None)
                 endpoint.in_flight = []
                 endpoint.queue.clear()
 
@@ -227,40 +256,27 @@ class WebhookSender:
         deadline = time.monotonic() + self._settings.webhook_retry_seconds
         backoff = 0.5
         while True:
-            problem = await self._post(endpoint, events)
-            if problem is None:
+            attempt = await self._post(endpoint, events)
+            if attempt.problem is None:
                 return
             if time.monotonic() + backoff > deadline:
-                self._abandon(endpoint, events, f"after retries ({problem})")
+                self._abandon(endpoint, events, f"after retries ({attempt.problem})", attempt)
                 return
+            self._log(LogKind.WEBHOOK_RETRIED, endpoint, events, f"{attempt.problem}; retry in {backoff:g} s", attempt)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    async def _post(self, endpoint: _Endpoint, events: list[WebhookEvent]) -> str | None:
-        """POST one batch once, stamped and signed now; None when the receiver took it, else what went wrong."""
+    async def _post(self, endpoint: _Endpoint, events: list[WebhookEvent]) -> Attempt:
+        """POST one batch once, and count and log a delivery."""
         assert self._session is not None
-        app = endpoint.app
-        body = encode_batch(WebhookBatch(time_ms=int(time.time() * 1000), events=events))
-        headers = {
-            "Content-Type": "application/json",
-            KEY_HEADER: app.key,
-            SIGNATURE_HEADER: signing.sign_webhook(app.secret, body),
-        }
-        try:
-            # A redirect is not followed: it would take the signed body, or a GET without it, to wherever the
-            # receiver (or whoever answers in its name) points, credentials of the URL included.
-            url = endpoint.target.url
-            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-                if 200 <= response.status < 300:
-                    self.sent += len(events)
-                    self._metrics.count(app.id, "webhook_events_sent", len(events))
-                    return None
-                if 300 <= response.status < 400:
-                    self._redirected(endpoint, response.status, response.headers.get("Location", ""))
-                    return f"HTTP {response.status}: redirects are not followed"
-                return f"HTTP {response.status}"
-        except (aiohttp.ClientError, TimeoutError) as error:
-            return type(error).__name__
+        attempt = await post_batch(self._session, endpoint.app, endpoint.target, events)
+        if attempt.problem is None:
+            self.sent += len(events)
+            self._metrics.count(endpoint.app.id, "webhook_events_sent", len(events))
+            self._log(LogKind.WEBHOOK_SENT, endpoint, events, "delivered", attempt)
+        elif attempt.status is not None and 300 <= attempt.status < 400:
+            self._redirected(endpoint, attempt.status, attempt.location)
+        return attempt
 
     @staticmethod
     def _redirected(endpoint: _Endpoint, status: int, location: str) -> None:
@@ -274,9 +290,16 @@ class WebhookSender:
                 redacted_url(location) or "nowhere",
             )
 
-    def _abandon(self, endpoint: _Endpoint, events: list[WebhookEvent], why: str) -> None:
+    def _abandon(self, endpoint: _Endpoint, events: list[WebhookEvent], why: str, attempt: Attempt | None) -> None:
         self.failed += len(events)
         self._metrics.count(endpoint.app.id, "webhook_events_failed", len(events))
         logger.warning(
             "webhook to %s for app %s abandoned %s: %d events", endpoint.shown_url, endpoint.app.id, why, len(events)
         )
+        self._log(LogKind.WEBHOOK_FAILED, endpoint, events, f"given up {why}", attempt)
+
+    def _log(
+        self, kind: LogKind, endpoint: _Endpoint, events: list[WebhookEvent], outcome: str, attempt: Attempt | None
+    ) -> None:
+        if self._watching(endpoint.app.id):
+            self._record(log_entry(kind, endpoint.app.id, endpoint.shown_url, events, outcome, attempt))

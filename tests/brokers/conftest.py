@@ -71,7 +71,9 @@ async def deployment_factory(request: pytest.FixtureRequest, redis_servers: dict
     kind: str = request.param
     async with AsyncExitStack() as stack:
 
-        async def start(**app_options: Any) -> Deployment:
+        async def start(*, heartbeat_seconds: float = 0.5, **app_options: Any) -> Deployment:
+            """``heartbeat_seconds``: short by default, so a dead node is noticed quickly; a node's Redis command
+            timeout is twice it (at most 2 s, as in production), which a test of a burst may want."""
             app = make_app(**app_options)
             recorded: list[WebhookEvent] = []
 
@@ -85,8 +87,8 @@ async def deployment_factory(request: pytest.FixtureRequest, redis_servers: dict
                 "redis_url": redis_servers[kind],
                 "redis_cluster": kind == "redis-cluster",
                 "redis_prefix": f"contract-{secrets.token_hex(4)}",
-                "node_heartbeat_seconds": 0.5,
-                "node_ttl_seconds": 3.0,
+                "node_heartbeat_seconds": heartbeat_seconds,
+                "node_ttl_seconds": max(3.0, heartbeat_seconds * 3),
             }
             nodes = [await stack.enter_async_context(serve(make_settings(app, **options), webhooks=sink)) for _ in "ab"]
             return Deployment(kind, nodes[0], nodes[1], recorded)

@@ -214,8 +214,11 @@ async def test_a_burst_of_publishes_beyond_the_redis_connection_pool_is_served_w
     deployment_factory: Factory,
 ) -> None:
     """Each publish to a kept channel waits on Redis; hundreds at once must queue for connections, not read as an
-    outage (which would refuse them 503 and take the node off Redis)."""
-    deployment = await deployment_factory(history=kept(size=1000))
+    outage (which would refuse them 503 and take the node off Redis).
+
+    Both nodes run in this test's one process, so on a busy machine the burst itself delays the event loop: the
+    nodes get production's Redis command timeout (2 s), not the short one other tests use to notice dead nodes."""
+    deployment = await deployment_factory(history=kept(size=1000), heartbeat_seconds=2.0)
 
     async def publish_one(n: int) -> int:
         body = {"name": "message", "channel": f"private-conversation.{n % 20}", "data": json.dumps({"n": n})}

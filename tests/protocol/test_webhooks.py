@@ -8,13 +8,16 @@ from typing import Any
 import pytest
 
 from pusherpy.protocol import webhooks
-from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES
+from pusherpy.protocol.apps import WEBHOOK_EVENT_TYPES, ChannelFilter, WebhookTarget
 from pusherpy.protocol.errors import WebhookBodyInvalid
 from pusherpy.protocol.webhooks import (
+    MAX_HEADER_VALUE_CHARS,
+    RESERVED_HEADERS,
     WebhookBatch,
     WebhookEvent,
     WebhookName,
     encode_batch,
+    header_problem,
     parse_batch,
 )
 
@@ -125,3 +128,61 @@ class TestBatch:
     def test_a_malformed_body_raises_webhook_body_invalid(self, raw: bytes) -> None:
         with pytest.raises(WebhookBodyInvalid):
             parse_batch(raw)
+
+
+class TestWhichEndpointGetsAnEvent:
+    @pytest.mark.parametrize(
+        ("starts_with", "ends_with", "passing"),
+        [
+            ((), (), ["news", "presence-room", "private-team.orders"]),
+            (("presence-",), (), ["presence-room"]),
+            (("presence-", "private-"), (), ["presence-room", "private-team.orders"]),
+            (("private-",), (".orders",), ["private-team.orders"]),
+            ((), (".orders", "room"), ["presence-room", "private-team.orders"]),
+        ],
+    )
+    def test_a_channel_passes_when_it_starts_and_ends_as_the_filter_says(
+        self, starts_with: tuple[str, ...], ends_with: tuple[str, ...], passing: list[str]
+    ) -> None:
+        channel_filter = ChannelFilter(starts_with=starts_with, ends_with=ends_with)
+        channels = ["news", "presence-room", "private-team.orders"]
+        assert [channel for channel in channels if channel_filter.passes(channel)] == passing
+
+    def test_an_endpoint_wants_an_event_of_its_types_on_a_channel_its_filter_passes(self) -> None:
+        target = WebhookTarget(
+            url="http://127.0.0.1/h",
+            event_types=frozenset({"member_added"}),
+            filter=ChannelFilter(starts_with=("presence-",)),
+        )
+        assert target.wants(webhooks.member_added("presence-room", "ada"))
+        assert not target.wants(webhooks.member_added("private-room", "ada"))
+        assert not target.wants(webhooks.channel_occupied("presence-room"))
+
+
+class TestExtraHeaders:
+    @pytest.mark.parametrize("name", ["X-Api-Key", "Authorization", "x-tenant_id", "X-B3-TraceId"])
+    def test_a_token_name_with_a_printable_ascii_value_may_be_sent(self, name: str) -> None:
+        assert header_problem(name, "Bearer abc.def-123 \t~") is None
+
+    @pytest.mark.parametrize("name", sorted(RESERVED_HEADERS) + ["X-PUSHER-SIGNATURE", "content-Type"])
+    def test_a_name_that_signing_or_framing_owns_is_refused_in_any_case(self, name: str) -> None:
+        problem = header_problem(name, "value")
+        assert problem is not None and "cannot be replaced" in problem
+
+    @pytest.mark.parametrize(
+        ("name", "value", "says"),
+        [
+            ("X Api", "v", "not a header name"),
+            ("X-Api:", "v", "not a header name"),
+            ("", "v", "not a header name"),
+            ("X-Api", "secret\r\nX-Admin: 1", "control character"),
+            ("X-Api", "secret\x00", "control character"),
+            ("X-Api", "secret\x7f", "control character"),
+            ("X-Api", "sécret", "not ASCII"),
+            ("X-Api", "s" * (MAX_HEADER_VALUE_CHARS + 1), "longer than"),
+        ],
+    )
+    def test_a_bad_name_or_value_is_refused_without_quoting_the_value(self, name: str, value: str, says: str) -> None:
+        problem = header_problem(name, value)
+        assert problem is not None and says in problem
+        assert "secret" not in problem and "sécret" not in problem

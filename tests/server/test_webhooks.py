@@ -2,7 +2,7 @@
 ``validate_webhook`` accepts it, filtered by the endpoint's event types, batched when events come together,
 delayed and cancelled where Pusher delays them, retried when the receiver fails, and bounded when it is gone.
 
-The receiver is a real aiohttp server on 127.0.0.1 and a free port, started by each test.
+The receiver is a real aiohttp server on 127.0.0.1 and a free port, started by each test (``webhook_receiver.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -24,82 +23,11 @@ from aiohttp import web
 from pusherpy.protocol import signing
 from pusherpy.protocol.apps import AppConfig, WebhookTarget
 from tests.conftest import ServerFactory
-from tests.helpers import DEADLINE, RunningServer, connect, make_app, make_settings, post_endpoint, serve, trigger
+from tests.helpers import DEADLINE, RunningServer, connect, make_app, make_settings, serve, trigger
+from tests.server.webhook_receiver import Receiver, receiving
 
 QUICK = {"webhook_batch_interval": 0.05, "webhook_delay_seconds": 0.3, "webhook_retry_seconds": 5.0}
 """Settings that keep webhook tests fast: send 50 ms after the first event, hold vacated/removed for 300 ms."""
-
-
-@dataclass
-class Delivery:
-    """One webhook request as the receiver saw it."""
-
-    headers: dict[str, str]
-    body: bytes
-    received_at: float
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = json.loads(self.body)["events"]
-        return events
-
-
-@dataclass
-class Receiver:
-    """A backend's webhook route: records every request and answers with ``statuses`` in turn, then 200."""
-
-    url: str = ""
-    deliveries: list[Delivery] = field(default_factory=list)
-    statuses: list[int] = field(default_factory=list)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    @property
-    def accepted(self) -> list[Delivery]:
-        """Deliveries answered with 200 (failed attempts excluded)."""
-        return [d for d in self.deliveries if d.headers.get("X-Test-Answer") == "200"]
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        return [event for delivery in self.accepted for event in delivery.events]
-
-    async def handle(self, request: web.Request) -> web.Response:
-        status = self.statuses.pop(0) if self.statuses else 200
-        headers = dict(request.headers)
-        headers["X-Test-Answer"] = str(status)
-        async with self.changed:
-            self.deliveries.append(Delivery(headers, await request.read(), time.monotonic()))
-            self.changed.notify_all()
-        return web.json_response({}, status=status)
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = DEADLINE) -> None:
-        async with self.changed:
-            try:
-                await asyncio.wait_for(self.changed.wait_for(condition), timeout)
-            except TimeoutError:
-                raise AssertionError(f"condition not met in {timeout} s; received {self.events}") from None
-
-    async def expect_events(self, count: int) -> list[dict[str, Any]]:
-        """Wait for ``count`` accepted events (in arrival order), and check nothing more is on its way."""
-        await self.wait_until(lambda: len(self.events) >= count)
-        await self.expect_no_more()
-        return self.events
-
-    async def expect_no_more(self, within: float = 0.3) -> None:
-        """Assert that no further request arrives within ``within`` seconds (a bounded wait for an absence)."""
-        seen = len(self.deliveries)
-        try:
-            await self.wait_until(lambda: len(self.deliveries) > seen, within)
-        except AssertionError:
-            return
-        raise AssertionError(f"unexpected webhook: {self.deliveries[seen:]}")
-
-
-@asynccontextmanager
-async def receiving() -> AsyncIterator[Receiver]:
-    receiver = Receiver()
-    async with post_endpoint("/webhooks", receiver.handle) as url:
-        receiver.url = url
-        yield receiver
 
 
 @pytest.fixture
