@@ -6,7 +6,8 @@ of them) names the server and app outright; without either, the publisher's own 
 none of those is set, the file a server on this machine is told of by ``PUSHERPY_CONFIG``. A
 pusherpy TOML file gives its ``host``/``port``/``path_prefix``/``tls_cert`` and one of its ``[[apps]]`` (``--app``,
 needed when it has several), or of the enabled apps of its ``apps_source``. Every failure is a ``ConfigError``
-saying what to set; the caller exits 2.
+saying what to set (the caller exits 2), but a store that cannot be read: its ``AppsSourceError`` says whether it
+was unreachable (3) or refused (1).
 """
 
 from __future__ import annotations
@@ -102,12 +103,10 @@ def _stored_apps(url: str | None) -> tuple[AppConfig, ...]:
     """The enabled apps of a server's ``apps_source`` (docs/apps-database.md), or none without one."""
     if not url:
         return ()
-    from pusherpy.server.apps_store import AppsSourceError, app_from_row, read_apps
+    from pusherpy.server.apps_store import app_from_row, read_apps
 
-    try:
-        return tuple(app for app in (app_from_row(row) for row in read_apps(url)) if app.enabled)
-    except AppsSourceError as error:
-        raise ConfigError(f"apps_source: {error}") from None
+    # An AppsSourceError goes up as it is: ``ops_output.exit_status`` tells an unreachable store (3) from a refusal.
+    return tuple(app for app in (app_from_row(row) for row in read_apps(url)) if app.enabled)
 
 
 def from_server_config(path: Path, app: str | None, *, timeout: float) -> ClientConfig:

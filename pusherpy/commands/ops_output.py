@@ -57,6 +57,11 @@ def exit_status(command: str, error: PusherpyError, config: ClientConfig | None 
     if isinstance(error, (ConfigError, InvalidArgument)):
         fail(command, str(error))
         return EXIT_USAGE
+    from pusherpy.server.apps_store import AppsSourceError  # light: the drivers are imported only to connect
+
+    if isinstance(error, AppsSourceError):
+        fail(command, f"apps_source: {error}")
+        return EXIT_UNREACHABLE if error.unreachable else EXIT_REFUSED
     if isinstance(error, WebhookError):
         fail(command, f"refused: {error}")
         return EXIT_REFUSED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,24 @@ class TestUnreachableAndBadInput:
             async with listening("--url", url, "orders") as listener:
                 status, stderr = await listener.ended()
             assert status == 3 and "could not connect" in stderr
+
+    async def test_a_config_files_apps_database_that_is_not_there_exits_3(self, tmp_path: Path) -> None:
+        config = tmp_path / "pusherpy.toml"
+        with socket.socket() as probe:  # a port nobody listens on: bound, never listening
+            probe.bind(("127.0.0.1", 0))
+            store = f"postgresql://postgres:dbsecret@127.0.0.1:{probe.getsockname()[1]}/pusherpy"
+            config.write_text(f'apps_source = "{store}"\n')
+            sent = await pusherpy("trigger", "--config", str(config), "orders", "e")
+        assert sent.status == 3 and "apps_source" in sent.stderr, sent
+        assert "dbsecret" not in sent.stderr
+
+    async def test_a_config_files_apps_database_without_the_table_exits_1(self, tmp_path: Path) -> None:
+        config = tmp_path / "pusherpy.toml"
+        database = tmp_path / "empty.db"
+        sqlite3.connect(database).close()  # a database, without pusherpy_apps (no `pusherpy apps migrate` yet)
+        config.write_text(f'apps_source = "sqlite:///{database}"\n')
+        sent = await pusherpy("trigger", "--config", str(config), "orders", "e")
+        assert sent.status == 1 and "apps_source" in sent.stderr, sent
 
     async def test_a_server_going_away_ends_listen_with_3_when_told_not_to_reconnect(self) -> None:
         async with serve(make_settings(make_app())) as server:
