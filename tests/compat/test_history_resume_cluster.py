@@ -128,13 +128,18 @@ async def deployment(workdir: Path, redis: RedisServer | None = None) -> AsyncIt
         yield Deployment(cluster, backend, relay, publisher)
 
 
-async def publish(publisher: AsyncPusher, channel: str, count: int) -> list[tuple[float, float]]:
+async def publish(
+    publisher: AsyncPusher, channel: str, count: int, pending: list[float] | None = None
+) -> list[tuple[float, float]]:
     """Publish ``{"n": 1..count}`` in order, 25 ms apart (each retried by the library until accepted); return when
-    each call started and when it was accepted."""
+    each call started and when it was accepted. ``pending`` holds the start of the call under way, if any."""
     spans = []
+    pending = [] if pending is None else pending
     for number in range(1, count + 1):
         started = time.monotonic()
+        pending[:] = [started]
         await publisher.trigger(channel, "message", {"n": number})
+        pending.clear()
         spans.append((started, time.monotonic()))
         await asyncio.sleep(0.025)
     return spans
@@ -215,7 +220,8 @@ async def test_a_redis_restart_loses_and_repeats_no_event(node_modules: Path, tm
         client = {"label": "ada", "kind": "pusher", "resume": True, "channel": name}
         with session(d.server(), "history_resume.mjs", d.spec(client), app=APP) as running:
             await first_subscription(running)
-            flowing = asyncio.create_task(publish(d.publisher, name, EVENTS))
+            pending: list[float] = []
+            flowing = asyncio.create_task(publish(d.publisher, name, EVENTS, pending))
             await count_reached(running, "ada", 10)
             stopped = time.monotonic()
             await redis.stop()
@@ -224,6 +230,11 @@ async def test_a_redis_restart_loses_and_repeats_no_event(node_modules: Path, tm
                 return all([await node.health() == 503 for node in d.nodes])
 
             await eventually(degraded, timeout=DEADLINE, what="every node noticing that Redis is gone")
+
+            async def refused() -> bool:  # with Redis gone, a publish under way can only be accepted after its restart
+                return bool(pending)
+
+            await eventually(refused, timeout=DEADLINE, what="a publish made while Redis is gone")
             if cut:
                 async with d.relay.held():
                     d.relay.target_port = d.nodes[1].port
